@@ -1,0 +1,115 @@
+# zan: one GNU make file. Outputs go under build/ (build/san with SAN set).
+#   make            library and tools
+#   make check      unit + integration tests, static-link check, lint, layer check
+#   make check SAN=address,undefined
+#   make run        the demo server on 127.0.0.1
+#   make bench      benchmarks (not part of check)
+#   make install / uninstall   (PREFIX, DESTDIR)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CXX     ?= g++
+AR      ?= ar
+CXXFLAGS ?= -O2 -g
+LDFLAGS ?=
+
+ifneq ($(SAN),)
+B ?= build/san
+SANFLAGS = -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+B ?= build
+SANFLAGS =
+endif
+
+# User CXXFLAGS/LDFLAGS come last and win.
+ZAN_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -pthread -I. $(SANFLAGS) $(CXXFLAGS)
+ZAN_LDFLAGS  = -pthread $(SANFLAGS) $(LDFLAGS)
+
+LIB_SRCS  := $(sort $(wildcard zan/*.cc))
+LIB_OBJS  := $(patsubst %.cc,$(B)/%.o,$(LIB_SRCS))
+TOOL_SRCS := $(sort $(wildcard tools/*.cc))
+TOOLS     := $(patsubst tools/%.cc,$(B)/tools/%,$(TOOL_SRCS))
+TEST_SRCS := $(sort $(wildcard t/*_test.cc)) t/helpers.cc t/main.cc
+TEST_OBJS := $(patsubst %.cc,$(B)/%.o,$(TEST_SRCS))
+HEADERS   := $(sort $(wildcard zan/*.h))
+MANPAGES  := $(sort $(wildcard man/*.[137]))
+
+.PHONY: all lib tools check test prereqs static-check lint layers run bench install uninstall clean
+all: lib tools
+lib: $(B)/libzan.a
+tools: $(TOOLS)
+
+$(B)/libzan.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/zan/%.o: zan/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(ZAN_CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/tools/%.o: tools/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(ZAN_CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/tools/%: $(B)/tools/%.o $(B)/libzan.a
+	$(CXX) $< -o $@ $(B)/libzan.a $(ZAN_LDFLAGS)
+
+$(B)/t/%.o: t/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(ZAN_CXXFLAGS) -DZAN_BUILD_DIR='"$(abspath $(B))"' -DZAN_SRC_DIR='"$(CURDIR)"' -MMD -MP -c $< -o $@
+
+$(B)/t/zan_test: $(TEST_OBJS) $(B)/libzan.a
+	$(CXX) $(TEST_OBJS) -o $@ $(B)/libzan.a -lgtest $(ZAN_LDFLAGS)
+
+-include $(LIB_OBJS:.o=.d) $(TOOLS:=.d) $(TEST_OBJS:.o=.d)
+
+# Build prerequisites: installed with apt-get when missing and we are root.
+prereqs:
+	@sh t/prereqs.sh
+
+test: prereqs
+	@$(MAKE) --no-print-directory $(B)/t/zan_test tools
+	$(B)/t/zan_test
+
+check: test static-check lint layers
+	@echo "make check: all checks passed"
+
+# Install into a temporary DESTDIR, build a -static program against the
+# installed headers and library, and let the binary prove it is static.
+static-check: lib tools
+	@sh t/static_check.sh "$(B)" "$(CXX)"
+
+lint: prereqs
+	@if [ -n "$(MANPAGES)" ]; then mandoc -Tlint -Wwarning $(MANPAGES) && echo "mandoc: $(words $(MANPAGES)) pages clean"; fi
+
+# A file includes headers only from its own layer or lower ones.
+layers:
+	@sh t/layers.sh
+
+run: all
+	@sh t/run_demo.sh "$(B)"
+
+bench: all
+	@sh tools/bench.sh "$(B)"
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include/zan $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/zan/
+	install -m 644 $(B)/libzan.a $(DESTDIR)$(PREFIX)/lib/
+	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/)
+	for s in 1 3 7; do \
+	  pages=$$(ls man/*.$$s 2>/dev/null); [ -z "$$pages" ] && continue; \
+	  install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
+	  install -m 644 $$pages $(DESTDIR)$(PREFIX)/share/man/man$$s/; \
+	done
+	printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: zan\nDescription: multi-process TCP and HTTP server toolkit\nVersion: 0.1.0\nCflags: -std=c++17 -I$${includedir} -pthread\nLibs: -L$${libdir} -lzan -pthread\n' \
+	  '$(PREFIX)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/zan.pc
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/include/zan
+	rm -f $(DESTDIR)$(PREFIX)/lib/libzan.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/zan.pc
+	rm -f $(patsubst tools/%.cc,$(DESTDIR)$(PREFIX)/bin/%,$(TOOL_SRCS))
+	rm -f $(foreach p,$(MANPAGES),$(DESTDIR)$(PREFIX)/share/man/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+
+clean:
+	rm -rf build

@@ -1,0 +1,44 @@
+// Thin syscall wrappers. Every function retries EINTR internally and
+// returns -1 with errno set on failure (EAGAIN is "no progress", not an
+// error). Every descriptor made here is close-on-exec.
+#ifndef ZAN_SYS_H
+#define ZAN_SYS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "zan/fd.h"
+
+namespace zan {
+
+// Creates an AF_UNIX socketpair of `type` (SOCK_STREAM, SOCK_DGRAM, ...)
+// with SOCK_CLOEXEC and, if `nonblock`, SOCK_NONBLOCK. Returns false with
+// errno set.
+bool make_socketpair(int type, bool nonblock, Fd* a, Fd* b);
+// Creates a pipe with O_CLOEXEC (and O_NONBLOCK if asked).
+bool make_pipe(bool nonblock, Fd* rd, Fd* wr);
+
+int set_nonblock(int fd, bool on);
+int set_cloexec(int fd, bool on);
+
+// read(2)/write(2) with EINTR retried; otherwise the plain contract.
+ssize_t read_some(int fd, void* buf, size_t len);
+ssize_t write_some(int fd, const void* buf, size_t len);
+// Writes all of `len` bytes, looping over short writes. On a non-blocking
+// fd it waits with poll(2) for writability. Returns len, or -1 with errno.
+ssize_t write_all(int fd, const void* buf, size_t len);
+// Reads exactly `len` bytes unless EOF comes first; returns bytes read
+// (less than len only at EOF) or -1 with errno. Waits with poll(2) on a
+// non-blocking fd.
+ssize_t read_full(int fd, void* buf, size_t len);
+
+// Monotonic clock in milliseconds and microseconds.
+long long monotonic_ms();
+long long monotonic_us();
+
+// Number of online CPUs (at least 1).
+int cpu_count();
+
+}  // namespace zan
+
+#endif
