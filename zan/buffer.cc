@@ -18,7 +18,8 @@ void Buffer::prepend(const void* data, size_t len)
 void Buffer::make_space(size_t len)
 {
     size_t n = readable();
-    if (prependable() - kCheapPrepend + writable() >= len) {
+    // prependable() may be below kCheapPrepend after prepend(): add, don't subtract.
+    if (prependable() + writable() >= kCheapPrepend + len) {
         // Enough room overall: slide the readable bytes to the front.
         memmove(buf_.data() + kCheapPrepend, peek(), n);
         read_ = kCheapPrepend;

@@ -72,6 +72,7 @@ void Logger::set_tag(std::string_view tag)
 
 void Logger::vwrite(Level level, int err, const char* fmt, va_list ap)
 {
+    int saved = errno;  // before localtime_r(), which may set it
     char line[4096];
     struct timeval tv;
     ::gettimeofday(&tv, nullptr);
@@ -98,7 +99,6 @@ void Logger::vwrite(Level level, int err, const char* fmt, va_list ap)
     if (len > room - 1)
         len = room - 1;  // truncated: vsnprintf already wrote a terminator
     line[len++] = '\n';
-    int saved = errno;
     write_some(fd_, line, len);  // one write(2) per line; a lost line is not retried
     errno = saved;
 }

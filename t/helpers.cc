@@ -1,0 +1,413 @@
+#include "t/helpers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+namespace zt {
+
+long long now_ms()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+std::string build_dir()
+{
+    const char* e = getenv("ZAN_BUILD_DIR");
+    return e ? e : ZAN_BUILD_DIR;
+}
+
+std::string tool(const std::string& name) { return build_dir() + "/tools/" + name; }
+
+Proc::~Proc()
+{
+    if (pid_ > 0 && !reaped_) {
+        std::vector<pid_t> desc = descendants_of(pid_);
+        ::kill(pid_, SIGTERM);
+        if (wait_exit(5000) < 0) {
+            ::kill(pid_, SIGKILL);
+            wait_exit(5000);
+        }
+        for (pid_t d : desc)
+            if (pid_alive(d))
+                ::kill(d, SIGKILL);
+    }
+    if (reader_.joinable())
+        reader_.join();
+    if (out_fd_ >= 0)
+        ::close(out_fd_);
+}
+
+bool Proc::spawn(const std::vector<std::string>& argv)
+{
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0)
+        return false;
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent)
+            _exit(127);
+        ::dup2(p[1], 1);
+        ::dup2(p[1], 2);
+        std::vector<char*> av;
+        for (const auto& a : argv)
+            av.push_back(const_cast<char*>(a.c_str()));
+        av.push_back(nullptr);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::signal(SIGPIPE, SIG_DFL);
+        ::execv(av[0], av.data());
+        dprintf(2, "exec %s: %s\n", av[0], strerror(errno));
+        _exit(127);
+    }
+    ::close(p[1]);
+    pid_ = pid;
+    out_fd_ = p[0];
+    reader_ = std::thread([this] { drain(); });
+    return true;
+}
+
+void Proc::drain()
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(out_fd_, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        std::lock_guard<std::mutex> g(mu_);
+        if (n <= 0) {
+            eof_ = true;
+            cv_.notify_all();
+            return;
+        }
+        out_.append(buf, static_cast<size_t>(n));
+        cv_.notify_all();
+    }
+}
+
+bool Proc::wait_for(const std::string& needle, int timeout_ms, std::string* line)
+{
+    std::unique_lock<std::mutex> g(mu_);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        size_t pos = out_.find(needle);
+        if (pos != std::string::npos) {
+            size_t eol = out_.find('\n', pos);
+            if (eol != std::string::npos || eof_) {
+                if (line) {
+                    size_t bol = out_.rfind('\n', pos);
+                    bol = bol == std::string::npos ? 0 : bol + 1;
+                    *line = out_.substr(bol, (eol == std::string::npos ? out_.size() : eol) - bol);
+                }
+                return true;
+            }
+        }
+        if (eof_)
+            return false;
+        if (cv_.wait_until(g, deadline) == std::cv_status::timeout)
+            return false;
+    }
+}
+
+int Proc::count(const std::string& needle)
+{
+    std::lock_guard<std::mutex> g(mu_);
+    int n = 0;
+    for (size_t pos = out_.find(needle); pos != std::string::npos;
+         pos = out_.find(needle, pos + 1))
+        n++;
+    return n;
+}
+
+std::string Proc::output()
+{
+    std::lock_guard<std::mutex> g(mu_);
+    return out_;
+}
+
+int Proc::wait_exit(int timeout_ms)
+{
+    if (pid_ <= 0)
+        return -1;
+    if (reaped_)
+        return status_;
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int st;
+        pid_t r = ::waitpid(pid_, &st, WNOHANG);
+        if (r == pid_) {
+            reaped_ = true;
+            status_ = st;
+            return st;
+        }
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (now_ms() >= deadline)
+            return -1;
+        // No readiness signal exists for a child's exit other than SIGCHLD,
+        // which the test process does not own; poll at a short interval.
+        ::usleep(2000);
+    }
+}
+
+void Proc::signal(int sig)
+{
+    if (pid_ > 0 && !reaped_)
+        ::kill(pid_, sig);
+}
+
+int start_server(Proc* p, const std::vector<std::string>& argv, int timeout_ms)
+{
+    if (!p->spawn(argv))
+        return 0;
+    std::string line;
+    if (!p->wait_for("listening on ", timeout_ms, &line))
+        return 0;
+    size_t colon = line.rfind(':');
+    if (colon == std::string::npos)
+        return 0;
+    return atoi(line.c_str() + colon + 1);
+}
+
+static bool read_stat(pid_t pid, pid_t* ppid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
+    std::ifstream f(path);
+    std::string s;
+    if (!std::getline(f, s))
+        return false;
+    size_t rp = s.rfind(')');
+    if (rp == std::string::npos)
+        return false;
+    std::istringstream rest(s.substr(rp + 2));
+    char state;
+    int pp;
+    rest >> state >> pp;
+    if (state == 'Z' || state == 'X')
+        return false;
+    *ppid = pp;
+    return true;
+}
+
+std::vector<pid_t> children_of(pid_t parent)
+{
+    std::vector<pid_t> out;
+    DIR* d = ::opendir("/proc");
+    if (!d)
+        return out;
+    while (struct dirent* e = ::readdir(d)) {
+        pid_t pid = static_cast<pid_t>(atoi(e->d_name));
+        pid_t pp;
+        if (pid > 0 && read_stat(pid, &pp) && pp == parent)
+            out.push_back(pid);
+    }
+    ::closedir(d);
+    return out;
+}
+
+std::vector<pid_t> descendants_of(pid_t root)
+{
+    std::vector<pid_t> out;
+    std::vector<pid_t> todo{root};
+    while (!todo.empty()) {
+        pid_t p = todo.back();
+        todo.pop_back();
+        for (pid_t c : children_of(p)) {
+            out.push_back(c);
+            todo.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::string comm_of(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/comm", static_cast<int>(pid));
+    std::ifstream f(path);
+    std::string s;
+    std::getline(f, s);
+    return s;
+}
+
+pid_t find_by_name(pid_t root, const std::string& name)
+{
+    for (pid_t p : descendants_of(root))
+        if (comm_of(p) == name)
+            return p;
+    return 0;
+}
+
+pid_t wait_for_name(pid_t root, const std::string& name, pid_t not_pid, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        pid_t p = find_by_name(root, name);
+        if (p > 0 && p != not_pid)
+            return p;
+        if (now_ms() >= deadline)
+            return 0;
+        ::usleep(5000);  // polling /proc: there is no event for "a process appeared"
+    }
+}
+
+bool pid_alive(pid_t pid)
+{
+    pid_t pp;
+    return read_stat(pid, &pp);
+}
+
+std::set<int> sysv_queues()
+{
+    std::set<int> ids;
+    std::ifstream f("/proc/sysvipc/msg");
+    std::string line;
+    std::getline(f, line);  // header
+    while (std::getline(f, line)) {
+        std::istringstream in(line);
+        int key, id;
+        if (in >> key >> id)
+            ids.insert(id);
+    }
+    return ids;
+}
+
+static bool wait_fd(int fd, short ev, int timeout_ms)
+{
+    struct pollfd p = {fd, ev, 0};
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int left = static_cast<int>(deadline - now_ms());
+        if (left < 0)
+            left = 0;
+        int r = ::poll(&p, 1, left);
+        if (r > 0)
+            return true;
+        if (r == 0)
+            return false;
+        if (errno != EINTR)
+            return false;
+    }
+}
+
+int connect_local(int port, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(port));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) == 0)
+            return fd;
+        ::close(fd);
+        if (now_ms() >= deadline)
+            return -1;
+        ::usleep(10000);
+    }
+}
+
+bool send_str(int fd, const std::string& s)
+{
+    size_t done = 0;
+    while (done < s.size()) {
+        ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        done += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+bool read_line(int fd, std::string* line, int timeout_ms)
+{
+    line->clear();
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int left = static_cast<int>(deadline - now_ms());
+        if (left <= 0 || !wait_fd(fd, POLLIN, left))
+            return false;
+        char c;
+        ssize_t n = ::recv(fd, &c, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        if (c == '\n')
+            return true;
+        line->push_back(c);
+    }
+}
+
+std::string read_all(int fd, int timeout_ms)
+{
+    std::string out;
+    long long deadline = now_ms() + timeout_ms;
+    char buf[65536];
+    for (;;) {
+        int left = static_cast<int>(deadline - now_ms());
+        if (left <= 0 || !wait_fd(fd, POLLIN, left))
+            return out;
+        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return out;
+        out.append(buf, static_cast<size_t>(n));
+    }
+}
+
+std::string request(int fd, const std::string& line, int timeout_ms)
+{
+    if (!send_str(fd, line + "\n"))
+        return "<send failed>";
+    std::string reply;
+    if (!read_line(fd, &reply, timeout_ms))
+        return "<no reply>";
+    return reply;
+}
+
+bool wait_closed(int fd, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    char buf[4096];
+    for (;;) {
+        int left = static_cast<int>(deadline - now_ms());
+        if (left <= 0 || !wait_fd(fd, POLLIN, left))
+            return false;
+        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return true;
+        if (n < 0 && errno != EINTR)
+            return true;
+    }
+}
+
+}  // namespace zt

@@ -1,0 +1,384 @@
+// Unit tests for the zan/sys.h wrappers: descriptor flags, EINTR retry,
+// short writes and EAGAIN in write_all, EOF in read_full, clocks.
+#include "zan/sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+using zan::Fd;
+
+namespace {
+
+// Waits for a forked child. Returns its wait status, or kills it and
+// returns -1 when it has not exited within timeout_ms.
+int wait_child(pid_t pid, int timeout_ms)
+{
+    long long end = zan::monotonic_ms() + timeout_ms;
+    for (;;) {
+        int st;
+        pid_t r = ::waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (zan::monotonic_ms() >= end) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &st, 0);
+            return -1;
+        }
+        struct timespec ts = {0, 1000000};
+        ::nanosleep(&ts, nullptr);
+    }
+}
+
+bool exited_ok(int st) { return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0; }
+
+bool has_fd_flag(int fd, int flag) { return (::fcntl(fd, F_GETFD) & flag) != 0; }
+bool has_fl_flag(int fd, int flag) { return (::fcntl(fd, F_GETFL) & flag) != 0; }
+
+// Byte i of a test stream; 251 is prime, so a slipped offset shows.
+char pattern(size_t i) { return static_cast<char>(i % 251); }
+
+volatile sig_atomic_t g_alarms = 0;
+volatile sig_atomic_t g_gate_fd = -1;
+
+// Counts the signal and, if asked, releases the writer child (write(2) is
+// async-signal-safe).
+void on_alarm(int)
+{
+    g_alarms = g_alarms + 1;
+    if (g_gate_fd >= 0) {
+        char c = 'g';
+        ssize_t r = ::write(g_gate_fd, &c, 1);
+        (void)r;
+    }
+}
+
+// Installs on_alarm without SA_RESTART and fires it once after 20 ms.
+class AlarmOnce {
+public:
+    explicit AlarmOnce(int gate_fd)
+    {
+        g_alarms = 0;
+        g_gate_fd = gate_fd;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_alarm;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0;  // no SA_RESTART: a blocked read(2) fails with EINTR
+        ::sigaction(SIGALRM, &sa, &old_);
+        struct itimerval it;
+        memset(&it, 0, sizeof(it));
+        it.it_value.tv_usec = 20000;
+        ::setitimer(ITIMER_REAL, &it, nullptr);
+    }
+    ~AlarmOnce()
+    {
+        struct itimerval off;
+        memset(&off, 0, sizeof(off));
+        ::setitimer(ITIMER_REAL, &off, nullptr);
+        ::sigaction(SIGALRM, &old_, nullptr);
+        g_gate_fd = -1;
+    }
+
+private:
+    struct sigaction old_;
+};
+
+}  // namespace
+
+TEST(Sys, MakeSocketpairSetsCloexec)
+{
+    Fd a, b;
+    ASSERT_TRUE(zan::make_socketpair(SOCK_STREAM, false, &a, &b)) << strerror(errno);
+    for (const Fd* f : {&a, &b}) {
+        EXPECT_TRUE(has_fd_flag(f->get(), FD_CLOEXEC));
+        EXPECT_FALSE(has_fl_flag(f->get(), O_NONBLOCK));
+    }
+    ASSERT_EQ(zan::write_all(a.get(), "ping", 4), 4);
+    char buf[4];
+    ASSERT_EQ(zan::read_full(b.get(), buf, 4), 4);
+    EXPECT_EQ(std::string(buf, 4), "ping");
+}
+
+TEST(Sys, MakeSocketpairNonblock)
+{
+    Fd a, b;
+    ASSERT_TRUE(zan::make_socketpair(SOCK_DGRAM, true, &a, &b)) << strerror(errno);
+    for (const Fd* f : {&a, &b}) {
+        EXPECT_TRUE(has_fd_flag(f->get(), FD_CLOEXEC));
+        EXPECT_TRUE(has_fl_flag(f->get(), O_NONBLOCK));
+    }
+    char c;
+    EXPECT_EQ(zan::read_some(a.get(), &c, 1), -1);
+    EXPECT_EQ(errno, EAGAIN);
+}
+
+TEST(Sys, MakeSocketpairFailureLeavesFdsAlone)
+{
+    Fd a, b;
+    errno = 0;
+    EXPECT_FALSE(zan::make_socketpair(12345, false, &a, &b));
+    EXPECT_NE(errno, 0);
+    EXPECT_FALSE(a.valid());
+    EXPECT_FALSE(b.valid());
+}
+
+TEST(Sys, MakePipeSetsCloexec)
+{
+    Fd r, w;
+    ASSERT_TRUE(zan::make_pipe(false, &r, &w)) << strerror(errno);
+    EXPECT_TRUE(has_fd_flag(r.get(), FD_CLOEXEC));
+    EXPECT_TRUE(has_fd_flag(w.get(), FD_CLOEXEC));
+    EXPECT_FALSE(has_fl_flag(r.get(), O_NONBLOCK));
+    EXPECT_FALSE(has_fl_flag(w.get(), O_NONBLOCK));
+    ASSERT_EQ(zan::write_some(w.get(), "x", 1), 1);
+    char c = 0;
+    ASSERT_EQ(zan::read_some(r.get(), &c, 1), 1);
+    EXPECT_EQ(c, 'x');
+}
+
+TEST(Sys, MakePipeNonblock)
+{
+    Fd r, w;
+    ASSERT_TRUE(zan::make_pipe(true, &r, &w)) << strerror(errno);
+    EXPECT_TRUE(has_fd_flag(r.get(), FD_CLOEXEC));
+    EXPECT_TRUE(has_fd_flag(w.get(), FD_CLOEXEC));
+    EXPECT_TRUE(has_fl_flag(r.get(), O_NONBLOCK));
+    EXPECT_TRUE(has_fl_flag(w.get(), O_NONBLOCK));
+}
+
+TEST(Sys, SetNonblockAndCloexecToggle)
+{
+    Fd r, w;
+    ASSERT_TRUE(zan::make_pipe(false, &r, &w));
+    EXPECT_EQ(zan::set_nonblock(r.get(), true), 0);
+    EXPECT_TRUE(has_fl_flag(r.get(), O_NONBLOCK));
+    EXPECT_EQ(zan::set_nonblock(r.get(), true), 0);  // already set: no change
+    EXPECT_EQ(zan::set_nonblock(r.get(), false), 0);
+    EXPECT_FALSE(has_fl_flag(r.get(), O_NONBLOCK));
+
+    EXPECT_EQ(zan::set_cloexec(w.get(), false), 0);
+    EXPECT_FALSE(has_fd_flag(w.get(), FD_CLOEXEC));
+    EXPECT_EQ(zan::set_cloexec(w.get(), true), 0);
+    EXPECT_TRUE(has_fd_flag(w.get(), FD_CLOEXEC));
+}
+
+TEST(Sys, SetFlagsOnBadFdFail)
+{
+    int bad = ::dup(0);
+    ASSERT_GE(bad, 0);
+    ::close(bad);
+    EXPECT_EQ(zan::set_nonblock(bad, true), -1);
+    EXPECT_EQ(errno, EBADF);
+    EXPECT_EQ(zan::set_cloexec(bad, true), -1);
+    EXPECT_EQ(errno, EBADF);
+}
+
+// The parent fills the socket first, so write_all meets EAGAIN at once and
+// must poll; the child then drains in small reads, causing short writes.
+TEST(Sys, WriteAllNonblockingSlowReader)
+{
+    Fd a, b;
+    ASSERT_TRUE(zan::make_socketpair(SOCK_STREAM, true, &a, &b));
+    size_t off = 0;
+    char chunk[4096];
+    for (;;) {
+        for (size_t i = 0; i < sizeof(chunk); i++)
+            chunk[i] = pattern(off + i);
+        ssize_t n = zan::write_some(a.get(), chunk, sizeof(chunk));
+        if (n < 0) {
+            ASSERT_EQ(errno, EAGAIN);
+            break;
+        }
+        off += static_cast<size_t>(n);
+    }
+    const size_t payload = 2 << 20;
+    const size_t total = off + payload;
+
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        a.reset();
+        if (zan::set_nonblock(b.get(), false) < 0)
+            _exit(3);
+        size_t got = 0;
+        char buf[1024];
+        for (;;) {
+            ssize_t n = zan::read_some(b.get(), buf, sizeof(buf));
+            if (n < 0)
+                _exit(4);
+            if (n == 0)
+                break;
+            for (ssize_t i = 0; i < n; i++)
+                if (buf[i] != pattern(got + static_cast<size_t>(i)))
+                    _exit(5);
+            got += static_cast<size_t>(n);
+        }
+        _exit(got == total ? 0 : 6);
+    }
+    b.reset();
+    std::vector<char> data(payload);
+    for (size_t i = 0; i < payload; i++)
+        data[i] = pattern(off + i);
+    ::alarm(10);  // a hang guard only: the default action ends the test binary
+    ssize_t n = zan::write_all(a.get(), data.data(), data.size());
+    int err = errno;
+    ::alarm(0);
+    EXPECT_EQ(n, static_cast<ssize_t>(payload)) << strerror(err);
+    a.reset();  // EOF for the child
+    int st = wait_child(pid, 5000);
+    EXPECT_TRUE(exited_ok(st)) << "child status " << st;
+}
+
+TEST(Sys, WriteAllZeroLength)
+{
+    Fd r, w;
+    ASSERT_TRUE(zan::make_pipe(true, &r, &w));
+    EXPECT_EQ(zan::write_all(w.get(), "", 0), 0);
+}
+
+TEST(Sys, WriteAllToClosedPeerFails)
+{
+    Fd a, b;
+    ASSERT_TRUE(zan::make_socketpair(SOCK_STREAM, true, &a, &b));
+    b.reset();
+    // t/main.cc ignores SIGPIPE, as a zan program must.
+    EXPECT_EQ(zan::write_all(a.get(), "x", 1), -1);
+    EXPECT_EQ(errno, EPIPE);
+}
+
+TEST(Sys, ReadFullStopsAtEof)
+{
+    Fd r, w;
+    ASSERT_TRUE(zan::make_pipe(false, &r, &w));
+    ASSERT_EQ(zan::write_all(w.get(), "0123456789", 10), 10);
+    w.reset();
+    char buf[100];
+    EXPECT_EQ(zan::read_full(r.get(), buf, sizeof(buf)), 10);
+    EXPECT_EQ(std::string(buf, 10), "0123456789");
+    EXPECT_EQ(zan::read_full(r.get(), buf, sizeof(buf)), 0);
+}
+
+TEST(Sys, ReadFullGathersPiecesOnNonblockingFd)
+{
+    Fd r, w;
+    ASSERT_TRUE(zan::make_pipe(true, &r, &w));
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        r.reset();
+        for (size_t i = 0; i < 64; i++) {
+            char piece[100];
+            for (size_t j = 0; j < sizeof(piece); j++)
+                piece[j] = pattern(i * sizeof(piece) + j);
+            if (zan::write_all(w.get(), piece, sizeof(piece)) != static_cast<ssize_t>(sizeof(piece)))
+                _exit(1);
+        }
+        _exit(0);
+    }
+    w.reset();
+    std::vector<char> buf(6400);
+    EXPECT_EQ(zan::read_full(r.get(), buf.data(), buf.size()), 6400);
+    for (size_t i = 0; i < buf.size(); i++)
+        ASSERT_EQ(buf[i], pattern(i)) << "at " << i;
+    EXPECT_TRUE(exited_ok(wait_child(pid, 5000)));
+}
+
+TEST(Sys, ReadSomeWouldBlock)
+{
+    Fd r, w;
+    ASSERT_TRUE(zan::make_pipe(true, &r, &w));
+    char c;
+    EXPECT_EQ(zan::read_some(r.get(), &c, 1), -1);
+    EXPECT_EQ(errno, EAGAIN);
+}
+
+// Control for the next test: the handler really interrupts a raw read(2).
+TEST(Sys, AlarmInterruptsRawRead)
+{
+    Fd r, w;
+    ASSERT_TRUE(zan::make_pipe(false, &r, &w));
+    ssize_t n;
+    int err;
+    {
+        AlarmOnce alarm(-1);
+        char c;
+        n = ::read(r.get(), &c, 1);
+        err = errno;
+    }
+    EXPECT_EQ(n, -1);
+    EXPECT_EQ(err, EINTR);
+    EXPECT_EQ(g_alarms, 1);
+}
+
+// SIGALRM interrupts a blocking read_some(); its handler lets a forked
+// writer go, and read_some() must retry and return the data.
+TEST(Sys, ReadSomeRetriesEintr)
+{
+    Fd data_r, data_w, gate_r, gate_w;
+    ASSERT_TRUE(zan::make_pipe(false, &data_r, &data_w));
+    ASSERT_TRUE(zan::make_pipe(false, &gate_r, &gate_w));
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        data_r.reset();
+        gate_w.reset();
+        char c;
+        if (zan::read_full(gate_r.get(), &c, 1) != 1)
+            _exit(1);
+        _exit(zan::write_all(data_w.get(), "hello", 5) == 5 ? 0 : 2);
+    }
+    data_w.reset();
+    gate_r.reset();
+    ssize_t n;
+    int err;
+    char buf[16];
+    {
+        AlarmOnce alarm(gate_w.get());
+        n = zan::read_some(data_r.get(), buf, sizeof(buf));
+        err = errno;
+    }
+    EXPECT_EQ(n, 5) << strerror(err);
+    if (n == 5) {
+        EXPECT_EQ(std::string(buf, 5), "hello");
+    }
+    EXPECT_EQ(g_alarms, 1);
+    EXPECT_TRUE(exited_ok(wait_child(pid, 2000)));
+}
+
+TEST(Sys, MonotonicClocksAgree)
+{
+    long long ms0 = zan::monotonic_ms();
+    long long us = zan::monotonic_us();
+    long long ms1 = zan::monotonic_ms();
+    EXPECT_LE(ms0, us / 1000);
+    EXPECT_LE(us / 1000, ms1);
+    EXPECT_GT(ms0, 0);
+    long long prev = zan::monotonic_us();
+    for (int i = 0; i < 1000; i++) {
+        long long now = zan::monotonic_us();
+        ASSERT_GE(now, prev);
+        prev = now;
+    }
+}
+
+TEST(Sys, CpuCountMatchesSysconf)
+{
+    long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    EXPECT_GE(zan::cpu_count(), 1);
+    if (n > 0) {
+        EXPECT_EQ(zan::cpu_count(), n);
+    }
+}

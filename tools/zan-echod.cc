@@ -1,0 +1,121 @@
+// zan-echod: the demo TCP server of zan, and the contract our integration
+// tests and operators use. A newline-delimited protocol on TcpServer:
+//   task <text>  -> "task-done <text>" (via a TaskWorker and on_finish)
+//   whoami       -> "worker <id> pid <pid>"
+//   stats        -> one line of JSON (TcpServer::stats())
+//   quit         -> the server closes the connection
+//   anything else is echoed back as received.
+// Prints "listening on H:P" once every process is up; exits 0 on SIGTERM.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <string>
+#include <unordered_map>
+
+#include "zan/tcp_server.h"
+
+static void usage()
+{
+    fprintf(stderr,
+            "usage: zan-echod [--host H] [--port P] [--worker-num N] [--net-worker-num N]\n"
+            "                 [--task-worker-num N] [--user-process-num N] [--max-request N]\n"
+            "                 [--task-max-request N] [--dispatch-mode N] [--max-connection N]\n"
+            "                 [--max-wait-time S] [--pid-file F] [--log-file F] [--log-level L]\n"
+            "                 [--daemonize]\n");
+    exit(2);
+}
+
+int main(int argc, char** argv)
+{
+    std::string host = "127.0.0.1";
+    int port = 9502;
+    int user_procs = 0;
+    zan::ServerConfig cfg;
+    cfg.task_worker_num = 1;
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (a == "--daemonize") {
+            cfg.daemonize = true;
+            continue;
+        }
+        if (i + 1 >= argc)
+            usage();
+        std::string v = argv[++i];
+        long n = atol(v.c_str());
+        if (a == "--host") host = v;
+        else if (a == "--port") port = static_cast<int>(n);
+        else if (a == "--worker-num") cfg.worker_num = static_cast<int>(n);
+        else if (a == "--net-worker-num") cfg.net_worker_num = static_cast<int>(n);
+        else if (a == "--task-worker-num") cfg.task_worker_num = static_cast<int>(n);
+        else if (a == "--user-process-num") user_procs = static_cast<int>(n);
+        else if (a == "--max-request") cfg.max_request = n;
+        else if (a == "--task-max-request") cfg.task_max_request = n;
+        else if (a == "--dispatch-mode") cfg.dispatch_mode = static_cast<int>(n);
+        else if (a == "--max-connection") cfg.max_connection = static_cast<int>(n);
+        else if (a == "--max-wait-time") cfg.max_wait_time = static_cast<int>(n);
+        else if (a == "--pid-file") cfg.pid_file = v;
+        else if (a == "--log-file") cfg.log_file = v;
+        else if (a == "--log-level") {
+            if (!zan::parse_level(v, &cfg.log_level))
+                usage();
+        } else usage();
+    }
+    cfg.open_eof_check = true;
+    cfg.package_eof = "\n";
+    cfg.package_max_length = 1024 * 1024;
+
+    zan::TcpServer srv(cfg);
+    if (!srv.listen(host, port))
+        return 1;
+    std::unordered_map<zan::TaskId, zan::SessionId> waiting;  // per Worker process
+
+    srv.on_start([&](zan::TcpServer& s) {
+        std::string line = "listening on " + host + ":" + std::to_string(s.port()) + "\n";
+        ssize_t n = write(1, line.data(), line.size());
+        (void)n;
+    });
+    srv.on_receive([&](zan::TcpServer& s, zan::SessionId id, std::string_view msg) {
+        std::string_view line = msg.substr(0, msg.size() - 1);  // drop '\n'
+        if (!line.empty() && line.back() == '\r')
+            line.remove_suffix(1);
+        if (line.rfind("task ", 0) == 0) {
+            zan::TaskId t = s.task(line.substr(5));
+            if (t)
+                waiting[t] = id;
+            else
+                s.send(id, "error task queue unavailable\n");
+        } else if (line == "whoami") {
+            s.send(id, "worker " + std::to_string(s.worker_id()) + " pid " +
+                           std::to_string(getpid()) + "\n");
+        } else if (line == "stats") {
+            s.send(id, s.stats().to_json() + "\n");
+        } else if (line == "quit") {
+            s.close(id);
+        } else {
+            s.send(id, msg);
+        }
+    });
+    srv.on_task([](zan::TcpServer&, zan::TaskId, int, std::string_view data) {
+        return std::optional<std::string>(std::string(data));
+    });
+    srv.on_finish([&](zan::TcpServer& s, zan::TaskId t, std::string_view result) {
+        auto it = waiting.find(t);
+        if (it == waiting.end())
+            return;
+        s.send(it->second, "task-done " + std::string(result) + "\n");
+        waiting.erase(it);
+    });
+    srv.on_close([&](zan::TcpServer&, zan::SessionId) {});
+    for (int i = 0; i < user_procs; i++) {
+        srv.add_process([](zan::TcpServer& s) {
+            // A side process: stays up (a periodic timer) until stopped.
+            s.tick(1000, [] {});
+        });
+    }
+    int rc = srv.start();
+    if (rc != 0)
+        fprintf(stderr, "zan-echod: %s\n", srv.error().c_str());
+    return rc;
+}

@@ -1,0 +1,167 @@
+// Channel: framed messages over one end of an AF_UNIX SOCK_SEQPACKET
+// socketpair, batched for throughput.
+//
+// push() appends frames to a private output buffer; flush() sends them as
+// records of up to kMaxRecord bytes (one sendmmsg(2) carries many records,
+// one record carries many frames). Because SEQPACKET keeps record
+// boundaries and a record is written whole or not at all:
+//  - several processes may write to one end (each record stays intact);
+//  - several processes may read from one end (each record goes to one);
+//  - a reader or writer that dies never leaves the stream out of step.
+// A message larger than one record is split into fragments that the
+// reader reassembles per sending pid; fragments of a writer that died are
+// dropped when its next message starts.
+//
+// Owns its descriptor (closed on destruction). Private to one process; a
+// child that inherits a Channel object must reset() the ends it does not
+// use. Used by NetWorkers and Workers (request/reply traffic) and by
+// Workers, TaskWorkers and UserWorkers (inbox traffic).
+#ifndef ZAN_CHANNEL_H
+#define ZAN_CHANNEL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "zan/buffer.h"
+#include "zan/fd.h"
+
+namespace zan {
+
+struct FrameHeader {
+    uint32_t len;      // payload bytes of this frame (fragment)
+    uint8_t kind;      // meaning chosen by the user of the channel
+    uint8_t flags;     // kFragFirst / kFragMore
+    uint16_t reserved;
+    uint32_t src;      // sending process id (reassembly key)
+    int32_t arg;       // kind-specific small value
+    uint64_t id;       // kind-specific id (session, task id, ...)
+};
+static_assert(sizeof(FrameHeader) == 24, "FrameHeader is a wire format");
+
+class Channel {
+public:
+    static constexpr size_t kMaxRecord = 64 * 1024;
+    static constexpr uint8_t kFragFirst = 1;  // first fragment of a split message
+    static constexpr uint8_t kFragMore = 2;   // more fragments follow
+
+    // Creates a SEQPACKET socketpair (non-blocking, close-on-exec) with
+    // large socket buffers. Returns false with errno set.
+    static bool make_pair(Channel* a, Channel* b);
+
+    Channel() = default;
+    explicit Channel(Fd fd);
+    Channel(Channel&&) = default;
+    Channel& operator=(Channel&&) = default;
+
+    int fd() const { return fd_.get(); }
+    bool valid() const { return fd_.valid(); }
+    void reset() { fd_.reset(); out_.clear(); partial_.clear(); }
+    // Drops whatever is queued and not yet sent.
+    void discard() { out_.clear(); }
+
+    // Bytes queued and not yet sent. A pending limit of 0 means unbounded.
+    size_t pending() const { return out_.readable(); }
+    void set_max_pending(size_t n) { max_pending_ = n; }
+    bool full() const { return max_pending_ && out_.readable() >= max_pending_; }
+
+    // Queues one message. Returns false (nothing queued) when the output
+    // queue is over its limit: the caller applies back-pressure.
+    bool push(uint8_t kind, uint64_t id, int32_t arg, std::string_view data);
+    // Same, for a message made of two parts sent back to back.
+    bool push2(uint8_t kind, uint64_t id, int32_t arg, std::string_view a, std::string_view b);
+
+    // Sends queued records. Returns 1 when everything was sent, 0 when the
+    // socket is full (the rest stays queued: wait for writability), -1 on
+    // error with errno set.
+    int flush();
+    // flush() and wait with poll(2) until everything is sent or timeout_ms
+    // passes (for blocking-style processes). Returns false on timeout or
+    // error.
+    bool flush_wait(int timeout_ms);
+
+    // Reads up to max_records records and hands each complete message to
+    // fn(header, payload); the payload view is valid only during the call.
+    // Returns the number of records read, 0 when none was ready, -1 on
+    // error with errno set (ECONNRESET/EPIPE when the peer end is gone).
+    template <class Fn>
+    int receive(Fn&& fn, int max_records = 64);
+
+private:
+    ssize_t recv_record();
+    template <class Fn>
+    void dispatch_record(size_t n, Fn&& fn);
+    void append_frame(uint8_t kind, uint8_t flags, uint64_t id, int32_t arg, std::string_view a,
+                      std::string_view b);
+
+    Fd fd_;
+    Buffer out_;
+    size_t max_pending_ = 0;
+    std::vector<char> rbuf_;
+    std::unordered_map<uint32_t, std::string> partial_;  // src pid -> message so far
+};
+
+template <class Fn>
+int Channel::receive(Fn&& fn, int max_records)
+{
+    int got = 0;
+    while (got < max_records) {
+        ssize_t n = recv_record();
+        if (n < 0)
+            return got > 0 ? got : (errno == EAGAIN ? 0 : -1);
+        if (n == 0) {
+            errno = ECONNRESET;
+            return got > 0 ? got : -1;
+        }
+        got++;
+        dispatch_record(static_cast<size_t>(n), fn);
+    }
+    return got;
+}
+
+template <class Fn>
+void Channel::dispatch_record(size_t n, Fn&& fn)
+{
+    size_t off = 0;
+    const char* base = rbuf_.data();
+    while (off + sizeof(FrameHeader) <= n) {
+        FrameHeader h;
+        memcpy(&h, base + off, sizeof(h));
+        off += sizeof(h);
+        if (h.len > n - off)
+            return;  // malformed record: drop the rest
+        std::string_view payload(base + off, h.len);
+        off += h.len;
+        if (!h.flags) {
+            fn(h, payload);
+            continue;
+        }
+        if (h.flags & kFragFirst)
+            partial_[h.src].assign(payload.data(), payload.size());
+        else {
+            auto it = partial_.find(h.src);
+            if (it == partial_.end())
+                continue;  // continuation without a start: its writer died
+            it->second.append(payload.data(), payload.size());
+        }
+        if (!(h.flags & kFragMore)) {
+            auto it = partial_.find(h.src);
+            std::string whole;
+            whole.swap(it->second);
+            partial_.erase(it);
+            h.len = static_cast<uint32_t>(whole.size());
+            h.flags = 0;
+            fn(h, std::string_view(whole));
+        }
+    }
+}
+
+}  // namespace zan
+
+#endif

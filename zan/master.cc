@@ -1,0 +1,484 @@
+#include "zan/master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <grp.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zan/log.h"
+#include "zan/net_worker.h"
+#include "zan/sys.h"
+#include "zan/task_worker.h"
+#include "zan/user_worker.h"
+#include "zan/worker.h"
+
+namespace zan {
+
+static const int kQuickDeathMs = 1000;
+static const int kMaxBackoffMs = 10000;
+
+Master::Master(Runtime& rt)
+    : rt_(rt),
+      loop_(new EventLoop),
+      current_(static_cast<size_t>(rt.proc_count()), 0),
+      quick_deaths_(current_.size(), 0),
+      respawn_timer_(current_.size(), 0)
+{
+}
+
+Master::~Master() = default;
+
+int Master::live_of_role(Role r) const
+{
+    int n = 0;
+    for (const auto& kv : children_)
+        if (rt_.role_of(kv.second.id) == r)
+            n++;
+    return n;
+}
+
+int Master::run()
+{
+    rt_.role = Role::master;
+    rt_.master_pid = ::getpid();
+    atomic_store(&rt_.stats->start_time, static_cast<int64_t>(::time(nullptr)));
+    Logger::instance().set_tag("master");
+    set_process_name("zan-master");
+
+    // Signals arrive through the loop; they stay blocked across fork and
+    // each child sets up its own.
+    loop_->watch_signal(SIGCHLD, [this](const signalfd_siginfo&) { reap_all(); });
+    loop_->watch_signal(SIGTERM, [this](const signalfd_siginfo&) { begin_shutdown(); });
+    loop_->watch_signal(SIGINT, [this](const signalfd_siginfo&) { begin_shutdown(); });
+    loop_->watch_signal(SIGUSR1, [this](const signalfd_siginfo&) { reload(false); });
+    loop_->watch_signal(SIGUSR2, [this](const signalfd_siginfo&) { reload(true); });
+    loop_->watch_signal(SIGRTMIN, [this](const signalfd_siginfo&) {
+        if (!Logger::instance().reopen())
+            log_errno(Level::error, errno, "reopening log file %s", Logger::instance().path().c_str());
+        for (const auto& kv : children_)
+            ::kill(kv.first, SIGRTMIN);
+    });
+    loop_->watch_signal(SIGHUP, [](const signalfd_siginfo&) {});
+
+    // Fork order of the model: Workers, TaskWorkers, UserWorkers, NetWorkers.
+    for (int i = 0; i < rt_.W(); i++)
+        spawn(rt_.first_id(Role::worker) + i);
+    for (int i = 0; i < rt_.T(); i++)
+        spawn(rt_.first_id(Role::task_worker) + i);
+    for (int i = 0; i < rt_.U(); i++)
+        spawn(rt_.first_id(Role::user_worker) + i);
+    for (int i = 0; i < rt_.N(); i++)
+        spawn(rt_.first_id(Role::net_worker) + i);
+
+    loop_->run();
+
+    if (rt_.cb.on_shutdown) {
+        try {
+            rt_.cb.on_shutdown(*rt_.server);
+        } catch (const std::exception& e) {
+            log(Level::error, "on_shutdown threw: %s", e.what());
+        } catch (...) {
+            log(Level::error, "on_shutdown threw an exception");
+        }
+    }
+    rt_.task_queue.remove();
+    log(Level::info, "shutdown complete");
+    return exit_status_;
+}
+
+pid_t Master::spawn(int id)
+{
+    respawn_timer_[static_cast<size_t>(id)] = 0;
+    Channel mine, theirs;
+    if (!Channel::make_pair(&mine, &theirs)) {
+        log_errno(Level::error, errno, "socketpair() failed while spawning %s",
+                  process_name(rt_.role_of(id), rt_.index_of(id)).c_str());
+        quick_deaths_[static_cast<size_t>(id)]++;
+        schedule_respawn(id);
+        return 0;
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        log_errno(Level::error, errno, "fork() failed while spawning %s",
+                  process_name(rt_.role_of(id), rt_.index_of(id)).c_str());
+        quick_deaths_[static_cast<size_t>(id)]++;
+        schedule_respawn(id);
+        return 0;
+    }
+    if (pid == 0) {
+        mine.reset();
+        child_main(id, std::move(theirs));
+    }
+    theirs.reset();
+    Child& ch = children_[pid];
+    ch.pid = pid;
+    ch.id = id;
+    ch.ctl = std::move(mine);
+    ch.started_ms = monotonic_ms();
+    current_[static_cast<size_t>(id)] = pid;
+    atomic_store(&rt_.procs[id].pid, static_cast<int32_t>(pid));
+    loop_->watch(ch.ctl.fd(), kReadable, [this, pid](uint32_t) { on_ctl(pid); });
+    return pid;
+}
+
+void Master::child_main(int id, Channel ctl)
+{
+    // Drop the Master's loop and channels without running their owners'
+    // logic: this process never returns into the Master's stack.
+    loop_->close_after_fork();
+    (void)loop_.release();
+    for (auto& kv : children_)
+        kv.second.ctl.reset();
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != rt_.master_pid)
+        _exit(1);  // the Master died while we were being born
+    Role role = rt_.role_of(id);
+    int index = rt_.index_of(id);
+    rt_.become(role, index, std::move(ctl));
+    if (rt_.set_ids && (::setgroups(1, &rt_.gid) < 0 || ::setgid(rt_.gid) < 0 || ::setuid(rt_.uid) < 0)) {
+        log_errno(Level::error, errno, "switching to uid %d gid %d failed", static_cast<int>(rt_.uid),
+                  static_cast<int>(rt_.gid));
+        _exit(2);  // fatal configuration error: not respawned
+    }
+    atomic_store(&rt_.procs[id].pid, static_cast<int32_t>(::getpid()));
+    atomic_store(&rt_.procs[id].start_time, static_cast<int64_t>(::time(nullptr)));
+    atomic_store(&rt_.procs[id].request_count, static_cast<int64_t>(0));
+    // Ctrl-C reaches the whole process group: only the Master acts on it.
+    ::signal(SIGINT, SIG_IGN);
+    ::signal(SIGUSR1, SIG_IGN);
+    ::signal(SIGUSR2, SIG_IGN);
+    ::signal(SIGHUP, SIG_IGN);
+    ::signal(SIGCHLD, SIG_DFL);
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    for (int sig : {SIGINT, SIGUSR1, SIGUSR2, SIGHUP, SIGCHLD})
+        sigaddset(&unblock, sig);
+    ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
+    int code = 1;
+    try {
+        switch (role) {
+        case Role::worker: {
+            Worker w(rt_);
+            code = w.run();
+            break;
+        }
+        case Role::task_worker: {
+            TaskWorker t(rt_);
+            code = t.run();
+            break;
+        }
+        case Role::net_worker: {
+            NetWorker n(rt_);
+            code = n.run();
+            break;
+        }
+        case Role::user_worker: {
+            UserWorker u(rt_);
+            code = u.run();
+            break;
+        }
+        default:
+            break;
+        }
+    } catch (const std::exception& e) {
+        log(Level::error, "uncaught exception: %s", e.what());
+        code = 1;
+    } catch (...) {
+        log(Level::error, "uncaught exception");
+        code = 1;
+    }
+    _exit(code);
+}
+
+void Master::schedule_respawn(int id)
+{
+    if (shutting_down_)
+        return;
+    size_t i = static_cast<size_t>(id);
+    int q = quick_deaths_[i];
+    if (q == 0) {
+        atomic_add(&rt_.stats->worker_respawn_count, static_cast<int64_t>(1));
+        atomic_add(&rt_.procs[id].respawns, static_cast<int64_t>(1));
+        spawn(id);
+        return;
+    }
+    long long delay = 100LL << (q > 8 ? 7 : q - 1);
+    if (delay > kMaxBackoffMs)
+        delay = kMaxBackoffMs;
+    log(Level::warn, "%s keeps dying at start; respawning in %lld ms",
+        process_name(rt_.role_of(id), rt_.index_of(id)).c_str(), delay);
+    respawn_timer_[i] = loop_->run_after(delay, [this, id] {
+        atomic_add(&rt_.stats->worker_respawn_count, static_cast<int64_t>(1));
+        atomic_add(&rt_.procs[id].respawns, static_cast<int64_t>(1));
+        spawn(id);
+    });
+}
+
+void Master::on_ctl(pid_t pid)
+{
+    auto it = children_.find(pid);
+    if (it == children_.end())
+        return;
+    Child& ch = it->second;
+    int r = ch.ctl.receive([&](const FrameHeader& h, std::string_view) {
+        if (h.kind == kCtlReady) {
+            ch.ready = true;
+            check_all_ready();
+        } else if (h.kind == kCtlRetire && !ch.retiring && !shutting_down_) {
+            // A Worker reached max_request: fork its successor now; the
+            // old one finishes what it has and exits by itself.
+            retire(pid, false);
+            spawn(ch.id);
+        }
+    });
+    if (r < 0) {
+        // The child closed its end: it is exiting. SIGCHLD does the rest.
+        loop_->unwatch(ch.ctl.fd());
+    }
+}
+
+void Master::check_all_ready()
+{
+    if (started_)
+        return;
+    for (size_t id = 0; id < current_.size(); id++) {
+        auto it = children_.find(current_[id]);
+        if (it == children_.end() || !it->second.ready)
+            return;
+    }
+    started_ = true;
+    if (rt_.cb.on_start) {
+        try {
+            rt_.cb.on_start(*rt_.server);
+        } catch (const std::exception& e) {
+            log(Level::error, "on_start threw: %s", e.what());
+        } catch (...) {
+            log(Level::error, "on_start threw an exception");
+        }
+    }
+}
+
+void Master::reap_all()
+{
+    for (;;) {
+        int status;
+        pid_t pid = ::waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            on_exit(pid, status);
+            continue;
+        }
+        if (pid < 0 && errno == EINTR)
+            continue;
+        break;  // 0: none left to reap now; ECHILD: no children
+    }
+    if (shutting_down_)
+        maybe_finish();
+}
+
+void Master::on_exit(pid_t pid, int status)
+{
+    auto it = children_.find(pid);
+    if (it == children_.end())
+        return;
+    int id = it->second.id;
+    bool was_retiring = it->second.retiring;
+    long long lived = monotonic_ms() - it->second.started_ms;
+    if (it->second.kill_timer)
+        loop_->cancel(it->second.kill_timer);
+    if (it->second.ctl.valid())
+        loop_->unwatch(it->second.ctl.fd());
+    children_.erase(it);
+
+    Role role = rt_.role_of(id);
+    int index = rt_.index_of(id);
+    std::string name = process_name(role, index);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    bool abnormal = sig != 0 || code != 0;
+    if (sig)
+        log(Level::warn, "%s (pid %d) killed by signal %d (%s)%s", name.c_str(), pid, sig,
+            strsignal(sig), WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        log(abnormal ? Level::warn : Level::info, "%s (pid %d) exited with code %d", name.c_str(),
+            pid, code);
+    atomic_add(abnormal ? &rt_.stats->worker_abnormal_exit : &rt_.stats->worker_normal_exit,
+               static_cast<int64_t>(1));
+    if (abnormal && rt_.cb.on_worker_error && !was_retiring) {
+        try {
+            rt_.cb.on_worker_error(*rt_.server, id, pid, code, sig);
+        } catch (...) {
+            log(Level::error, "on_worker_error threw an exception");
+        }
+    }
+    if (shutting_down_)
+        return;
+    bool current = current_[static_cast<size_t>(id)] == pid;
+    // Requests a dead Worker had read are lost: the NetWorkers fail the
+    // connections waiting on it instead of leaving them hanging.
+    if (role == Role::worker && (current || abnormal))
+        notify(Role::net_worker, kCtlWorkerDied, index);
+    if (!current)
+        return;  // a retired process: its successor already runs
+    current_[static_cast<size_t>(id)] = 0;
+    atomic_store(&rt_.procs[id].pid, static_cast<int32_t>(0));
+
+    if (role == Role::net_worker) {
+        clear_net_sessions(index);
+        notify(Role::worker, kCtlNetDied, index);
+    }
+    if (!sig && code == 2) {
+        log(Level::error, "%s exited with code 2 (fatal configuration error): not respawned",
+            name.c_str());
+        return;
+    }
+    size_t i = static_cast<size_t>(id);
+    quick_deaths_[i] = lived < kQuickDeathMs ? quick_deaths_[i] + 1 : 0;
+    schedule_respawn(id);
+}
+
+void Master::notify(Role role, uint8_t kind, int arg)
+{
+    for (auto& kv : children_) {
+        Child& ch = kv.second;
+        if (rt_.role_of(ch.id) != role || !ch.ctl.valid())
+            continue;
+        if (ch.ctl.push(kind, 0, arg, std::string_view()))
+            ch.ctl.flush_wait(100);
+    }
+}
+
+void Master::clear_net_sessions(int net)
+{
+    int64_t closed = 0;
+    for (int s = 0; s < rt_.cfg.max_connection; s++) {
+        SessionSlot* ss = rt_.slot_at(net, static_cast<uint32_t>(s));
+        if (!atomic_load(&ss->active))
+            continue;
+        atomic_store(&ss->active, 0);
+        atomic_store(&ss->generation, ss->generation + 1);
+        closed++;
+    }
+    if (closed) {
+        atomic_add(&rt_.stats->connection_num, -closed);
+        atomic_add(&rt_.stats->close_count, closed);
+        log(Level::warn, "net#%d died: %lld client connections were cut", net,
+            static_cast<long long>(closed));
+    }
+}
+
+// Marks pid as replaced. With now=true it is told to stop at once;
+// either way it is killed if still alive after max_wait_time.
+void Master::retire(pid_t pid, bool now)
+{
+    auto it = children_.find(pid);
+    if (it == children_.end())
+        return;
+    Child& ch = it->second;
+    ch.retiring = true;
+    if (current_[static_cast<size_t>(ch.id)] == pid)
+        current_[static_cast<size_t>(ch.id)] = 0;
+    if (now)
+        ::kill(pid, SIGTERM);
+    if (!ch.kill_timer) {
+        ch.kill_timer = loop_->run_after(rt_.cfg.max_wait_time * 1000LL, [this, pid] {
+            auto it2 = children_.find(pid);
+            if (it2 == children_.end())
+                return;
+            it2->second.kill_timer = 0;
+            log(Level::warn, "%s (pid %d) did not finish within max_wait_time: SIGKILL",
+                process_name(rt_.role_of(it2->second.id), rt_.index_of(it2->second.id)).c_str(),
+                pid);
+            ::kill(pid, SIGKILL);
+        });
+    }
+}
+
+void Master::reload(bool tasks_only)
+{
+    if (shutting_down_)
+        return;
+    log(Level::info, "reloading %s", tasks_only ? "TaskWorkers" : "Workers and TaskWorkers");
+    atomic_store(&rt_.stats->last_reload, static_cast<int64_t>(::time(nullptr)));
+    int from = tasks_only ? rt_.first_id(Role::task_worker) : 0;
+    int to = rt_.first_id(Role::task_worker) + rt_.T();
+    for (int id = from; id < to; id++) {
+        pid_t old = current_[static_cast<size_t>(id)];
+        pid_t fresh = spawn(id);
+        if (!old)
+            continue;
+        auto it = children_.find(old);
+        if (it == children_.end())
+            continue;
+        it->second.retiring = true;
+        // The old one keeps serving until its successor is ready.
+        pid_t succ = fresh;
+        auto wait_ready = std::make_shared<EventLoop::TimerId>(0);
+        *wait_ready = loop_->run_every(5, [this, old, succ, wait_ready] {
+            auto s = children_.find(succ);
+            bool succ_ready = s != children_.end() && s->second.ready;
+            bool succ_gone = s == children_.end();
+            if (succ_ready || succ_gone || shutting_down_) {
+                loop_->cancel(*wait_ready);
+                retire(old, true);
+            }
+        });
+    }
+}
+
+void Master::begin_shutdown()
+{
+    if (shutting_down_)
+        return;
+    shutting_down_ = true;
+    log(Level::info, "shutting down");
+    for (auto t : respawn_timer_)
+        if (t)
+            loop_->cancel(t);
+    // Phase 1: NetWorkers stop accepting and drain their connections
+    // while the Workers still answer them.
+    for (auto& kv : children_)
+        if (rt_.role_of(kv.second.id) == Role::net_worker)
+            ::kill(kv.first, SIGTERM);
+    loop_->run_after(rt_.cfg.max_wait_time * 1000LL, [this] {
+        for (auto& kv : children_)
+            if (rt_.role_of(kv.second.id) == Role::net_worker) {
+                log(Level::warn, "net#%d did not drain within max_wait_time: SIGKILL",
+                    rt_.index_of(kv.second.id));
+                ::kill(kv.first, SIGKILL);
+            }
+        shutdown_phase2();
+    });
+    maybe_finish();
+}
+
+void Master::shutdown_phase2()
+{
+    if (phase2_)
+        return;
+    phase2_ = true;
+    for (auto& kv : children_)
+        ::kill(kv.first, SIGTERM);
+    loop_->run_after(rt_.cfg.max_wait_time * 1000LL, [this] {
+        for (auto& kv : children_) {
+            log(Level::warn, "%s (pid %d) did not stop within max_wait_time: SIGKILL",
+                process_name(rt_.role_of(kv.second.id), rt_.index_of(kv.second.id)).c_str(),
+                kv.first);
+            ::kill(kv.first, SIGKILL);
+        }
+    });
+}
+
+void Master::maybe_finish()
+{
+    if (!phase2_ && live_of_role(Role::net_worker) == 0)
+        shutdown_phase2();
+    if (children_.empty())
+        loop_->stop();
+}
+
+}  // namespace zan

@@ -1,0 +1,71 @@
+// Master: forks every child (Workers, TaskWorkers, UserWorkers, then
+// NetWorkers), runs on_start once all of them are up, and then only
+// supervises: reaps every exited child, re-forks it with the same id (with
+// exponential back-off for a child that keeps dying young), drives rolling
+// reloads and the graceful shutdown, and tells the survivors about deaths
+// they must act on. Lives in the Master process only; a child never
+// returns into the Master's stack (it _exit()s).
+// This is an internal header file, you should not include this.
+#ifndef ZAN_MASTER_H
+#define ZAN_MASTER_H
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "zan/event_loop.h"
+#include "zan/process.h"
+
+namespace zan {
+
+class Master {
+public:
+    explicit Master(Runtime& rt);
+    ~Master();
+    // Runs until shutdown; returns the process exit status.
+    int run();
+
+private:
+    struct Child {
+        pid_t pid = 0;
+        int id = -1;
+        Channel ctl;
+        long long started_ms = 0;
+        bool ready = false;
+        bool retiring = false;  // replaced; exits by itself (or is killed)
+        EventLoop::TimerId kill_timer = 0;
+    };
+
+    pid_t spawn(int id);
+    [[noreturn]] void child_main(int id, Channel ctl);
+    void schedule_respawn(int id);
+    void on_ctl(pid_t pid);
+    void reap_all();
+    void on_exit(pid_t pid, int status);
+    void notify(Role role, uint8_t kind, int arg);
+    void clear_net_sessions(int net_index);
+    void retire(pid_t pid, bool now);
+    void reload(bool tasks_only);
+    void begin_shutdown();
+    void shutdown_phase2();
+    void maybe_finish();
+    void check_all_ready();
+    int live_of_role(Role r) const;
+
+    Runtime& rt_;
+    std::unique_ptr<EventLoop> loop_;
+    std::map<pid_t, Child> children_;
+    std::vector<pid_t> current_;      // per id: the pid serving it now (0 none)
+    std::vector<int> quick_deaths_;   // per id: consecutive deaths soon after start
+    std::vector<EventLoop::TimerId> respawn_timer_;
+    bool started_ = false;      // on_start has run
+    bool shutting_down_ = false;
+    bool phase2_ = false;
+    int exit_status_ = 0;
+};
+
+}  // namespace zan
+
+#endif

@@ -1,0 +1,578 @@
+#include "zan/net_worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zan/log.h"
+#include "zan/socket.h"
+#include "zan/sys.h"
+
+namespace zan {
+
+static const int kAcceptBurst = 64;
+static const int kAcceptRetryMs = 100;
+
+NetWorker::NetWorker(Runtime& rt)
+    : rt_(rt), waiters_(static_cast<size_t>(rt.W())), chan_dirty_(static_cast<size_t>(rt.W()), false)
+{
+    rt_.net_worker = this;
+}
+
+NetWorker::~NetWorker() { rt_.net_worker = nullptr; }
+
+SessionId NetWorker::session_of(uint32_t slot) const
+{
+    return make_session(conns_[slot].gen, rt_.index, slot);
+}
+
+int NetWorker::run()
+{
+    for (size_t li = 0; li < rt_.listeners.size(); li++)
+        loop_.watch(rt_.listeners[li].fd.get(), kReadable,
+                    [this, li](uint32_t) { on_accept(static_cast<int>(li)); });
+    for (int w = 0; w < rt_.W(); w++)
+        loop_.watch(chan(w).fd(), kReadable, [this, w](uint32_t ev) { on_channel(w, ev); });
+    loop_.watch(rt_.ctl.fd(), kReadable, [this](uint32_t) { on_ctl(); });
+    loop_.watch_signal(SIGTERM, [this](const signalfd_siginfo&) {
+        if (::getppid() != rt_.master_pid) {
+            rt_.task_queue.remove();
+            _exit(0);
+        }
+        begin_stop();
+    });
+    loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
+    loop_.add_before_poll([this] {
+        flush_conns();
+        flush_channels();
+    });
+    rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
+    rt_.ctl.flush_wait(1000);
+    loop_.run();
+    return 0;
+}
+
+// ---- accepting ---------------------------------------------------------
+
+void NetWorker::on_accept(int li)
+{
+    if (stopping_ || accept_paused_)
+        return;
+    bool locked = false;
+    if (rt_.cfg.accept_lock) {
+        ShmMutex::Result r = rt_.accept_lock->try_lock();
+        if (r == ShmMutex::kBusy)
+            return;  // another NetWorker is accepting; the socket stays readable
+        if (r == ShmMutex::kError) {
+            log_errno(Level::error, errno, "accept lock");
+            return;
+        }
+        if (r == ShmMutex::kRecovered)
+            log(Level::warn, "accept lock recovered from a NetWorker that died holding it");
+        locked = true;
+    }
+    int lfd = rt_.listeners[static_cast<size_t>(li)].fd.get();
+    for (int i = 0; i < kAcceptBurst; i++) {
+        InetAddr peer;
+        int fd = accept_conn(lfd, &peer);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                log_errno(Level::warn, errno, "accept4() failed: pausing accepts");
+                pause_accept();
+            } else if (errno != EAGAIN) {
+                log_errno(Level::error, errno, "accept4() failed");
+            }
+            break;
+        }
+        new_conn(fd, peer, li);
+    }
+    if (locked)
+        rt_.accept_lock->unlock();
+}
+
+// Out of descriptors: stop watching the listeners (no busy loop) until a
+// connection closes or a short timer passes.
+void NetWorker::pause_accept()
+{
+    if (accept_paused_)
+        return;
+    accept_paused_ = true;
+    for (auto& l : rt_.listeners)
+        loop_.update(l.fd.get(), 0);
+    accept_timer_ = loop_.run_after(kAcceptRetryMs, [this] {
+        accept_timer_ = 0;
+        resume_accept();
+    });
+}
+
+void NetWorker::resume_accept()
+{
+    if (!accept_paused_ || stopping_)
+        return;
+    accept_paused_ = false;
+    if (accept_timer_) {
+        loop_.cancel(accept_timer_);
+        accept_timer_ = 0;
+    }
+    for (auto& l : rt_.listeners)
+        loop_.update(l.fd.get(), kReadable);
+}
+
+void NetWorker::new_conn(int fd, const InetAddr& peer, int li)
+{
+    if (atomic_load(&rt_.stats->connection_num) >= rt_.cfg.max_connection) {
+        ::close(fd);
+        long long now = monotonic_ms();
+        if (now - last_limit_log_ > 1000) {
+            last_limit_log_ = now;
+            log(Level::warn, "max_connection (%d) reached: refusing %s", rt_.cfg.max_connection,
+                peer.to_string().c_str());
+        }
+        return;
+    }
+    uint32_t slot;
+    if (!free_.empty()) {
+        slot = free_.back();
+        free_.pop_back();
+    } else {
+        slot = static_cast<uint32_t>(conns_.size());
+        conns_.emplace_back();
+    }
+    Conn& c = conns_[slot];
+    SessionSlot* ss = rt_.slot_at(rt_.index, slot);
+    c.fd.reset(fd);
+    c.gen = atomic_load(&ss->generation);
+    c.used = true;
+    c.awaiting = c.read_closed = c.ack_wait = c.close_after_flush = c.paused = false;
+    c.dirty = c.want_write = false;
+    c.last_worker = -1;
+    c.uid = 0;
+    if (rt_.cfg.dispatch_mode == 4)
+        c.home = static_cast<int>(peer.ip_hash() % static_cast<uint32_t>(rt_.W()));
+    else
+        c.home = static_cast<int>((rr_++ + static_cast<unsigned>(rt_.index)) %
+                                  static_cast<unsigned>(rt_.W()));
+    if (rt_.cfg.open_tcp_nodelay)
+        set_tcp_nodelay(fd, true);
+
+    int64_t now = static_cast<int64_t>(::time(nullptr));
+    ss->fd = fd;
+    ss->worker = c.home;
+    ss->listener = li;
+    ss->connect_time = now;
+    ss->last_time = now;
+    ss->out_bytes = 0;
+    ss->uid = 0;
+    ss->addr_len = peer.len() <= sizeof(ss->addr) ? peer.len() : sizeof(ss->addr);
+    memcpy(ss->addr, peer.sa(), ss->addr_len);
+    atomic_store(&ss->active, 1);
+    atomic_add(&rt_.stats->connection_num, static_cast<int64_t>(1));
+    atomic_add(&rt_.stats->accept_count, static_cast<int64_t>(1));
+    live_++;
+
+    loop_.watch(fd, kReadable, [this, slot](uint32_t ev) { on_conn(slot, ev); });
+    Channel& ch = chan(c.home);
+    ch.push(kFrameConnect, session_of(slot), rt_.index, std::string_view());
+    chan_dirty_[static_cast<size_t>(c.home)] = true;
+}
+
+// ---- client I/O --------------------------------------------------------
+
+void NetWorker::on_conn(uint32_t slot, uint32_t ev)
+{
+    if (ev & kWritable)
+        write_conn(slot);
+    if ((ev & kReadable) && conns_[slot].used && !conns_[slot].read_closed && !conns_[slot].paused)
+        read_conn(slot);
+}
+
+void NetWorker::read_conn(uint32_t slot)
+{
+    Conn& c = conns_[slot];
+    int err = 0;
+    ssize_t n = c.in.read_fd(c.fd.get(), &err);
+    if (n < 0) {
+        if (err == EAGAIN)
+            return;
+        if (err != ECONNRESET)
+            log_errno(Level::debug, err, "read from client");
+        close_conn(slot, "read error");
+        return;
+    }
+    if (n == 0) {
+        // Half-close: answer what was asked, then close. The home Worker
+        // acknowledges after the frames before it (same channel, in order).
+        c.read_closed = true;
+        set_interest(slot);
+        if (!c.in.empty())
+            process_input(slot);
+        if (!conns_[slot].used)
+            return;
+        c.ack_wait = true;
+        chan(c.home).push(kFrameClose, session_of(slot), 1, std::string_view());
+        chan_dirty_[static_cast<size_t>(c.home)] = true;
+        return;
+    }
+    atomic_store(&rt_.slot_at(rt_.index, slot)->last_time, static_cast<int64_t>(::time(nullptr)));
+    process_input(slot);
+}
+
+long NetWorker::frame_len(const char* p, size_t n) const
+{
+    const ServerConfig& cfg = rt_.cfg;
+    if (rt_.frame_hook)
+        return rt_.frame_hook(p, n);
+    if (cfg.open_eof_check) {
+        const void* hit = ::memmem(p, n, cfg.package_eof.data(), cfg.package_eof.size());
+        if (hit)
+            return static_cast<const char*>(hit) - p + static_cast<long>(cfg.package_eof.size());
+        return n > cfg.package_max_length ? -1 : 0;
+    }
+    if (cfg.open_length_check) {
+        int sz = ServerConfig::length_size(cfg.package_length_type);
+        size_t need = static_cast<size_t>(cfg.package_length_offset + sz);
+        if (n < need)
+            return 0;
+        const unsigned char* q = reinterpret_cast<const unsigned char*>(p + cfg.package_length_offset);
+        uint64_t v = 0;
+        char t = cfg.package_length_type;
+        bool little = (t == 'v' || t == 'V' || t == 'P' ||
+                       ((t == 's' || t == 'S' || t == 'l' || t == 'L' || t == 'q' || t == 'Q') &&
+                        __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__));
+        for (int i = 0; i < sz; i++)
+            v |= static_cast<uint64_t>(little ? q[i] : q[sz - 1 - i]) << (8 * i);
+        bool is_signed = (t == 'c' || t == 's' || t == 'l' || t == 'q');
+        if (is_signed && sz < 8 && (v >> (8 * sz - 1)) & 1)
+            return -1;  // negative length
+        uint64_t total = static_cast<uint64_t>(cfg.package_body_offset) + v;
+        if (total > cfg.package_max_length)
+            return -1;
+        return n >= total ? static_cast<long>(total) : 0;
+    }
+    return static_cast<long>(n);  // raw stream: every read is a message
+}
+
+int NetWorker::choose_worker(Conn& c)
+{
+    unsigned W = static_cast<unsigned>(rt_.W());
+    switch (rt_.cfg.dispatch_mode) {
+    case 1:
+        return static_cast<int>(rr_++ % W);
+    case 3: {
+        // Idle Worker first: the one with the smallest backlog right now.
+        int best = -1;
+        int64_t best_load = 0;
+        unsigned start = rr_++;
+        for (unsigned i = 0; i < W; i++) {
+            int w = static_cast<int>((start + i) % W);
+            const ProcSlot& p = rt_.procs[w];
+            int64_t load = atomic_load(&p.dispatched) - atomic_load(&p.handled);
+            if (best < 0 || load < best_load) {
+                best = w;
+                best_load = load;
+                if (load <= 0)
+                    break;
+            }
+        }
+        return best;
+    }
+    case 5:
+        return c.uid ? static_cast<int>(c.uid % W) : c.home;
+    default:  // 2 (connection) and 4 (client IP, fixed at connect)
+        return c.home;
+    }
+}
+
+void NetWorker::process_input(uint32_t slot)
+{
+    for (;;) {
+        Conn& c = conns_[slot];
+        if (!c.used || c.in.empty() || c.paused)
+            return;
+        long len = frame_len(c.in.peek(), c.in.readable());
+        if (len == 0) {
+            if (c.in.readable() > rt_.cfg.package_max_length) {
+                log(Level::warn, "message larger than package_max_length (%zu): closing",
+                    rt_.cfg.package_max_length);
+                close_conn(slot, "message too large");
+            }
+            return;
+        }
+        if (len < 0) {
+            log(Level::info, "bad message from client: closing");
+            close_conn(slot, "bad message");
+            return;
+        }
+        int w = choose_worker(c);
+        Channel& ch = chan(w);
+        if (!ch.push(kFrameData, session_of(slot), rt_.index,
+                     std::string_view(c.in.peek(), static_cast<size_t>(len)))) {
+            // The Worker is saturated: stop reading this client until the
+            // channel drains (back-pressure instead of unbounded memory).
+            c.paused = true;
+            set_interest(slot);
+            waiters_[static_cast<size_t>(w)].push_back(slot);
+            return;
+        }
+        atomic_add(&rt_.procs[w].dispatched, static_cast<int64_t>(1));
+        chan_dirty_[static_cast<size_t>(w)] = true;
+        c.awaiting = true;
+        c.last_worker = w;
+        c.in.consume(static_cast<size_t>(len));
+    }
+}
+
+void NetWorker::set_interest(uint32_t slot)
+{
+    Conn& c = conns_[slot];
+    uint32_t m = 0;
+    if (!c.read_closed && !c.paused && !stopping_)
+        m |= kReadable;
+    if (c.want_write)
+        m |= kWritable;
+    loop_.update(c.fd.get(), m);
+}
+
+void NetWorker::mark_dirty(uint32_t slot)
+{
+    Conn& c = conns_[slot];
+    if (!c.dirty) {
+        c.dirty = true;
+        dirty_.push_back(slot);
+    }
+}
+
+void NetWorker::write_conn(uint32_t slot)
+{
+    Conn& c = conns_[slot];
+    if (!c.used)
+        return;
+    if (!c.out.empty()) {
+        int err = 0;
+        ssize_t n = c.out.write_fd(c.fd.get(), &err);
+        if (n < 0 && err != EAGAIN) {
+            if (err != EPIPE && err != ECONNRESET)
+                log_errno(Level::debug, err, "write to client");
+            close_conn(slot, "write error");
+            return;
+        }
+        atomic_store(&rt_.slot_at(rt_.index, slot)->out_bytes,
+                     static_cast<int64_t>(c.out.readable()));
+    }
+    bool more = !c.out.empty();
+    if (!more && c.close_after_flush) {
+        close_conn(slot, "closed after flush");
+        return;
+    }
+    if (more != c.want_write) {
+        c.want_write = more;
+        set_interest(slot);
+    }
+    if (!more)
+        c.out.shrink_if_empty();
+}
+
+void NetWorker::flush_conns()
+{
+    // dirty_ may grow while we write (it does not: writes only shrink), but
+    // close_conn may run; iterate by index over a swapped list.
+    std::vector<uint32_t> list;
+    list.swap(dirty_);
+    for (uint32_t slot : list) {
+        conns_[slot].dirty = false;
+        write_conn(slot);
+    }
+    list.clear();
+    if (dirty_.empty())
+        dirty_.swap(list);  // keep the capacity
+    if (stopping_)
+        check_drained();
+}
+
+// ---- Worker channels ---------------------------------------------------
+
+void NetWorker::on_channel(int w, uint32_t ev)
+{
+    Channel& ch = chan(w);
+    if (ev & kWritable)
+        chan_dirty_[static_cast<size_t>(w)] = true;  // flushed before the next poll
+    if (ev & kReadable) {
+        int r = ch.receive([this](const FrameHeader& h, std::string_view d) { on_reply(h, d); });
+        if (r < 0 && errno != EAGAIN)
+            log_errno(Level::error, errno, "reading channel from worker#%d", w);
+    }
+}
+
+void NetWorker::on_reply(const FrameHeader& h, std::string_view data)
+{
+    SessionId s = h.id;
+    uint32_t slot = session_slot(s);
+    if (session_net(s) != rt_.index || slot >= conns_.size())
+        return;
+    Conn& c = conns_[slot];
+    if (!c.used || c.gen != session_gen(s))
+        return;  // a late reply to a closed (maybe reused) slot
+    switch (h.kind) {
+    case kFrameReply:
+        c.awaiting = false;
+        c.out.append(data);
+        atomic_store(&rt_.slot_at(rt_.index, slot)->out_bytes,
+                     static_cast<int64_t>(c.out.readable()));
+        mark_dirty(slot);
+        break;
+    case kFrameCloseReq:
+        c.close_after_flush = true;
+        mark_dirty(slot);
+        break;
+    case kFrameCloseAck:
+        if (c.read_closed) {
+            c.ack_wait = false;
+            c.close_after_flush = true;
+            mark_dirty(slot);
+        }
+        break;
+    case kFrameBind:
+        if (data.size() == sizeof(uint64_t))
+            memcpy(&c.uid, data.data(), sizeof(uint64_t));
+        break;
+    default:
+        break;
+    }
+}
+
+void NetWorker::flush_channels()
+{
+    for (int w = 0; w < rt_.W(); w++) {
+        if (!chan_dirty_[static_cast<size_t>(w)])
+            continue;
+        Channel& ch = chan(w);
+        int r = ch.flush();
+        if (r < 0) {
+            log_errno(Level::error, errno, "writing to worker#%d", w);
+            continue;
+        }
+        bool blocked = r == 0;
+        chan_dirty_[static_cast<size_t>(w)] = blocked;
+        uint32_t want = kReadable | (blocked ? kWritable : 0u);
+        loop_.update(ch.fd(), want);
+        auto& wl = waiters_[static_cast<size_t>(w)];
+        if (!ch.full() && !wl.empty()) {
+            std::vector<uint32_t> resume;
+            resume.swap(wl);
+            for (uint32_t slot : resume) {
+                Conn& c = conns_[slot];
+                if (!c.used || !c.paused)
+                    continue;
+                c.paused = false;
+                set_interest(slot);
+                process_input(slot);
+            }
+            chan_dirty_[static_cast<size_t>(w)] = true;
+            loop_.defer([] {});  // poll again at once to flush what was resumed
+        }
+    }
+}
+
+// ---- closing -----------------------------------------------------------
+
+void NetWorker::close_conn(uint32_t slot, const char* why)
+{
+    Conn& c = conns_[slot];
+    if (!c.used)
+        return;
+    SessionId s = session_of(slot);
+    loop_.unwatch(c.fd.get());
+    c.fd.reset();
+    c.used = false;
+    SessionSlot* ss = rt_.slot_at(rt_.index, slot);
+    atomic_store(&ss->active, 0);
+    atomic_store(&ss->out_bytes, static_cast<int64_t>(0));
+    atomic_store(&ss->generation, c.gen + 1);
+    atomic_add(&rt_.stats->connection_num, static_cast<int64_t>(-1));
+    atomic_add(&rt_.stats->close_count, static_cast<int64_t>(1));
+    if (!c.ack_wait) {
+        chan(c.home).push(kFrameClose, s, 0, std::string_view());
+        chan_dirty_[static_cast<size_t>(c.home)] = true;
+    }
+    c.gen++;
+    c.in = Buffer(0);
+    c.out = Buffer(0);
+    c.dirty = false;
+    free_.push_back(slot);
+    live_--;
+    log(Level::debug, "session %llu closed: %s", static_cast<unsigned long long>(s), why);
+    resume_accept();
+}
+
+void NetWorker::on_ctl()
+{
+    int r = rt_.ctl.receive([this](const FrameHeader& h, std::string_view) {
+        if (h.kind != kCtlWorkerDied)
+            return;
+        // What the dead Worker had read is lost: fail those clients now.
+        int w = h.arg;
+        int n = 0;
+        for (uint32_t slot = 0; slot < conns_.size(); slot++) {
+            Conn& c = conns_[slot];
+            if (c.used && ((c.awaiting && c.last_worker == w) || (c.ack_wait && c.home == w))) {
+                c.ack_wait = false;
+                close_conn(slot, "worker died");
+                n++;
+            }
+        }
+        if (n)
+            log(Level::warn, "worker#%d died: closed %d connections waiting on it", w, n);
+    });
+    if (r < 0 && errno != EAGAIN) {
+        log(Level::warn, "master is gone: exiting");
+        rt_.task_queue.remove();
+        _exit(0);
+    }
+}
+
+void NetWorker::begin_stop()
+{
+    if (stopping_)
+        return;
+    stopping_ = true;
+    for (auto& l : rt_.listeners) {
+        loop_.unwatch(l.fd.get());
+        l.fd.reset();
+    }
+    // Idle connections close now; busy ones once answered and flushed.
+    for (uint32_t slot = 0; slot < conns_.size(); slot++) {
+        Conn& c = conns_[slot];
+        if (!c.used)
+            continue;
+        if (!c.awaiting && c.out.empty() && !c.ack_wait)
+            close_conn(slot, "shutdown");
+        else {
+            c.close_after_flush = !c.awaiting;
+            set_interest(slot);
+        }
+    }
+    check_drained();
+}
+
+void NetWorker::check_drained()
+{
+    if (live_ > 0) {
+        for (uint32_t slot = 0; slot < conns_.size(); slot++) {
+            Conn& c = conns_[slot];
+            if (c.used && !c.awaiting && !c.ack_wait && c.out.empty())
+                close_conn(slot, "shutdown");
+        }
+        if (live_ > 0)
+            return;
+    }
+    // Hand the close notices to the Workers before leaving.
+    for (int w = 0; w < rt_.W(); w++)
+        if (chan(w).pending())
+            chan(w).flush_wait(1000);
+    loop_.stop();
+}
+
+}  // namespace zan

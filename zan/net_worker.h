@@ -1,0 +1,90 @@
+// NetWorker: owns client connections. Accepts on the shared listening
+// sockets while holding the robust accept lock, reads and frames client
+// bytes, dispatches each complete message to a Worker (dispatch_mode), and
+// writes the Workers' replies back. All frames for one Worker produced in
+// one loop iteration leave in one sendmmsg(2); all replies for one
+// connection received in one iteration leave in one write(2).
+// Connections live in a flat table; a session id carries the slot's
+// generation so a late reply to a reused slot is dropped.
+// Lives in a NetWorker process only.
+// This is an internal header file, you should not include this.
+#ifndef ZAN_NET_WORKER_H
+#define ZAN_NET_WORKER_H
+
+#include <string_view>
+#include <vector>
+
+#include "zan/buffer.h"
+#include "zan/event_loop.h"
+#include "zan/process.h"
+
+namespace zan {
+
+class NetWorker {
+public:
+    explicit NetWorker(Runtime& rt);
+    ~NetWorker();
+    int run();
+    EventLoop& loop() { return loop_; }
+
+private:
+    struct Conn {
+        Fd fd;
+        uint32_t gen = 0;
+        bool used = false;
+        bool awaiting = false;           // a message was dispatched and no reply came yet
+        bool read_closed = false;        // the peer half-closed (EOF)
+        bool ack_wait = false;           // waiting for the home Worker's close ack
+        bool close_after_flush = false;  // close once the output is written
+        bool paused = false;             // not reading: its Worker's channel is full
+        bool dirty = false;              // in dirty_ (output to write)
+        bool want_write = false;
+        int home = 0;         // Worker for connect/close (and data in mode 2/4)
+        int last_worker = -1;
+        uint64_t uid = 0;
+        Buffer in{0};
+        Buffer out{0};
+    };
+
+    void on_accept(int li);
+    void pause_accept();
+    void resume_accept();
+    void new_conn(int fd, const InetAddr& peer, int li);
+    void on_conn(uint32_t slot, uint32_t ev);
+    void read_conn(uint32_t slot);
+    void process_input(uint32_t slot);
+    long frame_len(const char* p, size_t n) const;
+    int choose_worker(Conn& c);
+    void on_channel(int w, uint32_t ev);
+    void on_reply(const FrameHeader& h, std::string_view data);
+    void mark_dirty(uint32_t slot);
+    void write_conn(uint32_t slot);
+    void set_interest(uint32_t slot);
+    void close_conn(uint32_t slot, const char* why);
+    void flush_channels();
+    void flush_conns();
+    void on_ctl();
+    void begin_stop();
+    void check_drained();
+    SessionId session_of(uint32_t slot) const;
+    Channel& chan(int w) { return rt_.net_end[static_cast<size_t>(rt_.index * rt_.W() + w)]; }
+
+    Runtime& rt_;
+    EventLoop loop_;
+    std::vector<Conn> conns_;
+    std::vector<uint32_t> free_;
+    std::vector<uint32_t> dirty_;
+    std::vector<std::vector<uint32_t>> waiters_;  // per Worker: paused connections
+    std::vector<bool> chan_dirty_;
+    std::vector<int> chan_list_;
+    size_t live_ = 0;
+    unsigned rr_ = 0;
+    bool accept_paused_ = false;
+    EventLoop::TimerId accept_timer_ = 0;
+    bool stopping_ = false;
+    long long last_limit_log_ = 0;
+};
+
+}  // namespace zan
+
+#endif

@@ -1,0 +1,135 @@
+#include "zan/process.h"
+
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "zan/log.h"
+
+namespace zan {
+
+std::string process_name(Role role, int index)
+{
+    if (role == Role::master)
+        return "zan-master";
+    return std::string("zan-") + role_name(role) + "-" + std::to_string(index);
+}
+
+void set_process_name(const std::string& name)
+{
+    ::prctl(PR_SET_NAME, name.c_str(), 0, 0, 0);
+}
+
+int Runtime::first_id(Role r) const
+{
+    switch (r) {
+    case Role::worker: return 0;
+    case Role::task_worker: return W();
+    case Role::net_worker: return W() + T();
+    case Role::user_worker: return W() + T() + N();
+    default: return -1;
+    }
+}
+
+Role Runtime::role_of(int id) const
+{
+    if (id < 0)
+        return Role::none;
+    if (id < W())
+        return Role::worker;
+    if (id < W() + T())
+        return Role::task_worker;
+    if (id < W() + T() + N())
+        return Role::net_worker;
+    if (id < proc_count())
+        return Role::user_worker;
+    return Role::none;
+}
+
+SessionSlot* Runtime::live_session(SessionId s) const
+{
+    int net = session_net(s);
+    uint32_t slot = session_slot(s);
+    if (net >= N() || slot >= static_cast<uint32_t>(cfg.max_connection))
+        return nullptr;
+    SessionSlot* ss = slot_at(net, slot);
+    if (!atomic_load(&ss->active) || atomic_load(&ss->generation) != session_gen(s))
+        return nullptr;
+    return ss;
+}
+
+static size_t align_up(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
+
+bool Runtime::setup(std::string* err)
+{
+    size_t nsess = static_cast<size_t>(N()) * static_cast<size_t>(cfg.max_connection);
+    size_t bytes = align_up(sizeof(ServerStats)) + align_up(sizeof(ProcSlot) * proc_count()) +
+                   align_up(sizeof(SessionSlot) * nsess) + align_up(sizeof(ShmMutex)) + 4096;
+    if (!shm.create(bytes)) {
+        *err = std::string("mmap() of shared memory failed: ") + strerror(errno);
+        return false;
+    }
+    stats = shm.alloc<ServerStats>();
+    procs = shm.alloc<ProcSlot>(proc_count());
+    sessions = shm.alloc<SessionSlot>(nsess);
+    accept_lock = shm.alloc<ShmMutex>();
+    if (!stats || !procs || !sessions || !accept_lock || !accept_lock->init()) {
+        *err = "shared memory layout failed";
+        return false;
+    }
+    for (int id = 0; id < proc_count(); id++) {
+        procs[id].role = static_cast<int32_t>(role_of(id));
+        procs[id].index = index_of(id);
+    }
+    if (T() > 0 && !task_queue.create(0600)) {
+        *err = std::string("msgget() for the task queue failed: ") + strerror(errno);
+        return false;
+    }
+    net_end.resize(static_cast<size_t>(N() * W()));
+    worker_end.resize(net_end.size());
+    for (size_t i = 0; i < net_end.size(); i++) {
+        if (!Channel::make_pair(&net_end[i], &worker_end[i])) {
+            *err = std::string("socketpair() for a channel failed: ") + strerror(errno);
+            return false;
+        }
+        net_end[i].set_max_pending(cfg.pipe_buffer_size);
+    }
+    inbox_rd.resize(static_cast<size_t>(W()));
+    inbox_wr.resize(inbox_rd.size());
+    for (size_t i = 0; i < inbox_rd.size(); i++) {
+        if (!Channel::make_pair(&inbox_rd[i], &inbox_wr[i])) {
+            *err = std::string("socketpair() for an inbox failed: ") + strerror(errno);
+            return false;
+        }
+    }
+    return true;
+}
+
+void Runtime::become(Role r, int idx, Channel ctl_end)
+{
+    role = r;
+    index = idx;
+    id = first_id(r) + idx;
+    ctl = std::move(ctl_end);
+    if (r != Role::net_worker)
+        listeners.clear();
+    for (int k = 0; k < N(); k++) {
+        for (int w = 0; w < W(); w++) {
+            size_t i = static_cast<size_t>(k * W() + w);
+            if (!(r == Role::net_worker && k == idx))
+                net_end[i].reset();
+            if (!(r == Role::worker && w == idx))
+                worker_end[i].reset();
+        }
+    }
+    for (int w = 0; w < W(); w++) {
+        if (!(r == Role::worker && w == idx))
+            inbox_rd[static_cast<size_t>(w)].reset();
+        if (r == Role::net_worker)
+            inbox_wr[static_cast<size_t>(w)].reset();
+    }
+    Logger::instance().set_tag(process_name(r, idx).substr(4));
+    set_process_name(process_name(r, idx));
+}
+
+}  // namespace zan

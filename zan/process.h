@@ -1,0 +1,125 @@
+// Runtime: everything the processes of one server share, built by the
+// Master before the first fork and inherited by every child: settings,
+// callbacks, listening sockets, the shared-memory tables, the task queue
+// and every channel. After fork a child calls keep_only() so that it
+// holds exactly the descriptors its role uses (nothing leaks by accident).
+// This is an internal header file, you should not include this.
+#ifndef ZAN_PROCESS_H
+#define ZAN_PROCESS_H
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "zan/callbacks.h"
+#include "zan/channel.h"
+#include "zan/fd.h"
+#include "zan/inet_addr.h"
+#include "zan/msg_queue.h"
+#include "zan/server_config.h"
+#include "zan/shm.h"
+#include "zan/shm_mutex.h"
+#include "zan/stats.h"
+
+namespace zan {
+
+class Worker;
+class TaskWorker;
+class NetWorker;
+class UserWorker;
+
+// Frame kinds on the channels.
+enum FrameKind : uint8_t {
+    // NetWorker -> Worker
+    kFrameConnect = 1,  // id = session
+    kFrameData,         // id = session, payload = one message
+    kFrameClose,        // id = session; arg 1: peer half-closed, ack wanted
+    // Worker -> NetWorker
+    kFrameReply,        // id = session, payload = bytes for the client
+    kFrameCloseReq,     // id = session: close after the output is flushed
+    kFrameCloseAck,     // id = session: the Worker ran on_close
+    kFrameBind,         // id = session, payload = uid (8 bytes)
+    // Inbox of a Worker
+    kFrameTaskResult,   // id = task id, payload = result
+    kFramePipeMessage,  // arg = source worker id
+    // Control: child <-> Master
+    kCtlReady,          // child -> Master: started
+    kCtlRetire,         // child -> Master: stopping by itself, fork my successor
+    kCtlWorkerDied,     // Master -> NetWorker: arg = worker id
+    kCtlNetDied,        // Master -> Worker: arg = NetWorker index
+};
+
+struct Listener {
+    InetAddr addr;
+    Fd fd;
+};
+
+struct Runtime {
+    ServerConfig cfg;
+    Callbacks cb;
+    FrameHook frame_hook;
+    std::vector<ProcessCallback> user_procs;
+    TcpServer* server = nullptr;
+    std::vector<Listener> listeners;
+
+    // Shared memory.
+    ShmRegion shm;
+    ServerStats* stats = nullptr;
+    ProcSlot* procs = nullptr;        // one per child id
+    SessionSlot* sessions = nullptr;  // net_worker_num * max_connection
+    ShmMutex* accept_lock = nullptr;
+    MsgQueue task_queue;
+
+    // Channels. pair k*W+w joins NetWorker k and Worker w; inbox w is read
+    // by Worker w and written by Workers, TaskWorkers and UserWorkers.
+    std::vector<Channel> net_end;
+    std::vector<Channel> worker_end;
+    std::vector<Channel> inbox_rd;
+    std::vector<Channel> inbox_wr;
+    Channel ctl;  // this child's end of its control channel with the Master
+
+    // Who this process is.
+    Role role = Role::master;
+    int id = -1;     // child id: Workers [0,W), TaskWorkers [W,W+T), NetWorkers, UserWorkers
+    int index = -1;  // index within the role
+    pid_t master_pid = 0;
+    bool set_ids = false;  // switch to uid/gid in every child (user/group)
+    uid_t uid = 0;
+    gid_t gid = 0;
+    Worker* worker = nullptr;
+    TaskWorker* task_worker = nullptr;
+    NetWorker* net_worker = nullptr;
+    UserWorker* user_worker = nullptr;
+    volatile bool stopping = false;
+
+    int W() const { return cfg.worker_num; }
+    int T() const { return cfg.task_worker_num; }
+    int N() const { return cfg.net_worker_num; }
+    int U() const { return static_cast<int>(user_procs.size()); }
+    int proc_count() const { return W() + T() + N() + U(); }
+    int first_id(Role r) const;
+    Role role_of(int id) const;
+    int index_of(int id) const { return id - first_id(role_of(id)); }
+    SessionSlot* slot_at(int net, uint32_t slot) const
+    {
+        return sessions + static_cast<size_t>(net) * static_cast<size_t>(cfg.max_connection) + slot;
+    }
+    // Slot of a live session, or nullptr when the id is stale or invalid.
+    SessionSlot* live_session(SessionId s) const;
+
+    // Allocates shared memory, the task queue and every channel.
+    bool setup(std::string* err);
+    // In a freshly forked child: become (role, index) and close every
+    // inherited descriptor this role does not use.
+    void become(Role r, int idx, Channel ctl_end);
+};
+
+// Process name set with prctl(PR_SET_NAME): zan-master, zan-net-<i>,
+// zan-worker-<i>, zan-task-<i>, zan-user-<i>.
+std::string process_name(Role role, int index);
+void set_process_name(const std::string& name);
+
+}  // namespace zan
+
+#endif

@@ -1,0 +1,65 @@
+// ServerConfig: every setting of a TcpServer, with the defaults of the
+// Zan/Swoole model. A plain value: filled in by the application before
+// start(), checked and completed by validate(), then copied into each
+// process at fork.
+#ifndef ZAN_SERVER_CONFIG_H
+#define ZAN_SERVER_CONFIG_H
+
+#include <stddef.h>
+
+#include <string>
+
+#include "zan/log.h"
+
+namespace zan {
+
+struct ServerConfig {
+    // Processes. 0 means "one per CPU" for worker_num and net_worker_num.
+    int worker_num = 0;
+    int net_worker_num = 0;
+    int task_worker_num = 0;
+    long max_request = 0;       // Worker recycles after this many messages (0: never)
+    long task_max_request = 0;  // TaskWorker recycles after this many tasks (0: never)
+
+    // Connections.
+    int max_connection = 10000;  // live connections per server (all NetWorkers)
+    int backlog = 512;
+    bool open_tcp_nodelay = false;
+    bool accept_lock = true;  // accept only under the shared robust lock
+    int dispatch_mode = 2;    // 1 round robin, 2 connection, 3 idle, 4 client IP, 5 uid
+    size_t buffer_output_size = 2 * 1024 * 1024;  // per-connection output limit
+    size_t pipe_buffer_size = 32 * 1024 * 1024;   // queued bytes per NetWorker->Worker channel
+
+    // Framing (NetWorker side). Without either check every read is a message.
+    bool open_eof_check = false;  // messages end with package_eof
+    std::string package_eof = "\r\n";
+    bool open_length_check = false;  // length-prefixed messages
+    char package_length_type = 'N';  // c C s S n N l L q Q J (pack(3) letters)
+    int package_length_offset = 0;
+    int package_body_offset = 4;
+    size_t package_max_length = 2 * 1024 * 1024;
+
+    // Tasks.
+    int task_ipc_mode = 3;  // 3 preemptive shared queue, 2 addressed by mtype
+    std::string task_tmpdir = "/tmp";
+    size_t task_max_length = 64 * 1024 * 1024;  // largest task payload or result
+
+    // Lifecycle.
+    int max_wait_time = 3;  // seconds: drain limit for stop, reload and recycling
+    std::string log_file;   // empty: standard error
+    Level log_level = Level::info;
+    std::string pid_file;
+    bool daemonize = false;
+    std::string user;   // applied in the children
+    std::string group;
+
+    // Fills in defaults (CPU counts) and checks every value; returns an
+    // empty string or a message naming the bad setting.
+    std::string validate();
+    // Size of the length field for package_length_type, 0 if invalid.
+    static int length_size(char type);
+};
+
+}  // namespace zan
+
+#endif

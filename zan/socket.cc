@@ -1,0 +1,108 @@
+#include "zan/socket.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+
+namespace zan {
+
+static std::string errstr(const char* call)
+{
+    return std::string(call) + "() failed: " + strerror(errno);
+}
+
+Fd listen_tcp(const InetAddr& addr, int backlog, bool reuse_port, std::string* err)
+{
+    Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        *err = errstr("socket");
+        return Fd();
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+        *err = errstr("setsockopt(SO_REUSEPORT)");
+        return Fd();
+    }
+    if (addr.family() == AF_INET6)
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (::bind(fd.get(), addr.sa(), addr.len()) < 0) {
+        *err = errstr("bind") + " (" + addr.to_string() + ")";
+        return Fd();
+    }
+    if (::listen(fd.get(), backlog) < 0) {
+        *err = errstr("listen");
+        return Fd();
+    }
+    return fd;
+}
+
+int accept_conn(int listen_fd, InetAddr* peer)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd;
+    do
+        fd = ::accept4(listen_fd, reinterpret_cast<struct sockaddr*>(&ss), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+    if (fd >= 0 && peer)
+        *peer = InetAddr::from_sockaddr(reinterpret_cast<struct sockaddr*>(&ss), len);
+    return fd;
+}
+
+Fd connect_tcp(const InetAddr& addr, int* saved_errno)
+{
+    Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        *saved_errno = errno;
+        return Fd();
+    }
+    int r;
+    do
+        r = ::connect(fd.get(), addr.sa(), addr.len());
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && errno != EINPROGRESS) {
+        *saved_errno = errno;
+        return Fd();
+    }
+    *saved_errno = 0;
+    return fd;
+}
+
+InetAddr local_addr(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    ::getsockname(fd, reinterpret_cast<struct sockaddr*>(&ss), &len);
+    return InetAddr::from_sockaddr(reinterpret_cast<struct sockaddr*>(&ss), len);
+}
+
+InetAddr peer_addr(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    ::getpeername(fd, reinterpret_cast<struct sockaddr*>(&ss), &len);
+    return InetAddr::from_sockaddr(reinterpret_cast<struct sockaddr*>(&ss), len);
+}
+
+int set_tcp_nodelay(int fd, bool on)
+{
+    int v = on ? 1 : 0;
+    return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
+}
+
+int socket_error(int fd)
+{
+    int e = 0;
+    socklen_t len = sizeof(e);
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+        return errno;
+    return e;
+}
+
+}  // namespace zan

@@ -1,0 +1,226 @@
+#include "zan/task_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zan/log.h"
+#include "zan/sys.h"
+
+namespace zan {
+
+MsgQueue::Result submit_task(Runtime& rt, const TaskHeader& h_in, std::string_view data,
+                             std::string* err)
+{
+    TaskHeader h = h_in;
+    if (data.size() > rt.cfg.task_max_length) {
+        *err = "payload of " + std::to_string(data.size()) + " bytes is over task_max_length";
+        return MsgQueue::kTooBig;
+    }
+    long mtype = (rt.cfg.task_ipc_mode == 2 || h.dst >= 0)
+                     ? 2 + (h.dst >= 0 ? h.dst : static_cast<int>(h.task_id % static_cast<uint64_t>(rt.T())))
+                     : kTaskTypeShared;
+    if (rt.cfg.task_ipc_mode == 3 && h.dst >= 0) {
+        *err = "a destination TaskWorker needs task_ipc_mode 2 (addressed)";
+        return MsgQueue::kError;
+    }
+    std::string msg;
+    h.len = data.size();
+    if (sizeof(h) + data.size() <= MsgQueue::max_message_size()) {
+        msg.reserve(sizeof(h) + data.size());
+        msg.append(reinterpret_cast<const char*>(&h), sizeof(h));
+        msg.append(data.data(), data.size());
+    } else {
+        // Too big for one SysV message: hand it over in a file.
+        std::string path = rt.cfg.task_tmpdir + "/zan-task-" + std::to_string(rt.master_pid) + "-XXXXXX";
+        int fd = ::mkostemp(&path[0], O_CLOEXEC);
+        if (fd < 0) {
+            *err = "mkostemp(" + path + ") failed: " + strerror(errno);
+            return MsgQueue::kError;
+        }
+        bool ok = write_all(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+        int saved = errno;
+        ::close(fd);
+        if (!ok) {
+            ::unlink(path.c_str());
+            *err = "writing task file failed: " + std::string(strerror(saved));
+            return MsgQueue::kError;
+        }
+        h.flags |= kTaskInFile;
+        msg.append(reinterpret_cast<const char*>(&h), sizeof(h));
+        msg.append(path);
+    }
+    MsgQueue::Result r = rt.task_queue.send(mtype, msg.data(), msg.size(), false);
+    if (r == MsgQueue::kAgain)
+        *err = "task queue is full";
+    else if (r == MsgQueue::kRemoved)
+        *err = "task queue was removed";
+    else if (r != MsgQueue::kOk)
+        *err = std::string("msgsnd() failed: ") + strerror(errno);
+    if (r != MsgQueue::kOk && (h.flags & kTaskInFile))
+        ::unlink(msg.c_str() + sizeof(h));
+    return r;
+}
+
+bool decode_task(std::string_view msg, TaskHeader* h, std::string* payload, std::string* err)
+{
+    if (msg.size() < sizeof(TaskHeader)) {
+        *err = "short packet";
+        return false;
+    }
+    memcpy(h, msg.data(), sizeof(*h));
+    if (h->magic != kTaskMagic) {
+        *err = "bad magic";
+        return false;
+    }
+    std::string_view body = msg.substr(sizeof(TaskHeader));
+    if (!(h->flags & kTaskInFile)) {
+        if (body.size() != h->len) {
+            *err = "length mismatch";
+            return false;
+        }
+        payload->assign(body.data(), body.size());
+        return true;
+    }
+    std::string path(body);
+    if (path.find("/zan-task-") == std::string::npos) {
+        *err = "bad task file name";
+        return false;
+    }
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err = "open(" + path + ") failed: " + strerror(errno);
+        return false;
+    }
+    payload->resize(h->len);
+    ssize_t n = read_full(fd, &(*payload)[0], h->len);
+    ::close(fd);
+    ::unlink(path.c_str());
+    if (n != static_cast<ssize_t>(h->len)) {
+        *err = "short task file";
+        return false;
+    }
+    return true;
+}
+
+// Flags set by signal handlers; the msgrcv loop reads them when EINTR
+// wakes it. One TaskWorker per process, so file-scope is per process.
+static volatile sig_atomic_t g_term = 0;
+static volatile sig_atomic_t g_reopen = 0;
+static void on_term(int) { g_term = 1; }
+static void on_reopen(int) { g_reopen = 1; }
+
+TaskWorker::TaskWorker(Runtime& rt) : rt_(rt) { rt_.task_worker = this; }
+
+int TaskWorker::run()
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_term;  // no SA_RESTART: msgrcv returns EINTR
+    ::sigaction(SIGTERM, &sa, nullptr);
+    sa.sa_handler = on_reopen;
+    ::sigaction(SIGRTMIN, &sa, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+    if (rt_.cb.on_worker_start)
+        rt_.cb.on_worker_start(*rt_.server, rt_.id);
+    rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
+    rt_.ctl.flush_wait(1000);
+
+    long mtype = rt_.cfg.task_ipc_mode == 2 ? 2 + rt_.index : kTaskTypeShared;
+    std::string msg, payload, err;
+    int code = 0;
+    while (!g_term) {
+        if (g_reopen) {
+            g_reopen = 0;
+            Logger::instance().reopen();
+        }
+        long got_type = 0;
+        MsgQueue::Result r = rt_.task_queue.recv(mtype, &msg, &got_type, true, false);
+        if (r == MsgQueue::kInterrupted)
+            continue;
+        if (r == MsgQueue::kRemoved) {
+            log(Level::info, "task queue removed: exiting");
+            break;
+        }
+        if (r != MsgQueue::kOk) {
+            log_errno(Level::error, errno, "msgrcv() on the task queue failed");
+            code = 1;
+            break;
+        }
+        TaskHeader h;
+        if (!decode_task(msg, &h, &payload, &err)) {
+            log(Level::warn, "bad task packet (%s): dropped", err.c_str());
+            continue;
+        }
+        run_task(h, payload);
+        if (rt_.cfg.task_max_request > 0 && ++handled_ >= rt_.cfg.task_max_request) {
+            rt_.ctl.push(kCtlRetire, 0, 0, std::string_view());
+            rt_.ctl.flush_wait(1000);
+            break;
+        }
+    }
+    if (g_term && ::getppid() != rt_.master_pid) {
+        rt_.task_queue.remove();  // the Master died: leave nothing behind
+        return 0;
+    }
+    if (rt_.cb.on_worker_stop)
+        rt_.cb.on_worker_stop(*rt_.server, rt_.id);
+    return code;
+}
+
+void TaskWorker::run_task(const TaskHeader& h, std::string_view data)
+{
+    cur_ = h;
+    in_task_ = true;
+    finished_ = false;
+    std::optional<std::string> result;
+    if (rt_.cb.on_task)
+        result = rt_.cb.on_task(*rt_.server, h.task_id, h.src_worker, data);
+    if (result && !finished_)
+        finish(*result);
+    in_task_ = false;
+    atomic_add(&rt_.stats->task_count, static_cast<int64_t>(1));
+    atomic_add(&rt_.procs[rt_.id].request_count, static_cast<int64_t>(1));
+    if (!finished_ && h.src_worker >= 0)  // no result: the task is done all the same
+        atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));
+}
+
+bool TaskWorker::deliver(int worker, uint8_t kind, uint64_t id, int arg, std::string_view data)
+{
+    Channel& out = rt_.inbox_wr[static_cast<size_t>(worker)];
+    if (!out.push(kind, id, arg, data) || !out.flush_wait(rt_.cfg.max_wait_time * 1000)) {
+        log_errno(Level::warn, errno, "could not deliver to worker#%d: dropped", worker);
+        out.discard();
+        return false;
+    }
+    return true;
+}
+
+bool TaskWorker::finish(std::string_view result)
+{
+    if (!in_task_ || finished_) {
+        log(Level::warn, "finish(): no task is running, or it already finished");
+        return false;
+    }
+    finished_ = true;
+    if (cur_.src_worker < 0 || cur_.src_worker >= rt_.W())
+        return false;
+    return deliver(cur_.src_worker, kFrameTaskResult, cur_.task_id, 0, result);
+}
+
+bool TaskWorker::send_message(std::string_view data, int dst)
+{
+    if (dst < 0 || dst >= rt_.W()) {
+        log(Level::warn, "send_message(): %d is not a Worker id", dst);
+        return false;
+    }
+    return deliver(dst, kFramePipeMessage, 0, rt_.id, data);
+}
+
+}  // namespace zan

@@ -1,0 +1,134 @@
+// TcpServer: the public API of the process model.
+//
+// Construct it with a configuration, add listeners (in the Master, before
+// start()), set callbacks with on_*(), optionally add_process(), then call
+// start(): it forks NetWorkers, Workers, TaskWorkers and UserWorkers and
+// supervises them until SIGTERM/SIGINT. The methods below are called from
+// callbacks; each works only in the roles named in its comment and fails
+// with a logged error (false / 0) elsewhere. The server object is copied
+// into every child by fork; it owns the listening sockets, the shared
+// memory, the task queue and the channels (see zan_tcp_server(3)).
+#ifndef ZAN_TCP_SERVER_H
+#define ZAN_TCP_SERVER_H
+
+#include <stdint.h>
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "zan/callbacks.h"
+#include "zan/event_loop.h"
+#include "zan/inet_addr.h"
+#include "zan/process.h"
+#include "zan/server_config.h"
+
+namespace zan {
+
+// A snapshot of the shared statistics.
+struct Stats {
+    int64_t start_time;
+    int64_t last_reload;
+    int64_t connection_num;
+    int64_t accept_count;
+    int64_t close_count;
+    int64_t request_count;
+    int64_t task_count;
+    int64_t tasking_num;
+    int64_t worker_respawn_count;
+    int64_t worker_normal_exit;
+    int64_t worker_abnormal_exit;
+    int worker_num;
+    int task_worker_num;
+    int net_worker_num;
+    int user_worker_num;
+    // One line of JSON with every field above.
+    std::string to_json() const;
+};
+
+struct ClientInfo {
+    InetAddr peer;
+    int net_worker;
+    int listener;
+    int64_t connect_time;
+    int64_t last_time;
+    uint64_t uid;
+};
+
+class TcpServer {
+public:
+    explicit TcpServer(const ServerConfig& cfg = ServerConfig());
+    TcpServer(const std::string& host, int port, const ServerConfig& cfg = ServerConfig());
+    virtual ~TcpServer();
+    TcpServer(const TcpServer&) = delete;
+    TcpServer& operator=(const TcpServer&) = delete;
+
+    // Binds and listens now (Master, before start()). Port 0 picks a free
+    // port; port() tells which. Returns false and logs on failure.
+    bool listen(const std::string& host, int port);
+    int port(size_t listener = 0) const;
+    ServerConfig& config() { return rt_.cfg; }
+    const std::string& error() const { return error_; }
+
+    void on_start(ServerCallback cb) { rt_.cb.on_start = std::move(cb); }
+    void on_shutdown(ServerCallback cb) { rt_.cb.on_shutdown = std::move(cb); }
+    void on_worker_start(WorkerCallback cb) { rt_.cb.on_worker_start = std::move(cb); }
+    void on_worker_stop(WorkerCallback cb) { rt_.cb.on_worker_stop = std::move(cb); }
+    void on_worker_error(WorkerErrorCallback cb) { rt_.cb.on_worker_error = std::move(cb); }
+    void on_connect(SessionCallback cb) { rt_.cb.on_connect = std::move(cb); }
+    void on_receive(ReceiveCallback cb) { rt_.cb.on_receive = std::move(cb); }
+    void on_close(SessionCallback cb) { rt_.cb.on_close = std::move(cb); }
+    void on_task(TaskCallback cb) { rt_.cb.on_task = std::move(cb); }
+    void on_finish(FinishCallback cb) { rt_.cb.on_finish = std::move(cb); }
+    void on_pipe_message(PipeMessageCallback cb) { rt_.cb.on_pipe_message = std::move(cb); }
+    // Replaces the framing settings with a custom message splitter.
+    void set_frame_hook(FrameHook hook) { rt_.frame_hook = std::move(hook); }
+    // Adds a UserWorker (before start()); returns its id.
+    int add_process(ProcessCallback cb);
+
+    // Runs the server in this process (the Master) until it is shut down.
+    // Returns 0 after a clean shutdown, 1 on a start-up error (see error()).
+    int start();
+
+    // ---- from callbacks ----
+    bool send(SessionId s, std::string_view data);   // Worker
+    bool close(SessionId s);                         // Worker
+    bool bind(SessionId s, uint64_t uid);            // Worker
+    TaskId task(std::string_view data, int dst = -1);  // Worker; 0 on failure
+    // Worker: runs a task and waits for its result at most timeout_ms.
+    bool taskwait(std::string_view data, std::string* result, int timeout_ms = 500, int dst = -1);
+    bool finish(std::string_view result);            // TaskWorker, inside on_task
+    bool send_message(std::string_view data, int worker_id);  // Worker, TaskWorker, UserWorker
+    bool exists(SessionId s) const;                  // any process
+    bool client_info(SessionId s, ClientInfo* out) const;  // any process
+    Stats stats() const;                             // any process after start()
+    // Timers on the calling process's loop (Worker, NetWorker, UserWorker).
+    EventLoop::TimerId tick(long long ms, EventLoop::Callback cb);
+    EventLoop::TimerId after(long long ms, EventLoop::Callback cb);
+    bool clear(EventLoop::TimerId id);
+    void stop();        // Worker: finish the current pass and exit (respawned)
+    bool reload(bool tasks_only = false);  // any child: signals the Master
+    bool shutdown();    // any process: graceful stop
+
+    Role role() const { return rt_.role; }
+    int worker_id() const { return rt_.id; }
+    pid_t master_pid() const { return rt_.master_pid; }
+    bool stopping() const;
+
+protected:
+    Runtime rt_;
+
+private:
+    EventLoop* current_loop() const;
+    bool wrong_role(const char* what, const char* roles) const;
+    bool apply_user_group();
+    bool daemonize();
+
+    std::string error_;
+    uid_t uid_ = 0;
+    gid_t gid_ = 0;
+};
+
+}  // namespace zan
+
+#endif

@@ -1,0 +1,370 @@
+#include "zan/worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "zan/log.h"
+#include "zan/sys.h"
+#include "zan/task_worker.h"
+
+namespace zan {
+
+Worker::Worker(Runtime& rt) : rt_(rt)
+{
+    rt_.worker = this;
+    chans_.resize(static_cast<size_t>(rt_.N()), nullptr);
+    dirty_.resize(chans_.size(), false);
+    sessions_.resize(chans_.size());
+    for (int k = 0; k < rt_.N(); k++)
+        chans_[static_cast<size_t>(k)] = &rt_.worker_end[static_cast<size_t>(k * rt_.W() + rt_.index)];
+}
+
+Worker::~Worker() { rt_.worker = nullptr; }
+
+int Worker::run()
+{
+    for (int k = 0; k < rt_.N(); k++)
+        loop_.watch(chans_[static_cast<size_t>(k)]->fd(), kReadable,
+                    [this, k](uint32_t ev) {
+                        if (ev & kWritable)
+                            flush_all();
+                        if (ev & kReadable)
+                            on_channel(k);
+                    });
+    loop_.watch(rt_.inbox_rd[static_cast<size_t>(rt_.index)].fd(), kReadable,
+                [this](uint32_t) { on_inbox(); });
+    loop_.watch(rt_.ctl.fd(), kReadable, [this](uint32_t) { on_ctl(); });
+    loop_.watch_signal(SIGTERM, [this](const signalfd_siginfo&) {
+        if (::getppid() != rt_.master_pid) {
+            rt_.task_queue.remove();  // the Master is gone: leave nothing behind
+            _exit(0);
+        }
+        begin_stop(false);
+    });
+    loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
+    loop_.add_before_poll([this] { flush_all(); });
+
+    if (rt_.cb.on_worker_start)
+        rt_.cb.on_worker_start(*rt_.server, rt_.id);
+    rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
+    rt_.ctl.flush_wait(1000);
+    loop_.run();
+    finish_and_exit();
+    return exit_code_;
+}
+
+void Worker::on_channel(int k)
+{
+    Channel* ch = chans_[static_cast<size_t>(k)];
+    // One record at a time so that a Worker that reaches max_request stops
+    // reading at once; the frames of a record already read are handled.
+    for (int i = 0; i < 64 && !stopping_; i++) {
+        int r = ch->receive([this, k](const FrameHeader& h, std::string_view d) { handle(k, h, d); }, 1);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            if (errno != EAGAIN)
+                log_errno(Level::error, errno, "reading channel from net#%d", k);
+            break;
+        }
+    }
+}
+
+void Worker::handle(int k, const FrameHeader& h, std::string_view data)
+{
+    SessionId s = h.id;
+    switch (h.kind) {
+    case kFrameConnect:
+        sessions_[static_cast<size_t>(k)].insert(s);
+        if (rt_.cb.on_connect)
+            rt_.cb.on_connect(*rt_.server, s);
+        break;
+    case kFrameData:
+        if (rt_.cb.on_receive)
+            rt_.cb.on_receive(*rt_.server, s, data);
+        atomic_add(&rt_.procs[rt_.id].handled, static_cast<int64_t>(1));
+        count_request();
+        break;
+    case kFrameClose: {
+        bool known = sessions_[static_cast<size_t>(k)].erase(s) > 0;
+        if (known && rt_.cb.on_close)
+            rt_.cb.on_close(*rt_.server, s);
+        if (h.arg == 1) {  // the peer half-closed: tell the NetWorker we are done
+            chans_[static_cast<size_t>(k)]->push(kFrameCloseAck, s, 0, std::string_view());
+            if (!dirty_[static_cast<size_t>(k)]) {
+                dirty_[static_cast<size_t>(k)] = true;
+                dirty_list_.push_back(k);
+            }
+        }
+        break;
+    }
+    default:
+        log(Level::warn, "unexpected frame kind %d from net#%d", h.kind, k);
+    }
+}
+
+void Worker::count_request()
+{
+    requests_++;
+    atomic_add(&rt_.stats->request_count, static_cast<int64_t>(1));
+    atomic_add(&rt_.procs[rt_.id].request_count, static_cast<int64_t>(1));
+    if (rt_.cfg.max_request > 0 && requests_ >= rt_.cfg.max_request && !stopping_)
+        begin_stop(true);
+}
+
+void Worker::on_inbox()
+{
+    Channel& in = rt_.inbox_rd[static_cast<size_t>(rt_.index)];
+    in.receive([this](const FrameHeader& h, std::string_view d) { handle_inbox(h, d); });
+}
+
+void Worker::handle_inbox(const FrameHeader& h, std::string_view data)
+{
+    if (h.kind == kFrameTaskResult) {
+        if (abandoned_.erase(h.id))
+            return;  // its taskwait timed out long ago
+        atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));
+        if (rt_.cb.on_finish)
+            rt_.cb.on_finish(*rt_.server, h.id, data);
+    } else if (h.kind == kFramePipeMessage) {
+        if (rt_.cb.on_pipe_message)
+            rt_.cb.on_pipe_message(*rt_.server, h.arg, data);
+    }
+}
+
+void Worker::on_ctl()
+{
+    int r = rt_.ctl.receive([this](const FrameHeader& h, std::string_view) {
+        if (h.kind == kCtlNetDied && h.arg >= 0 && h.arg < rt_.N()) {
+            // Its clients are gone: on_close for each session we know of.
+            auto& set = sessions_[static_cast<size_t>(h.arg)];
+            std::vector<SessionId> gone(set.begin(), set.end());
+            set.clear();
+            for (SessionId s : gone)
+                if (rt_.cb.on_close)
+                    rt_.cb.on_close(*rt_.server, s);
+        }
+    });
+    if (r < 0 && errno != EAGAIN) {
+        // EOF on the control channel: the Master is gone.
+        log(Level::warn, "master is gone: exiting");
+        rt_.task_queue.remove();
+        _exit(0);
+    }
+}
+
+void Worker::flush_all()
+{
+    for (int k : dirty_list_) {
+        Channel* ch = chans_[static_cast<size_t>(k)];
+        int r = ch->flush();
+        if (r == 1) {
+            dirty_[static_cast<size_t>(k)] = false;
+            if (loop_.interest(ch->fd()) & kWritable)
+                loop_.update(ch->fd(), stopping_ ? 0u : kReadable);
+        } else if (r == 0) {
+            loop_.update(ch->fd(), (stopping_ ? 0u : kReadable) | kWritable);
+        } else {
+            log_errno(Level::error, errno, "writing replies to net#%d", k);
+            ch->reset();
+            dirty_[static_cast<size_t>(k)] = false;
+        }
+    }
+    size_t w = 0;
+    for (int k : dirty_list_)
+        if (dirty_[static_cast<size_t>(k)])
+            dirty_list_[w++] = k;
+    dirty_list_.resize(w);
+}
+
+bool Worker::send(SessionId s, std::string_view data)
+{
+    int k = session_net(s);
+    if (k >= rt_.N()) {
+        log(Level::warn, "send(): session %llu is not valid", static_cast<unsigned long long>(s));
+        return false;
+    }
+    SessionSlot* ss = rt_.live_session(s);
+    if (!ss)
+        return false;  // closed (or the slot was reused): drop silently
+    if (static_cast<size_t>(atomic_load(&ss->out_bytes)) + data.size() > rt_.cfg.buffer_output_size) {
+        log(Level::warn, "send(): output buffer of session %llu is full (buffer_output_size %zu)",
+            static_cast<unsigned long long>(s), rt_.cfg.buffer_output_size);
+        return false;
+    }
+    Channel* ch = chans_[static_cast<size_t>(k)];
+    if (!ch->valid() || !ch->push(kFrameReply, s, 0, data))
+        return false;
+    if (!dirty_[static_cast<size_t>(k)]) {
+        dirty_[static_cast<size_t>(k)] = true;
+        dirty_list_.push_back(k);
+    }
+    return true;
+}
+
+bool Worker::close(SessionId s)
+{
+    int k = session_net(s);
+    if (k >= rt_.N() || !rt_.live_session(s))
+        return false;
+    Channel* ch = chans_[static_cast<size_t>(k)];
+    if (!ch->valid() || !ch->push(kFrameCloseReq, s, 0, std::string_view()))
+        return false;
+    if (!dirty_[static_cast<size_t>(k)]) {
+        dirty_[static_cast<size_t>(k)] = true;
+        dirty_list_.push_back(k);
+    }
+    return true;
+}
+
+bool Worker::bind(SessionId s, uint64_t uid)
+{
+    int k = session_net(s);
+    SessionSlot* ss = rt_.live_session(s);
+    if (!ss)
+        return false;
+    atomic_store(&ss->uid, uid);
+    Channel* ch = chans_[static_cast<size_t>(k)];
+    std::string_view v(reinterpret_cast<const char*>(&uid), sizeof(uid));
+    if (!ch->push(kFrameBind, s, 0, v))
+        return false;
+    if (!dirty_[static_cast<size_t>(k)]) {
+        dirty_[static_cast<size_t>(k)] = true;
+        dirty_list_.push_back(k);
+    }
+    return true;
+}
+
+TaskId Worker::task(std::string_view data, int dst)
+{
+    if (rt_.T() == 0) {
+        log(Level::warn, "task(): no TaskWorkers (task_worker_num is 0)");
+        return 0;
+    }
+    if (dst >= rt_.T()) {
+        log(Level::warn, "task(): TaskWorker %d does not exist", dst);
+        return 0;
+    }
+    TaskHeader h{};
+    h.magic = kTaskMagic;
+    h.src_worker = rt_.id;
+    h.dst = dst;
+    h.task_id = (static_cast<uint64_t>(rt_.id) << 40) | (++task_seq_ & ((1ULL << 40) - 1));
+    std::string err;
+    MsgQueue::Result r = submit_task(rt_, h, data, &err);
+    if (r != MsgQueue::kOk) {
+        log(Level::warn, "task(): %s", err.c_str());
+        return 0;
+    }
+    atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(1));
+    return h.task_id;
+}
+
+bool Worker::taskwait(std::string_view data, int timeout_ms, std::string* result, int dst)
+{
+    if (rt_.T() == 0 || dst >= rt_.T()) {
+        log(Level::warn, "taskwait(): no such TaskWorker");
+        return false;
+    }
+    TaskHeader h{};
+    h.magic = kTaskMagic;
+    h.flags = kTaskWait;
+    h.src_worker = rt_.id;
+    h.dst = dst;
+    h.task_id = (static_cast<uint64_t>(rt_.id) << 40) | (++task_seq_ & ((1ULL << 40) - 1));
+    std::string err;
+    if (submit_task(rt_, h, data, &err) != MsgQueue::kOk) {
+        log(Level::warn, "taskwait(): %s", err.c_str());
+        return false;
+    }
+    atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(1));
+    // Wait on the inbox alone; other inbox traffic is kept for later.
+    Channel& in = rt_.inbox_rd[static_cast<size_t>(rt_.index)];
+    long long deadline = monotonic_ms() + timeout_ms;
+    bool got = false;
+    while (!got) {
+        long long left = deadline - monotonic_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {in.fd(), POLLIN, 0};
+        int pr = ::poll(&p, 1, static_cast<int>(left));
+        if (pr < 0 && errno != EINTR)
+            break;
+        in.receive([&](const FrameHeader& fh, std::string_view d) {
+            if (fh.kind == kFrameTaskResult && fh.id == h.task_id) {
+                result->assign(d.data(), d.size());
+                got = true;
+                atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));
+            } else {
+                deferred_inbox_.push_back(Pending{fh.kind, fh.id, fh.arg, std::string(d)});
+            }
+        });
+    }
+    if (!got)
+        abandoned_.insert(h.task_id);
+    if (!deferred_inbox_.empty()) {
+        loop_.defer([this] {
+            while (!deferred_inbox_.empty()) {
+                Pending p = std::move(deferred_inbox_.front());
+                deferred_inbox_.pop_front();
+                FrameHeader fh{};
+                fh.kind = p.kind;
+                fh.id = p.id;
+                fh.arg = p.arg;
+                handle_inbox(fh, p.data);
+            }
+        });
+    }
+    return got;
+}
+
+bool Worker::send_message(std::string_view data, int dst)
+{
+    if (dst < 0 || dst >= rt_.W()) {
+        log(Level::warn, "send_message(): %d is not a Worker id", dst);
+        return false;
+    }
+    Channel& out = rt_.inbox_wr[static_cast<size_t>(dst)];
+    if (!out.push(kFramePipeMessage, 0, rt_.id, data))
+        return false;
+    return out.flush_wait(rt_.cfg.max_wait_time * 1000);
+}
+
+void Worker::stop() { begin_stop(false); }
+
+// Stop taking new messages: no more reads from the NetWorker channels.
+// The frames of the current pass are still handled; the loop ends after it.
+void Worker::begin_stop(bool retire)
+{
+    if (stopping_)
+        return;
+    stopping_ = true;
+    rt_.stopping = true;
+    for (Channel* ch : chans_)
+        if (ch->valid())
+            loop_.update(ch->fd(), loop_.interest(ch->fd()) & ~kReadable);
+    if (retire) {
+        rt_.ctl.push(kCtlRetire, 0, 0, std::string_view());
+        rt_.ctl.flush_wait(1000);
+    }
+    loop_.defer([this] { loop_.stop(); });
+}
+
+void Worker::finish_and_exit()
+{
+    // Everything replied so far must reach the NetWorkers.
+    long long deadline = monotonic_ms() + rt_.cfg.max_wait_time * 1000LL;
+    for (Channel* ch : chans_) {
+        long long left = deadline - monotonic_ms();
+        if (ch->valid() && ch->pending() && !ch->flush_wait(left > 0 ? static_cast<int>(left) : 0))
+            log_errno(Level::warn, errno, "could not hand over all replies before exiting");
+    }
+    if (rt_.cb.on_worker_stop)
+        rt_.cb.on_worker_stop(*rt_.server, rt_.id);
+}
+
+}  // namespace zan

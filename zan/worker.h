@@ -1,0 +1,73 @@
+// Worker: runs the application callbacks. Reads request frames from its
+// channel with every NetWorker and messages from its inbox (task results,
+// pipe messages), calls on_connect / on_receive / on_close / on_finish /
+// on_pipe_message, and batches its replies: everything it sends during one
+// loop iteration leaves in one sendmmsg(2) per NetWorker. With max_request
+// set it stops reading after that many messages, finishes what it holds,
+// and exits; the Master has already forked its successor.
+// Lives in a Worker process only.
+// This is an internal header file, you should not include this.
+#ifndef ZAN_WORKER_H
+#define ZAN_WORKER_H
+
+#include <deque>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "zan/event_loop.h"
+#include "zan/process.h"
+
+namespace zan {
+
+class Worker {
+public:
+    explicit Worker(Runtime& rt);
+    ~Worker();
+    int run();
+
+    EventLoop& loop() { return loop_; }
+    bool send(SessionId s, std::string_view data);
+    bool close(SessionId s);
+    bool bind(SessionId s, uint64_t uid);
+    TaskId task(std::string_view data, int dst);
+    bool taskwait(std::string_view data, int timeout_ms, std::string* result, int dst);
+    bool send_message(std::string_view data, int dst_worker);
+    void stop();  // finish the current pass, then exit
+
+private:
+    struct Pending {
+        uint8_t kind;
+        uint64_t id;
+        int arg;
+        std::string data;
+    };
+    void on_channel(int k);
+    void on_inbox();
+    void on_ctl();
+    void handle(int k, const FrameHeader& h, std::string_view data);
+    void handle_inbox(const FrameHeader& h, std::string_view data);
+    void flush_all();
+    void count_request();
+    void begin_stop(bool retire);
+    void finish_and_exit();
+
+    Runtime& rt_;
+    EventLoop loop_;
+    std::vector<Channel*> chans_;  // per NetWorker k: our end of pair (k, this worker)
+    std::vector<bool> dirty_;      // channel k has replies queued
+    std::vector<int> dirty_list_;
+    std::vector<std::unordered_set<SessionId>> sessions_;  // per NetWorker: sessions we saw connect
+    long requests_ = 0;
+    uint64_t task_seq_ = 0;
+    bool stopping_ = false;
+    bool exiting_ = false;
+    std::unordered_set<TaskId> abandoned_;   // taskwait timed out: drop late results
+    std::deque<Pending> deferred_inbox_;     // inbox frames seen while in taskwait
+    int exit_code_ = 0;
+};
+
+}  // namespace zan
+
+#endif

@@ -1,0 +1,17 @@
+// zan: umbrella header. Includes every public header of the library.
+#ifndef ZAN_ZAN_H
+#define ZAN_ZAN_H
+
+#include "zan/buffer.h"
+#include "zan/channel.h"
+#include "zan/event_loop.h"
+#include "zan/fd.h"
+#include "zan/inet_addr.h"
+#include "zan/log.h"
+#include "zan/msg_queue.h"
+#include "zan/shm.h"
+#include "zan/shm_mutex.h"
+#include "zan/socket.h"
+#include "zan/sys.h"
+
+#endif
