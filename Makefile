@@ -67,16 +67,25 @@ $(B)/t/zan_test: $(TEST_OBJS) $(B)/libzan.a
 prereqs:
 	@sh t/prereqs.sh
 
+# Everything runs in sequence (the steps share build outputs), but each
+# build step itself is parallel under -j.
 test: prereqs
-	@$(MAKE) --no-print-directory $(B)/t/zan_test tools
+	@$(MAKE) --no-print-directory all $(B)/t/zan_test $(B)/t/example_echo
 	$(B)/t/zan_test
 
-check: test static-check lint layers
+check: test
+	@sh t/static_check.sh "$(B)" "$(CXX)"
+	@$(MAKE) --no-print-directory lint layers
 	@echo "make check: all checks passed"
+
+# The man-page example (zan_tcp_server(3)) must compile and link.
+$(B)/t/example_echo: t/example_echo.cc $(B)/libzan.a
+	@mkdir -p $(@D)
+	$(CXX) $(ZAN_CXXFLAGS) $< -o $@ $(B)/libzan.a $(ZAN_LDFLAGS)
 
 # Install into a temporary DESTDIR, build a -static program against the
 # installed headers and library, and let the binary prove it is static.
-static-check: lib tools
+static-check: all
 	@sh t/static_check.sh "$(B)" "$(CXX)"
 
 lint: prereqs

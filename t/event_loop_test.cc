@@ -364,6 +364,32 @@ TEST(EventLoop, CallbackRemovedDuringPassIsFreedAfterIt)
     EXPECT_EQ(token.use_count(), 1);
 }
 
+TEST(EventLoop, CallbackReplacedDuringPassIsFreedAfterIt)
+{
+    EventLoop loop;
+    Pair p, q;
+    auto token = std::make_shared<int>(1);
+    long during = 0;
+    int old_calls = 0, new_calls = 0;
+    ASSERT_TRUE(loop.watch(q.a.get(), kReadable, [token, &old_calls](uint32_t) { ++old_calls; }));
+    ASSERT_TRUE(loop.watch(p.a.get(), kReadable, [&](uint32_t) {
+        drain(p.a.get());
+        ASSERT_TRUE(loop.watch(q.a.get(), kReadable, [&](uint32_t) {
+            ++new_calls;
+            drain(q.a.get());
+        }));
+        during = token.use_count();
+    }));
+    put(p.b.get());
+    EXPECT_EQ(loop.run_once(1000), 1);
+    EXPECT_EQ(during, 2);
+    EXPECT_EQ(token.use_count(), 1);
+    put(q.b.get());
+    EXPECT_EQ(loop.run_once(1000), 1);
+    EXPECT_EQ(old_calls, 0);
+    EXPECT_EQ(new_calls, 1);
+}
+
 TEST(EventLoop, UnwatchOutsideTheLoopFreesAtOnce)
 {
     EventLoop loop;

@@ -1,5 +1,6 @@
 #include "t/helpers.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -407,6 +409,272 @@ bool wait_closed(int fd, int timeout_ms)
             return true;
         if (n < 0 && errno != EINTR)
             return true;
+    }
+}
+
+
+// ---- Helpers for t/server_*_test.cc ----
+
+void Sock::reset(int fd)
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+    fd_ = fd;
+}
+
+int start_echod(Proc* p, const std::vector<std::string>& args, int timeout_ms)
+{
+    std::vector<std::string> argv{tool("zan-echod"), "--host", "127.0.0.1", "--port", "0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return start_server(p, argv, timeout_ms);
+}
+
+int connect_from(int port, const std::string& src_ip, int timeout_ms)
+{
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in src;
+    memset(&src, 0, sizeof(src));
+    src.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, src_ip.c_str(), &src.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<struct sockaddr*>(&src), sizeof(src)) < 0) {
+        ::close(fd);
+        return -1;
+    }
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int r = ::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a));
+    if (r < 0 && errno != EINPROGRESS) {
+        ::close(fd);
+        return -1;
+    }
+    if (r < 0) {
+        if (!wait_fd(fd, POLLOUT, timeout_ms)) {
+            ::close(fd);
+            return -1;
+        }
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+            ::close(fd);
+            return -1;
+        }
+    }
+    int fl = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+int whoami(int fd, pid_t* pid, int timeout_ms)
+{
+    std::string r = request(fd, "whoami", timeout_ms);
+    int id = -1, p = -1;
+    if (sscanf(r.c_str(), "worker %d pid %d", &id, &p) != 2)
+        return -1;
+    if (pid)
+        *pid = static_cast<pid_t>(p);
+    return id;
+}
+
+long long json_int(const std::string& json, const std::string& key, long long dflt)
+{
+    std::string k = "\"" + key + "\":";
+    size_t pos = json.find(k);
+    if (pos == std::string::npos)
+        return dflt;
+    const char* p = json.c_str() + pos + k.size();
+    while (*p == ' ')
+        p++;
+    char* end = nullptr;
+    long long v = strtoll(p, &end, 10);
+    return end == p ? dflt : v;
+}
+
+long long stat_of(int fd, const std::string& key, int timeout_ms)
+{
+    return json_int(request(fd, "stats", timeout_ms), key, -1);
+}
+
+bool wait_gone(pid_t pid, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (!pid_alive(pid))
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        ::usleep(2000);  // polling /proc: no event for another process's exit
+    }
+}
+
+long long cpu_ticks(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
+    std::ifstream f(path);
+    std::string s;
+    if (!std::getline(f, s))
+        return -1;
+    size_t rp = s.rfind(')');
+    if (rp == std::string::npos)
+        return -1;
+    // Fields after ")": 3 state, 4 ppid, ... 14 utime, 15 stime.
+    std::istringstream rest(s.substr(rp + 2));
+    std::string field;
+    long long utime = -1, stime = -1;
+    for (int i = 3; i <= 15 && (rest >> field); i++) {
+        if (i == 14)
+            utime = atoll(field.c_str());
+        if (i == 15)
+            stime = atoll(field.c_str());
+    }
+    return utime < 0 || stime < 0 ? -1 : utime + stime;
+}
+
+std::vector<std::pair<std::string, pid_t>> named_descendants(pid_t root)
+{
+    std::vector<std::pair<std::string, pid_t>> out;
+    for (pid_t p : descendants_of(root))
+        out.emplace_back(comm_of(p), p);
+    return out;
+}
+
+bool port_bindable(int port)
+{
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::bind(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) == 0 &&
+              ::listen(fd, 16) == 0;
+    ::close(fd);
+    return ok;
+}
+
+std::string make_temp_dir()
+{
+    char tmpl[] = "/tmp/zan-test-XXXXXX";
+    const char* d = ::mkdtemp(tmpl);
+    return d ? d : "";
+}
+
+void remove_tree(const std::string& dir)
+{
+    if (dir.empty() || dir.rfind("/tmp/zan-test-", 0) != 0)
+        return;  // only what make_temp_dir() made
+    DIR* d = ::opendir(dir.c_str());
+    if (d) {
+        while (struct dirent* e = ::readdir(d)) {
+            std::string n = e->d_name;
+            if (n != "." && n != "..")
+                ::unlink((dir + "/" + n).c_str());
+        }
+        ::closedir(d);
+    }
+    ::rmdir(dir.c_str());
+}
+
+std::string read_file(const std::string& path)
+{
+    std::ifstream f(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+unsigned long server_inode_of(int client_fd, int port)
+{
+    struct sockaddr_in me;
+    socklen_t len = sizeof(me);
+    if (::getsockname(client_fd, reinterpret_cast<struct sockaddr*>(&me), &len) < 0)
+        return 0;
+    unsigned client_port = ntohs(me.sin_port);
+    std::ifstream f("/proc/net/tcp");
+    std::string line;
+    std::getline(f, line);  // header
+    while (std::getline(f, line)) {
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+        std::istringstream in(line);
+        std::string sl, local, rem, st, q, tr, retr, uid, timeout;
+        unsigned long inode = 0;
+        if (!(in >> sl >> local >> rem >> st >> q >> tr >> retr >> uid >> timeout >> inode))
+            continue;
+        size_t lc = local.find(':'), rc = rem.find(':');
+        if (lc == std::string::npos || rc == std::string::npos)
+            continue;
+        unsigned lport = static_cast<unsigned>(strtoul(local.c_str() + lc + 1, nullptr, 16));
+        unsigned rport = static_cast<unsigned>(strtoul(rem.c_str() + rc + 1, nullptr, 16));
+        if (lport == static_cast<unsigned>(port) && rport == client_port && inode != 0)
+            return inode;
+    }
+    return 0;
+}
+
+bool has_socket_inode(pid_t pid, unsigned long inode)
+{
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    std::string want = "socket:[" + std::to_string(inode) + "]";
+    DIR* d = ::opendir(dir.c_str());
+    if (!d)
+        return false;
+    bool found = false;
+    while (struct dirent* e = ::readdir(d)) {
+        char buf[128];
+        ssize_t n = ::readlink((dir + "/" + e->d_name).c_str(), buf, sizeof(buf) - 1);
+        if (n > 0) {
+            buf[n] = '\0';
+            if (want == buf) {
+                found = true;
+                break;
+            }
+        }
+    }
+    ::closedir(d);
+    return found;
+}
+
+QueueGuard::QueueGuard() : before_(sysv_queues()) {}
+
+void QueueGuard::capture()
+{
+    for (int id : sysv_queues())
+        if (!before_.count(id))
+            ours_.insert(id);
+}
+
+std::set<int> QueueGuard::leftover() const
+{
+    std::set<int> now = sysv_queues(), out;
+    for (int id : ours_)
+        if (now.count(id))
+            out.insert(id);
+    return out;
+}
+
+QueueGuard::~QueueGuard()
+{
+    for (int id : leftover())
+        ::msgctl(id, IPC_RMID, nullptr);
+}
+
+PidGuard::~PidGuard()
+{
+    for (pid_t p : pids_) {
+        if (p > 0 && pid_alive(p) && comm_of(p).rfind("zan-", 0) == 0) {
+            ::kill(p, SIGKILL);  // also ends a stopped process
+        }
     }
 }
 

@@ -85,6 +85,98 @@ bool wait_closed(int fd, int timeout_ms);
 
 long long now_ms();
 
+
+// ---- Helpers for t/server_*_test.cc (zan-echod integration tests) ----
+
+// Owns one client socket and closes it once.
+class Sock {
+public:
+    explicit Sock(int fd = -1) : fd_(fd) {}
+    Sock(Sock&& o) noexcept : fd_(o.release()) {}
+    Sock& operator=(Sock&& o) noexcept { reset(o.release()); return *this; }
+    Sock(const Sock&) = delete;
+    Sock& operator=(const Sock&) = delete;
+    ~Sock() { reset(); }
+    int get() const { return fd_; }
+    bool ok() const { return fd_ >= 0; }
+    int release() { int f = fd_; fd_ = -1; return f; }
+    void reset(int fd = -1);
+
+private:
+    int fd_;
+};
+
+// Starts build_dir()/tools/zan-echod on 127.0.0.1 with --port 0 plus
+// `args`; returns the port, or 0 on failure.
+int start_echod(Proc* p, const std::vector<std::string>& args, int timeout_ms = 10000);
+
+// Connects to 127.0.0.1:port from the local address src_ip (any 127.x.y.z
+// works on loopback); one attempt with a timeout. -1 on failure.
+int connect_from(int port, const std::string& src_ip, int timeout_ms = 3000);
+// Sends "whoami" and parses "worker <id> pid <pid>"; returns the id or -1.
+int whoami(int fd, pid_t* pid = nullptr, int timeout_ms = 5000);
+// Integer field `key` of a one-line JSON object; `dflt` when absent.
+long long json_int(const std::string& json, const std::string& key, long long dflt = -1);
+// Sends "stats" and returns field `key` (-1 on failure).
+long long stat_of(int fd, const std::string& key, int timeout_ms = 5000);
+
+// Waits until pid is gone (or a zombie); true if it went within timeout_ms.
+bool wait_gone(pid_t pid, int timeout_ms);
+// utime+stime of pid in clock ticks from /proc/pid/stat; -1 when gone.
+long long cpu_ticks(pid_t pid);
+// comm -> pid of every live descendant of root.
+std::vector<std::pair<std::string, pid_t>> named_descendants(pid_t root);
+// True if 127.0.0.1:port can be bound and listened on (SO_REUSEADDR).
+bool port_bindable(int port);
+// A fresh directory under /tmp (mkdtemp); removed with remove_tree().
+std::string make_temp_dir();
+void remove_tree(const std::string& dir);
+std::string read_file(const std::string& path);
+bool file_exists(const std::string& path);
+
+// Inode of the server-side socket of the loopback connection `client_fd`
+// to `port` (from /proc/net/tcp); 0 when not found (e.g. not accepted).
+unsigned long server_inode_of(int client_fd, int port);
+// True if process pid has socket inode `inode` among its descriptors.
+bool has_socket_inode(pid_t pid, unsigned long inode);
+
+// Records the SysV message queues that exist when constructed; capture()
+// (called once the server is up) remembers the ones created since, which
+// are the server's. The destructor removes any of them still present, so
+// a failed test leaks no IPC object. Declare it before the Proc so that
+// it runs after the Proc has stopped the server.
+class QueueGuard {
+public:
+    QueueGuard();
+    ~QueueGuard();
+    QueueGuard(const QueueGuard&) = delete;
+    QueueGuard& operator=(const QueueGuard&) = delete;
+    void capture();
+    const std::set<int>& ours() const { return ours_; }
+    // Queues of ours that still exist.
+    std::set<int> leftover() const;
+
+private:
+    std::set<int> before_;
+    std::set<int> ours_;
+};
+
+// SIGKILLs, at scope exit, every recorded pid that is still alive and
+// still a zan-* process: children orphaned when a test kills the Master,
+// or a process a test has SIGSTOPped.
+class PidGuard {
+public:
+    PidGuard() = default;
+    ~PidGuard();
+    PidGuard(const PidGuard&) = delete;
+    PidGuard& operator=(const PidGuard&) = delete;
+    void add(pid_t pid) { pids_.push_back(pid); }
+    void add(const std::vector<pid_t>& pids) { pids_.insert(pids_.end(), pids.begin(), pids.end()); }
+
+private:
+    std::vector<pid_t> pids_;
+};
+
 }  // namespace zt
 
 #endif

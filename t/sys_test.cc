@@ -78,6 +78,10 @@ public:
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = 0;  // no SA_RESTART: a blocked read(2) fails with EINTR
         ::sigaction(SIGALRM, &sa, &old_);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGALRM);
+        ::sigprocmask(SIG_UNBLOCK, &set, &old_mask_);  // in case a test left it blocked
         struct itimerval it;
         memset(&it, 0, sizeof(it));
         it.it_value.tv_usec = 20000;
@@ -89,11 +93,13 @@ public:
         memset(&off, 0, sizeof(off));
         ::setitimer(ITIMER_REAL, &off, nullptr);
         ::sigaction(SIGALRM, &old_, nullptr);
+        ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
         g_gate_fd = -1;
     }
 
 private:
     struct sigaction old_;
+    sigset_t old_mask_;
 };
 
 }  // namespace

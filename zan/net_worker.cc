@@ -1,8 +1,10 @@
 #include "zan/net_worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,10 +51,50 @@ int NetWorker::run()
         flush_conns();
         flush_channels();
     });
+    const ProtocolSpec& ps = rt_.protocol;
+    int shortest = 0;
+    for (int t : {ps.header_timeout_ms, ps.idle_timeout_ms})
+        if (t > 0 && (shortest == 0 || t < shortest))
+            shortest = t;
+    if (shortest > 0) {
+        long long every = shortest / 4;
+        every = every < 50 ? 50 : (every > 1000 ? 1000 : every);
+        loop_.run_every(every, [this] { sweep(); });
+    }
     rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
     rt_.ctl.flush_wait(1000);
     loop_.run();
     return 0;
+}
+
+// Closes connections whose partial message is too old (with the
+// protocol's timeout reply, e.g. 408) or that sat idle too long.
+void NetWorker::sweep()
+{
+    const ProtocolSpec& ps = rt_.protocol;
+    long long now = loop_.now_ms();
+    for (uint32_t slot = 0; slot < conns_.size(); slot++) {
+        Conn& c = conns_[slot];
+        if (!c.used || c.close_after_flush)
+            continue;
+        bool busy = c.awaiting || c.inflight > 0 || !c.out.empty() || !c.segs.empty();
+        if (ps.header_timeout_ms > 0 && c.partial_since && !busy &&
+            now - c.partial_since > ps.header_timeout_ms) {
+            std::string r = c.proto ? c.proto->timeout_reply() : std::string();
+            if (r.empty()) {
+                close_conn(slot, "message timeout");
+            } else {
+                c.read_closed = true;
+                c.close_after_flush = true;
+                append_out(c, r);
+                set_interest(slot);
+                mark_dirty(slot);
+            }
+        } else if (ps.idle_timeout_ms > 0 && !c.partial_since && !busy && c.in.empty() &&
+                   now - c.last_active > ps.idle_timeout_ms) {
+            close_conn(slot, "idle timeout");
+        }
+    }
 }
 
 // ---- accepting ---------------------------------------------------------
@@ -150,6 +192,12 @@ void NetWorker::new_conn(int fd, const InetAddr& peer, int li)
     c.dirty = c.want_write = false;
     c.last_worker = -1;
     c.uid = 0;
+    c.reject_after = c.last_seen = false;
+    c.inflight = c.messages = 0;
+    c.partial_since = 0;
+    c.last_active = loop_.now_ms();
+    if (rt_.protocol.make)
+        c.proto = rt_.protocol.make();
     if (rt_.cfg.dispatch_mode == 4)
         c.home = static_cast<int>(peer.ip_hash() % static_cast<uint32_t>(rt_.W()));
     else
@@ -216,6 +264,7 @@ void NetWorker::read_conn(uint32_t slot)
         chan_dirty_[static_cast<size_t>(c.home)] = true;
         return;
     }
+    c.last_active = loop_.now_ms();
     atomic_store(&rt_.slot_at(rt_.index, slot)->last_time, static_cast<int64_t>(::time(nullptr)));
     process_input(slot);
 }
@@ -290,25 +339,67 @@ void NetWorker::process_input(uint32_t slot)
 {
     for (;;) {
         Conn& c = conns_[slot];
-        if (!c.used || c.in.empty() || c.paused)
+        if (!c.used || c.in.empty() || c.paused || c.last_seen || c.reject_after)
             return;
-        long len = frame_len(c.in.peek(), c.in.readable());
-        if (len == 0) {
-            if (c.in.readable() > rt_.cfg.package_max_length) {
-                log(Level::warn, "message larger than package_max_length (%zu): closing",
-                    rt_.cfg.package_max_length);
-                close_conn(slot, "message too large");
+        long len;
+        if (c.proto) {
+            size_t mlen = 0;
+            std::string reply, interim;
+            ConnProtocol::Verdict v =
+                c.proto->next(c.in.peek(), c.in.readable(), &mlen, &reply, &interim);
+            if (!interim.empty()) {
+                if (c.inflight == 0) {
+                    append_out(c, interim);
+                    mark_dirty(slot);
+                } else {
+                    c.deferred += interim;  // after the replies still due
+                }
             }
-            return;
-        }
-        if (len < 0) {
-            log(Level::info, "bad message from client: closing");
-            close_conn(slot, "bad message");
-            return;
+            if (v == ConnProtocol::kReject) {
+                // Answer bad input here, after the replies still due, and
+                // close: the Worker never sees it.
+                c.in.clear();
+                c.read_closed = true;
+                c.reject_after = true;
+                c.deferred += reply;
+                set_interest(slot);
+                if (c.inflight == 0) {
+                    append_out(c, c.deferred);
+                    c.deferred.clear();
+                    c.close_after_flush = true;
+                    mark_dirty(slot);
+                }
+                return;
+            }
+            len = v == ConnProtocol::kMessage ? static_cast<long>(mlen) : 0;
+            if (len == 0) {
+                if (!c.partial_since)
+                    c.partial_since = loop_.now_ms();
+                return;
+            }
+        } else {
+            len = frame_len(c.in.peek(), c.in.readable());
+            if (len == 0) {
+                if (c.in.readable() > rt_.cfg.package_max_length) {
+                    log(Level::warn, "message larger than package_max_length (%zu): closing",
+                        rt_.cfg.package_max_length);
+                    close_conn(slot, "message too large");
+                }
+                return;
+            }
+            if (len < 0) {
+                log(Level::info, "bad message from client: closing");
+                close_conn(slot, "bad message");
+                return;
+            }
         }
         int w = choose_worker(c);
         Channel& ch = chan(w);
-        if (!ch.push(kFrameData, session_of(slot), rt_.index,
+        int flags = 0;
+        int max = rt_.protocol.max_messages;
+        if (max > 0 && c.messages + 1 >= max)
+            flags |= kDataLast;
+        if (!ch.push(kFrameData, session_of(slot), flags,
                      std::string_view(c.in.peek(), static_cast<size_t>(len)))) {
             // The Worker is saturated: stop reading this client until the
             // channel drains (back-pressure instead of unbounded memory).
@@ -321,7 +412,19 @@ void NetWorker::process_input(uint32_t slot)
         chan_dirty_[static_cast<size_t>(w)] = true;
         c.awaiting = true;
         c.last_worker = w;
+        c.messages++;
+        c.partial_since = 0;
+        if (rt_.protocol.counted_replies)
+            c.inflight++;
         c.in.consume(static_cast<size_t>(len));
+        if (c.proto)
+            c.proto->consumed();
+        if (flags & kDataLast) {
+            c.last_seen = true;  // read nothing more; close once answered
+            c.in.clear();
+            set_interest(slot);
+            return;
+        }
     }
 }
 
@@ -329,7 +432,7 @@ void NetWorker::set_interest(uint32_t slot)
 {
     Conn& c = conns_[slot];
     uint32_t m = 0;
-    if (!c.read_closed && !c.paused && !stopping_)
+    if (!c.read_closed && !c.paused && !c.last_seen && !stopping_)
         m |= kReadable;
     if (c.want_write)
         m |= kWritable;
@@ -345,26 +448,82 @@ void NetWorker::mark_dirty(uint32_t slot)
     }
 }
 
+void NetWorker::append_out(Conn& c, std::string_view data)
+{
+    if (c.segs.empty()) {
+        c.out.append(data);
+    } else if (!c.segs.back().file) {
+        c.segs.back().bytes.append(data.data(), data.size());
+    } else {
+        c.segs.emplace_back();
+        c.segs.back().bytes.assign(data.data(), data.size());
+    }
+}
+
+// Writes Conn::out, then the queued segments in order. Returns false on a
+// write error (in *err); true when done or the socket is full.
+bool NetWorker::write_segments(uint32_t slot, int* err)
+{
+    Conn& c = conns_[slot];
+    for (;;) {
+        if (!c.out.empty()) {
+            ssize_t n = c.out.write_fd(c.fd.get(), err);
+            if (n < 0)
+                return *err == EAGAIN;
+            if (!c.out.empty())
+                return true;  // short write: the socket is full
+        }
+        if (c.segs.empty())
+            return true;
+        Segment& sg = c.segs.front();
+        if (!sg.file) {
+            c.out.append(sg.bytes);
+            c.segs.pop_front();
+            continue;
+        }
+        while (sg.left > 0) {
+            ssize_t n = ::sendfile(c.fd.get(), sg.file.get(), &sg.offset,
+                                   sg.left < (1u << 20) ? sg.left : (1u << 20));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                *err = errno;
+                return errno == EAGAIN;
+            }
+            if (n == 0) {  // the file shrank under us: the reply is cut short
+                *err = EIO;
+                return false;
+            }
+            sg.left -= static_cast<size_t>(n);
+        }
+        c.segs.pop_front();
+    }
+}
+
 void NetWorker::write_conn(uint32_t slot)
 {
     Conn& c = conns_[slot];
     if (!c.used)
         return;
-    if (!c.out.empty()) {
-        int err = 0;
-        ssize_t n = c.out.write_fd(c.fd.get(), &err);
-        if (n < 0 && err != EAGAIN) {
-            if (err != EPIPE && err != ECONNRESET)
-                log_errno(Level::debug, err, "write to client");
-            close_conn(slot, "write error");
-            return;
-        }
-        atomic_store(&rt_.slot_at(rt_.index, slot)->out_bytes,
-                     static_cast<int64_t>(c.out.readable()));
+    int err = 0;
+    if (!write_segments(slot, &err)) {
+        if (err != EPIPE && err != ECONNRESET)
+            log_errno(Level::debug, err, "write to client");
+        close_conn(slot, "write error");
+        return;
     }
-    bool more = !c.out.empty();
+    c.last_active = loop_.now_ms();
+    size_t queued = c.out.readable();
+    for (const Segment& sg : c.segs)
+        queued += sg.file ? sg.left : sg.bytes.size();
+    atomic_store(&rt_.slot_at(rt_.index, slot)->out_bytes, static_cast<int64_t>(queued));
+    bool more = queued > 0;
     if (!more && c.close_after_flush) {
         close_conn(slot, "closed after flush");
+        return;
+    }
+    if (!more && c.last_seen && c.inflight == 0 && !c.awaiting) {
+        close_conn(slot, "last message answered");
         return;
     }
     if (more != c.want_write) {
@@ -417,11 +576,12 @@ void NetWorker::on_reply(const FrameHeader& h, std::string_view data)
         return;  // a late reply to a closed (maybe reused) slot
     switch (h.kind) {
     case kFrameReply:
-        c.awaiting = false;
-        c.out.append(data);
-        atomic_store(&rt_.slot_at(rt_.index, slot)->out_bytes,
-                     static_cast<int64_t>(c.out.readable()));
+        append_out(c, data);
         mark_dirty(slot);
+        reply_done(slot, h.arg);
+        break;
+    case kFrameSendfile:
+        queue_file(slot, data, h.arg);
         break;
     case kFrameCloseReq:
         c.close_after_flush = true;
@@ -441,6 +601,58 @@ void NetWorker::on_reply(const FrameHeader& h, std::string_view data)
     default:
         break;
     }
+}
+
+// Bookkeeping after a reply frame: the end mark completes one message's
+// reply; replies held back (interim, reject) go out once none is due.
+void NetWorker::reply_done(uint32_t slot, int flags)
+{
+    Conn& c = conns_[slot];
+    if (!rt_.protocol.counted_replies)
+        c.awaiting = false;
+    if (flags & kReplyEnd) {
+        if (c.inflight > 0)
+            c.inflight--;
+        c.awaiting = c.inflight > 0;
+        if (c.inflight == 0 && !c.deferred.empty()) {
+            append_out(c, c.deferred);
+            c.deferred.clear();
+            if (c.reject_after)
+                c.close_after_flush = true;
+        }
+        // More pipelined input may be waiting behind the answered message.
+        if (c.inflight == 0 && !c.in.empty() && !c.reject_after)
+            process_input(slot);
+    }
+    if (flags & kReplyClose)
+        c.close_after_flush = true;
+    mark_dirty(slot);
+}
+
+void NetWorker::queue_file(uint32_t slot, std::string_view payload, int flags)
+{
+    Conn& c = conns_[slot];
+    SendfileHeader sh;
+    if (payload.size() <= sizeof(sh)) {
+        reply_done(slot, flags);
+        return;
+    }
+    memcpy(&sh, payload.data(), sizeof(sh));
+    std::string path(payload.substr(sizeof(sh)));
+    Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!f) {
+        // The Worker promised these bytes (its headers are sent): cut the
+        // connection rather than send a short body.
+        log_errno(Level::warn, errno, "sendfile: open(%s)", path.c_str());
+        close_conn(slot, "sendfile failed");
+        return;
+    }
+    c.segs.emplace_back();
+    Segment& sg = c.segs.back();
+    sg.file = std::move(f);
+    sg.offset = static_cast<off_t>(sh.offset);
+    sg.left = static_cast<size_t>(sh.length);
+    reply_done(slot, flags);
 }
 
 void NetWorker::flush_channels()
@@ -500,6 +712,10 @@ void NetWorker::close_conn(uint32_t slot, const char* why)
     c.gen++;
     c.in = Buffer(0);
     c.out = Buffer(0);
+    c.segs.clear();
+    c.deferred.clear();
+    c.deferred.shrink_to_fit();
+    c.proto.reset();
     c.dirty = false;
     free_.push_back(slot);
     live_--;
@@ -518,9 +734,22 @@ void NetWorker::on_ctl()
         for (uint32_t slot = 0; slot < conns_.size(); slot++) {
             Conn& c = conns_[slot];
             if (c.used && ((c.awaiting && c.last_worker == w) || (c.ack_wait && c.home == w))) {
+                std::string r = c.proto ? c.proto->failure_reply() : std::string();
+                n++;
+                if (!r.empty() && c.awaiting) {
+                    // e.g. 503: sent after what is already queued, then close.
+                    c.awaiting = false;
+                    c.inflight = 0;
+                    c.deferred.clear();
+                    append_out(c, r);
+                    c.read_closed = true;
+                    c.close_after_flush = true;
+                    set_interest(slot);
+                    mark_dirty(slot);
+                    continue;
+                }
                 c.ack_wait = false;
                 close_conn(slot, "worker died");
-                n++;
             }
         }
         if (n)
@@ -547,7 +776,7 @@ void NetWorker::begin_stop()
         Conn& c = conns_[slot];
         if (!c.used)
             continue;
-        if (!c.awaiting && c.out.empty() && !c.ack_wait)
+        if (!c.awaiting && c.out.empty() && c.segs.empty() && !c.ack_wait)
             close_conn(slot, "shutdown");
         else {
             c.close_after_flush = !c.awaiting;
@@ -562,7 +791,7 @@ void NetWorker::check_drained()
     if (live_ > 0) {
         for (uint32_t slot = 0; slot < conns_.size(); slot++) {
             Conn& c = conns_[slot];
-            if (c.used && !c.awaiting && !c.ack_wait && c.out.empty())
+            if (c.used && !c.awaiting && !c.ack_wait && c.out.empty() && c.segs.empty())
                 close_conn(slot, "shutdown");
         }
         if (live_ > 0)

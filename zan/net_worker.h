@@ -11,6 +11,9 @@
 #ifndef ZAN_NET_WORKER_H
 #define ZAN_NET_WORKER_H
 
+#include <deque>
+#include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,6 +31,15 @@ public:
     EventLoop& loop() { return loop_; }
 
 private:
+    // Output waiting behind Conn::out: more bytes, or a file region sent
+    // with sendfile(2) (never read into memory).
+    struct Segment {
+        std::string bytes;
+        Fd file;
+        off_t offset = 0;
+        size_t left = 0;
+    };
+
     struct Conn {
         Fd fd;
         uint32_t gen = 0;
@@ -39,14 +51,28 @@ private:
         bool paused = false;             // not reading: its Worker's channel is full
         bool dirty = false;              // in dirty_ (output to write)
         bool want_write = false;
+        bool reject_after = false;       // `deferred` is a final reply: close after it
+        bool last_seen = false;          // max_messages reached: read no more
         int home = 0;         // Worker for connect/close (and data in mode 2/4)
         int last_worker = -1;
+        int inflight = 0;     // messages without their end-marked reply (counted protocols)
+        int messages = 0;
         uint64_t uid = 0;
+        long long partial_since = 0;  // ms: first byte of the unfinished message
+        long long last_active = 0;    // ms: last read or write
         Buffer in{0};
         Buffer out{0};
+        std::deque<Segment> segs;
+        std::string deferred;  // interim/reject reply held until inflight == 0
+        std::unique_ptr<ConnProtocol> proto;
     };
 
     void on_accept(int li);
+    void sweep();
+    void append_out(Conn& c, std::string_view data);
+    bool write_segments(uint32_t slot, int* err);
+    void queue_file(uint32_t slot, std::string_view payload, int flags);
+    void reply_done(uint32_t slot, int flags);
     void pause_accept();
     void resume_accept();
     void new_conn(int fd, const InetAddr& peer, int li);

@@ -17,6 +17,7 @@
 #include "zan/fd.h"
 #include "zan/inet_addr.h"
 #include "zan/msg_queue.h"
+#include "zan/protocol.h"
 #include "zan/server_config.h"
 #include "zan/shm.h"
 #include "zan/shm_mutex.h"
@@ -40,6 +41,7 @@ enum FrameKind : uint8_t {
     kFrameCloseReq,     // id = session: close after the output is flushed
     kFrameCloseAck,     // id = session: the Worker ran on_close
     kFrameBind,         // id = session, payload = uid (8 bytes)
+    kFrameSendfile,     // id = session, payload = SendfileHeader + path; arg = reply flags
     // Inbox of a Worker
     kFrameTaskResult,   // id = task id, payload = result
     kFramePipeMessage,  // arg = source worker id
@@ -48,6 +50,11 @@ enum FrameKind : uint8_t {
     kCtlRetire,         // child -> Master: stopping by itself, fork my successor
     kCtlWorkerDied,     // Master -> NetWorker: arg = worker id
     kCtlNetDied,        // Master -> Worker: arg = NetWorker index
+};
+
+struct SendfileHeader {
+    uint64_t offset;
+    uint64_t length;
 };
 
 struct Listener {
@@ -59,6 +66,7 @@ struct Runtime {
     ServerConfig cfg;
     Callbacks cb;
     FrameHook frame_hook;
+    ProtocolSpec protocol;  // when protocol.make is set it replaces the framing settings
     std::vector<ProcessCallback> user_procs;
     TcpServer* server = nullptr;
     std::vector<Listener> listeners;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "zan/log.h"
+#include "zan/protocol.h"
 #include "zan/sys.h"
 #include "zan/task_worker.h"
 
@@ -181,7 +182,7 @@ void Worker::flush_all()
     dirty_list_.resize(w);
 }
 
-bool Worker::send(SessionId s, std::string_view data)
+bool Worker::push_reply(SessionId s, uint8_t kind, int flags, std::string_view a, std::string_view b)
 {
     int k = session_net(s);
     if (k >= rt_.N()) {
@@ -191,19 +192,33 @@ bool Worker::send(SessionId s, std::string_view data)
     SessionSlot* ss = rt_.live_session(s);
     if (!ss)
         return false;  // closed (or the slot was reused): drop silently
-    if (static_cast<size_t>(atomic_load(&ss->out_bytes)) + data.size() > rt_.cfg.buffer_output_size) {
+    if (kind == kFrameReply &&
+        static_cast<size_t>(atomic_load(&ss->out_bytes)) + a.size() + b.size() > rt_.cfg.buffer_output_size) {
         log(Level::warn, "send(): output buffer of session %llu is full (buffer_output_size %zu)",
             static_cast<unsigned long long>(s), rt_.cfg.buffer_output_size);
         return false;
     }
     Channel* ch = chans_[static_cast<size_t>(k)];
-    if (!ch->valid() || !ch->push(kFrameReply, s, 0, data))
+    if (!ch->valid() || !ch->push2(kind, s, flags, a, b))
         return false;
     if (!dirty_[static_cast<size_t>(k)]) {
         dirty_[static_cast<size_t>(k)] = true;
         dirty_list_.push_back(k);
     }
     return true;
+}
+
+bool Worker::send(SessionId s, std::string_view data, int flags)
+{
+    return push_reply(s, kFrameReply, flags, data, std::string_view());
+}
+
+bool Worker::sendfile(SessionId s, const std::string& path, uint64_t offset, uint64_t length,
+                      int flags)
+{
+    SendfileHeader sh{offset, length};
+    return push_reply(s, kFrameSendfile, flags,
+                      std::string_view(reinterpret_cast<const char*>(&sh), sizeof(sh)), path);
 }
 
 bool Worker::close(SessionId s)

@@ -28,7 +28,10 @@ public:
     int run();
 
     EventLoop& loop() { return loop_; }
-    bool send(SessionId s, std::string_view data);
+    // flags: kReplyEnd / kReplyClose (zan/protocol.h).
+    bool send(SessionId s, std::string_view data, int flags = 0);
+    // Queues a file region; the NetWorker sends it with sendfile(2).
+    bool sendfile(SessionId s, const std::string& path, uint64_t offset, uint64_t length, int flags);
     bool close(SessionId s);
     bool bind(SessionId s, uint64_t uid);
     TaskId task(std::string_view data, int dst);
@@ -52,6 +55,7 @@ private:
     void count_request();
     void begin_stop(bool retire);
     void finish_and_exit();
+    bool push_reply(SessionId s, uint8_t kind, int flags, std::string_view a, std::string_view b);
 
     Runtime& rt_;
     EventLoop loop_;

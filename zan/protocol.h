@@ -1,0 +1,58 @@
+// ConnProtocol: per-connection protocol state kept by a NetWorker, for
+// protocols that need more than a stateless frame hook (HTTP/1.1). It
+// finds message boundaries incrementally, answers bad input itself (the
+// Worker never sees it), and supplies interim and timeout replies.
+// ProtocolSpec describes the protocol to the NetWorker. Both live in
+// NetWorker processes only.
+#ifndef ZAN_PROTOCOL_H
+#define ZAN_PROTOCOL_H
+
+#include <stddef.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace zan {
+
+class ConnProtocol {
+public:
+    enum Verdict { kNeedMore = 0, kMessage = 1, kReject = 2 };
+    virtual ~ConnProtocol() = default;
+    // data[0,n) is the unconsumed input of the connection, starting at the
+    // current message; after kNeedMore the same bytes come again followed
+    // by new ones (the protocol remembers how far it got). kMessage: a
+    // complete message of *len bytes. kReject: send *reply, then close.
+    // *interim may be set with bytes to send ahead of the Worker's reply
+    // (e.g. "100 Continue").
+    virtual Verdict next(const char* data, size_t n, size_t* len, std::string* reply,
+                         std::string* interim) = 0;
+    // The last message returned was dispatched: start the next one.
+    virtual void consumed() = 0;
+    // Reply when a partial message times out (empty: just close).
+    virtual std::string timeout_reply() { return std::string(); }
+    // Reply when the Worker handling a message died (empty: just close).
+    virtual std::string failure_reply() { return std::string(); }
+};
+
+struct ProtocolSpec {
+    std::function<std::unique_ptr<ConnProtocol>()> make;
+    // Every message gets exactly one reply, whose last frame carries the
+    // end mark (HTTP): lets the NetWorker keep interim and error replies
+    // in order behind the replies still due.
+    bool counted_replies = false;
+    int header_timeout_ms = 0;  // a partial message older than this times out
+    int idle_timeout_ms = 0;    // an idle connection is closed after this
+    int max_messages = 0;       // per connection (0: no limit); the last is flagged
+};
+
+// Flags of a reply frame (FrameHeader::arg) and of a data frame.
+enum : int {
+    kReplyEnd = 1,    // last frame of the reply to one message
+    kReplyClose = 2,  // close the connection once this is written
+    kDataLast = 1,    // data frame: the last message this connection may send
+};
+
+}  // namespace zan
+
+#endif
