@@ -678,4 +678,28 @@ PidGuard::~PidGuard()
     }
 }
 
+
+bool LineReader::next(std::string* line, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        size_t eol = buf_.find('\n');
+        if (eol != std::string::npos) {
+            line->assign(buf_, 0, eol);
+            buf_.erase(0, eol + 1);
+            return true;
+        }
+        int left = static_cast<int>(deadline - now_ms());
+        if (left <= 0 || !wait_fd(fd_, POLLIN, left))
+            return false;
+        char tmp[65536];
+        ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        buf_.append(tmp, static_cast<size_t>(n));
+    }
+}
+
 }  // namespace zt

@@ -177,6 +177,26 @@ private:
     std::vector<pid_t> pids_;
 };
 
+
+// Buffered line reader for big or pipelined replies (read_line() reads one
+// byte per syscall). Lines are returned without the '\n'.
+class LineReader {
+public:
+    explicit LineReader(int fd) : fd_(fd) {}
+    // false on EOF, error or timeout.
+    bool next(std::string* line, int timeout_ms = 5000);
+
+private:
+    int fd_;
+    std::string buf_;
+};
+
+// A directory from make_temp_dir(), removed with its files at scope exit.
+struct TempDir {
+    std::string path = make_temp_dir();
+    ~TempDir() { remove_tree(path); }
+};
+
 }  // namespace zt
 
 #endif

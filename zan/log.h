@@ -33,7 +33,7 @@ public:
 
     void set_level(Level level) { level_ = level; }
     Level level() const { return level_; }
-    bool enabled(Level level) const { return level >= level_; }
+    bool enabled(Level level) const { return level != Level::off && level >= level_; }
     // Short process name shown in each line, e.g. "master", "net#1".
     void set_tag(std::string_view tag);
 

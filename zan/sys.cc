@@ -85,6 +85,9 @@ ssize_t write_all(int fd, const void* buf, size_t len)
                 return -1;
         } else if (n < 0) {
             return -1;
+        } else {
+            errno = EIO;  // write(2) made no progress on a non-empty buffer
+            return -1;
         }
     }
     return static_cast<ssize_t>(done);
