@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -598,7 +600,9 @@ TEST(EventLoop, TwoSignalsShareOneSignalfd)
 {
     EventLoop loop;
     std::vector<int> got;
-    auto cb = [&](const struct signalfd_siginfo& si) { got.push_back(static_cast<int>(si.ssi_signo)); };
+    auto cb = [&](const struct signalfd_siginfo& si) {
+        got.push_back(static_cast<int>(si.ssi_signo));
+    };
     ASSERT_TRUE(loop.watch_signal(SIGUSR1, cb));
     ASSERT_TRUE(loop.watch_signal(SIGUSR2, cb));
     raise(SIGUSR2);
@@ -740,4 +744,47 @@ TEST(EventLoop, NowMsRefreshedAfterWakeUp)
     loop.run_after(3, [] {});
     loop.run_once(-1);
     EXPECT_GE(loop.now_ms(), before + 3);
+}
+
+TEST(EventLoop, TimerCountTracksLiveTimers)
+{
+    EventLoop loop;
+    EXPECT_EQ(loop.timer_count(), 0u);
+    EventLoop::TimerId a = loop.run_after(1000, [] {});
+    loop.run_every(1000, [] {});
+    EXPECT_EQ(loop.timer_count(), 2u);
+    loop.cancel(a);
+    EXPECT_EQ(loop.timer_count(), 1u);
+}
+
+TEST(EventLoop, CloseAfterForkLeavesParentRegistrationsAlone)
+{
+    EventLoop loop;
+    Pair p;
+    int calls = 0;
+    ASSERT_TRUE(loop.watch(p.a.get(), kReadable, [&](uint32_t) {
+        ++calls;
+        drain(p.a.get());
+    }));
+    ASSERT_TRUE(loop.watch_signal(SIGUSR2, [](const struct signalfd_siginfo&) {}));
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        EventLoop* inherited = &loop;
+        inherited->close_after_fork();
+        bool ok = blocked(SIGUSR2);  // the mask is the child's business
+        inherited->~EventLoop();     // safe, and still leaves the mask alone
+        ok = ok && blocked(SIGUSR2);
+        new (inherited) EventLoop();  // so the (never reached) scope end is defined
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    put(p.b.get());  // the child did not remove fd from the shared epoll set
+    EXPECT_EQ(loop.run_once(1000), 1);
+    EXPECT_EQ(calls, 1);
+    loop.unwatch_signal(SIGUSR2);
+    EXPECT_FALSE(blocked(SIGUSR2));
 }

@@ -130,10 +130,7 @@ bool EventLoop::update(int fd, uint32_t mask)
     return true;
 }
 
-uint32_t EventLoop::interest(int fd) const
-{
-    return watching(fd) ? table_[fd].mask : 0;
-}
+uint32_t EventLoop::interest(int fd) const { return watching(fd) ? table_[fd].mask : 0; }
 
 bool EventLoop::watching(int fd) const
 {
@@ -192,6 +189,10 @@ void EventLoop::add_before_poll(Callback cb)
 
 void EventLoop::run()
 {
+    if (in_loop_) {
+        log(Level::error, "EventLoop::run() called from inside a callback of the same loop");
+        return;
+    }
     stop_ = false;
     while (!stop_) {
         if (run_once(-1) < 0) {
@@ -344,7 +345,7 @@ void EventLoop::release_signal(int signo)
     if (!sigismember(&sig_watched_, signo))
         return;
     sigdelset(&sig_watched_, signo);
-    if (::signalfd(signal_fd_.get(), &sig_watched_, 0) < 0)
+    if (signal_fd_.valid() && ::signalfd(signal_fd_.get(), &sig_watched_, 0) < 0)
         log_errno(Level::warn, errno, "signalfd() failed while unwatching signal %d", signo);
     if (!sigismember(&sig_blocked_, signo))
         return;  // someone else blocked it: leave it blocked
@@ -392,14 +393,16 @@ void EventLoop::dispatch_signal(const struct signalfd_siginfo& info)
         sig_cbs_[signo] = std::move(cb);
 }
 
-}  // namespace zan
-
-namespace zan {
-
+// The child of a fork made inside a callback: the epoll fd shares its
+// interest list with the parent's, so it is closed without epoll_ctl().
+// The signal mask is the child's business; forget what we blocked so a
+// later destructor does not touch it either.
 void EventLoop::close_after_fork()
 {
     poller_.reset();
     signal_fd_.reset();
+    sigemptyset(&sig_watched_);
+    sigemptyset(&sig_blocked_);
 }
 
 }  // namespace zan

@@ -15,7 +15,8 @@
 //
 // One per process and single-threaded. Never used across fork: the child
 // builds its own loop (the inherited epoll fd shares the parent's interest
-// list). Callbacks must not throw.
+// list); a child forked from a callback calls close_after_fork() on the
+// inherited one and abandons it. Callbacks must not throw.
 #ifndef ZAN_EVENT_LOOP_H
 #define ZAN_EVENT_LOOP_H
 
@@ -104,7 +105,8 @@ public:
     size_t timer_count() const { return timers_.size(); }
     // In a child forked from inside this loop: closes the epoll and signal
     // descriptors without touching the signal mask or running destructors
-    // of callbacks. The object must not be used afterwards.
+    // of callbacks. The object must not be used afterwards, except to be
+    // destroyed (which then leaves the signal mask alone too).
     void close_after_fork();
 
     // CLOCK_MONOTONIC in ms, cached; refreshed after each wake-up.

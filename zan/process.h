@@ -100,6 +100,7 @@ struct Runtime {
     NetWorker* net_worker = nullptr;
     UserWorker* user_worker = nullptr;
     volatile bool stopping = false;
+    int data_flags = 0;  // flags of the data frame being handled (kDataLast)
 
     int W() const { return cfg.worker_num; }
     int T() const { return cfg.task_worker_num; }

@@ -160,6 +160,7 @@ int TcpServer::start()
         error_ = "start() was already called";
         return 1;
     }
+    before_start();
     std::string err = rt_.cfg.validate();
     if (!err.empty()) {
         error_ = "bad configuration: " + err;

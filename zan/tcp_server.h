@@ -116,6 +116,10 @@ public:
     bool stopping() const;
 
 protected:
+    // Called by start() before anything else (subclasses finish their
+    // configuration here).
+    virtual void before_start() {}
+
     Runtime rt_;
 
 private:

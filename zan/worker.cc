@@ -85,6 +85,7 @@ void Worker::handle(int k, const FrameHeader& h, std::string_view data)
             rt_.cb.on_connect(*rt_.server, s);
         break;
     case kFrameData:
+        rt_.data_flags = h.arg;
         if (rt_.cb.on_receive)
             rt_.cb.on_receive(*rt_.server, s, data);
         atomic_add(&rt_.procs[rt_.id].handled, static_cast<int64_t>(1));
@@ -211,6 +212,11 @@ bool Worker::push_reply(SessionId s, uint8_t kind, int flags, std::string_view a
 bool Worker::send(SessionId s, std::string_view data, int flags)
 {
     return push_reply(s, kFrameReply, flags, data, std::string_view());
+}
+
+bool Worker::send2(SessionId s, std::string_view a, std::string_view b, int flags)
+{
+    return push_reply(s, kFrameReply, flags, a, b);
 }
 
 bool Worker::sendfile(SessionId s, const std::string& path, uint64_t offset, uint64_t length,

@@ -30,6 +30,8 @@ public:
     EventLoop& loop() { return loop_; }
     // flags: kReplyEnd / kReplyClose (zan/protocol.h).
     bool send(SessionId s, std::string_view data, int flags = 0);
+    // Same, for a reply in two parts (e.g. headers and body) without a copy.
+    bool send2(SessionId s, std::string_view a, std::string_view b, int flags);
     // Queues a file region; the NetWorker sends it with sendfile(2).
     bool sendfile(SessionId s, const std::string& path, uint64_t offset, uint64_t length, int flags);
     bool close(SessionId s);
