@@ -478,7 +478,7 @@ bool NetWorker::write_segments(uint32_t slot, int* err)
         Segment& sg = c.segs.front();
         if (!sg.file) {
             c.out.append(sg.bytes);
-            c.segs.pop_front();
+            c.segs.erase(c.segs.begin());
             continue;
         }
         while (sg.left > 0) {
@@ -496,7 +496,7 @@ bool NetWorker::write_segments(uint32_t slot, int* err)
             }
             sg.left -= static_cast<size_t>(n);
         }
-        c.segs.pop_front();
+        c.segs.erase(c.segs.begin());
     }
 }
 
@@ -610,6 +610,14 @@ void NetWorker::reply_done(uint32_t slot, int flags)
     Conn& c = conns_[slot];
     if (!rt_.protocol.counted_replies)
         c.awaiting = false;
+    if (flags & kReplyClose) {
+        // The connection ends with this reply: nothing may follow it.
+        c.close_after_flush = true;
+        c.deferred.clear();
+        c.read_closed = true;
+        c.in.clear();
+        set_interest(slot);
+    }
     if (flags & kReplyEnd) {
         if (c.inflight > 0)
             c.inflight--;
@@ -621,11 +629,9 @@ void NetWorker::reply_done(uint32_t slot, int flags)
                 c.close_after_flush = true;
         }
         // More pipelined input may be waiting behind the answered message.
-        if (c.inflight == 0 && !c.in.empty() && !c.reject_after)
+        if (c.inflight == 0 && !c.in.empty() && !c.reject_after && !c.close_after_flush)
             process_input(slot);
     }
-    if (flags & kReplyClose)
-        c.close_after_flush = true;
     mark_dirty(slot);
 }
 

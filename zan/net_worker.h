@@ -11,7 +11,6 @@
 #ifndef ZAN_NET_WORKER_H
 #define ZAN_NET_WORKER_H
 
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -62,7 +61,7 @@ private:
         long long last_active = 0;    // ms: last read or write
         Buffer in{0};
         Buffer out{0};
-        std::deque<Segment> segs;
+        std::vector<Segment> segs;  // few at a time; a deque would allocate per connection
         std::string deferred;  // interim/reject reply held until inflight == 0
         std::unique_ptr<ConnProtocol> proto;
     };
