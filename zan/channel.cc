@@ -77,7 +77,7 @@ bool Channel::push2(uint8_t kind, uint64_t id, int32_t arg, std::string_view a,
     }
     for (size_t off = 0; off < total; off += kMaxPayload) {
         size_t n = total - off < kMaxPayload ? total - off : kMaxPayload;
-        uint8_t flags = (off == 0 ? kFragFirst : 0) | (off + n < total ? kFragMore : 0);
+        uint8_t flags = kFragPart | (off == 0 ? kFragFirst : 0) | (off + n < total ? kFragMore : 0);
         append_frame(kind, flags, id, arg, all.substr(off, n), std::string_view());
     }
     return true;
@@ -147,14 +147,25 @@ bool Channel::flush_wait(int timeout_ms)
     }
 }
 
-ssize_t Channel::recv_record()
+int Channel::recv_records(int want)
 {
-    if (rbuf_.empty())
-        rbuf_.resize(kMaxRecord);
-    ssize_t n;
+    if (!rbuf_)
+        rbuf_.reset(new char[kRecvBatch * kMaxRecord]);
+    struct mmsghdr msgs[kRecvBatch];
+    struct iovec iov[kRecvBatch];
+    for (int i = 0; i < want; i++) {
+        iov[i].iov_base = rbuf_.get() + static_cast<size_t>(i) * kMaxRecord;
+        iov[i].iov_len = kMaxRecord;
+        memset(&msgs[i], 0, sizeof(msgs[i]));
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n;
     do
-        n = ::recv(fd_.get(), rbuf_.data(), rbuf_.size(), MSG_DONTWAIT);
+        n = ::recvmmsg(fd_.get(), msgs, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
     while (n < 0 && errno == EINTR);
+    for (int i = 0; i < n; i++)
+        rlen_[i] = msgs[i].msg_len;
     return n;
 }
 
