@@ -3,15 +3,22 @@
 #define ZAN_ZAN_H
 
 #include "zan/buffer.h"
+#include "zan/callbacks.h"
 #include "zan/channel.h"
 #include "zan/event_loop.h"
 #include "zan/fd.h"
+#include "zan/http_parser.h"
+#include "zan/http_request.h"
+#include "zan/http_response.h"
+#include "zan/http_server.h"
 #include "zan/inet_addr.h"
 #include "zan/log.h"
 #include "zan/msg_queue.h"
+#include "zan/server_config.h"
 #include "zan/shm.h"
 #include "zan/shm_mutex.h"
 #include "zan/socket.h"
 #include "zan/sys.h"
+#include "zan/tcp_server.h"
 
 #endif

@@ -1,0 +1,205 @@
+#include "zan/http_response.h"
+
+#include <stdio.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "zan/http_server.h"
+#include "zan/log.h"
+#include "zan/protocol.h"
+
+namespace zan {
+
+const char* HttpResponse::reason_phrase(int code)
+{
+    switch (code) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+void HttpResponse::set_status(int code, std::string_view reason)
+{
+    status_ = code;
+    reason_.assign(reason.data(), reason.size());
+}
+
+void HttpResponse::set_header(std::string_view name, std::string_view value)
+{
+    for (auto& h : headers_) {
+        if (h.first.size() == name.size() && strncasecmp(h.first.data(), name.data(), name.size()) == 0) {
+            h.second.assign(value.data(), value.size());
+            return;
+        }
+    }
+    add_header(name, value);
+}
+
+void HttpResponse::add_header(std::string_view name, std::string_view value)
+{
+    headers_.emplace_back(std::string(name), std::string(value));
+}
+
+const std::string* HttpResponse::header(std::string_view name) const
+{
+    for (const auto& h : headers_)
+        if (h.first.size() == name.size() && strncasecmp(h.first.data(), name.data(), name.size()) == 0)
+            return &h.second;
+    return nullptr;
+}
+
+// content_length >= 0: fixed length; -1: chunked (1.1) or until close (1.0).
+std::string HttpResponse::head(long long content_length)
+{
+    std::string h;
+    h.reserve(160 + headers_.size() * 32);
+    h.append(minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    h.append(std::to_string(status_));
+    h.push_back(' ');
+    h.append(reason_.empty() ? reason_phrase(status_) : reason_);
+    h.append("\r\nServer: ");
+    h.append(srv_->http_config().server_name);
+    h.append("\r\nDate: ");
+    h.append(srv_->date());
+    h.append("\r\n");
+    bool no_body = status_ == 204 || status_ == 304 || status_ < 200;
+    if (content_length >= 0) {
+        if (!no_body) {
+            h.append("Content-Length: ");
+            h.append(std::to_string(content_length));
+            h.append("\r\n");
+        }
+    } else if (minor_ >= 1) {
+        chunked_ = true;
+        h.append("Transfer-Encoding: chunked\r\n");
+    } else {
+        keep_alive_ = false;  // HTTP/1.0: the body ends when we close
+    }
+    for (const auto& kv : headers_) {
+        if (strcasecmp(kv.first.c_str(), "Content-Length") == 0 ||
+            strcasecmp(kv.first.c_str(), "Transfer-Encoding") == 0 ||
+            strcasecmp(kv.first.c_str(), "Connection") == 0)
+            continue;  // framing is ours
+        h.append(kv.first);
+        h.append(": ");
+        h.append(kv.second);
+        h.append("\r\n");
+    }
+    if (!keep_alive_)
+        h.append("Connection: close\r\n");
+    else if (minor_ == 0)
+        h.append("Connection: keep-alive\r\n");
+    h.append("\r\n");
+    headers_sent_ = true;
+    return h;
+}
+
+bool HttpResponse::send(std::string_view head_bytes, std::string_view body, bool last)
+{
+    int flags = 0;
+    if (last) {
+        finished_ = true;
+        flags = kReplyEnd | (keep_alive_ ? 0 : kReplyClose);
+    }
+    return srv_->reply(session_, head_bytes, body, flags);
+}
+
+bool HttpResponse::write(std::string_view data)
+{
+    if (!srv_ || finished_)
+        return false;
+    std::string h;
+    if (!headers_sent_)
+        h = head(-1);
+    if (head_only_ || data.empty())
+        return h.empty() ? true : send(h, std::string_view(), false);
+    if (!chunked_)
+        return send(h, data, false);
+    char size[24];
+    int n = snprintf(size, sizeof(size), "%zx\r\n", data.size());
+    h.append(size, static_cast<size_t>(n));
+    std::string body;
+    body.reserve(data.size() + 2);
+    body.append(data.data(), data.size());
+    body.append("\r\n");
+    return send(h, body, false);
+}
+
+bool HttpResponse::end(std::string_view body)
+{
+    if (!srv_ || finished_)
+        return false;
+    if (!headers_sent_) {
+        std::string h = head(static_cast<long long>(body.size()));
+        return send(h, head_only_ ? std::string_view() : body, true);
+    }
+    if (head_only_)
+        return send(std::string_view(), std::string_view(), true);
+    if (!chunked_)
+        return send(std::string_view(), body, true);
+    std::string tail;
+    if (!body.empty()) {
+        char size[24];
+        int n = snprintf(size, sizeof(size), "%zx\r\n", body.size());
+        tail.append(size, static_cast<size_t>(n));
+        tail.append(body.data(), body.size());
+        tail.append("\r\n");
+    }
+    tail.append("0\r\n\r\n");
+    return send(tail, std::string_view(), true);
+}
+
+bool HttpResponse::sendfile(const std::string& path, uint64_t offset, uint64_t length)
+{
+    if (!srv_ || finished_ || headers_sent_)
+        return false;
+    std::string h = head(static_cast<long long>(length));
+    if (head_only_ || length == 0)
+        return send(h, std::string_view(), true);
+    finished_ = true;
+    return srv_->reply(session_, h, std::string_view(), 0) &&
+           srv_->reply_file(session_, path, offset, length, kReplyEnd | (keep_alive_ ? 0 : kReplyClose));
+}
+
+HttpResponse HttpResponse::detach()
+{
+    HttpResponse copy = *this;
+    detached_ = true;
+    copy.detached_ = false;
+    return copy;
+}
+
+}  // namespace zan

@@ -1,0 +1,77 @@
+// HttpResponse: the reply to one HttpRequest, built and sent from the
+// Worker that runs on_request. end() sends status line, headers and body
+// in one frame; write() streams a chunked body (HTTP/1.1) or a
+// close-delimited one (HTTP/1.0); sendfile() hands a file region to the
+// NetWorker, which sends it with sendfile(2) without reading it into
+// memory. A response not finished when on_request returns must be kept
+// with detach() and finished later (e.g. from on_finish); otherwise the
+// server finishes it (500 if nothing was sent). Worker process only.
+#ifndef ZAN_HTTP_RESPONSE_H
+#define ZAN_HTTP_RESPONSE_H
+
+#include <stdint.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "zan/stats.h"
+
+namespace zan {
+
+class HttpServer;
+
+class HttpResponse {
+public:
+    HttpResponse() = default;
+
+    int status() const { return status_; }
+    // Sets the status; an empty reason uses the standard phrase.
+    void set_status(int code, std::string_view reason = std::string_view());
+    // Sets a header, replacing any of the same name (case-insensitive).
+    void set_header(std::string_view name, std::string_view value);
+    // Adds a header (e.g. a second Set-Cookie).
+    void add_header(std::string_view name, std::string_view value);
+    const std::string* header(std::string_view name) const;
+
+    // Sends the headers (first call) and one piece of the body.
+    bool write(std::string_view data);
+    // Finishes the response, with `body` as the whole body (or the last
+    // piece after write()).
+    bool end(std::string_view body = std::string_view());
+    // Sends length bytes of path from offset as the body (Content-Length
+    // is set) and finishes the response. False if the file cannot be read.
+    bool sendfile(const std::string& path, uint64_t offset, uint64_t length);
+
+    bool headers_sent() const { return headers_sent_; }
+    bool finished() const { return finished_; }
+    bool keep_alive() const { return keep_alive_; }
+    SessionId session() const { return session_; }
+    // Hands the duty to finish this response to the returned copy.
+    HttpResponse detach();
+
+    static const char* reason_phrase(int code);
+
+private:
+    friend class HttpServer;
+    std::string head(long long content_length);
+    bool send(std::string_view head, std::string_view body, bool last);
+
+    HttpServer* srv_ = nullptr;
+    SessionId session_ = 0;
+    int status_ = 200;
+    std::string reason_;
+    std::vector<std::pair<std::string, std::string>> headers_;
+    int minor_ = 1;
+    bool head_only_ = false;   // HEAD request: no body bytes
+    bool keep_alive_ = true;
+    bool chunked_ = false;
+    bool headers_sent_ = false;
+    bool finished_ = false;
+    bool detached_ = false;
+};
+
+}  // namespace zan
+
+#endif

@@ -1,0 +1,190 @@
+#include "zan/http_server.h"
+
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "zan/log.h"
+#include "zan/protocol.h"
+#include "zan/worker.h"
+
+namespace zan {
+
+namespace {
+
+// The NetWorker side of HTTP: one strict parser per connection, in
+// framing mode (no copies), fed only the bytes it has not seen yet.
+class HttpConnProtocol : public ConnProtocol {
+public:
+    explicit HttpConnProtocol(HttpServer* srv)
+        : srv_(srv), parser_(srv->http_config().limits, false)
+    {
+    }
+
+    Verdict next(const char* data, size_t n, size_t* len, std::string* reply,
+                 std::string* interim) override
+    {
+        if (n > fed_)
+            fed_ += parser_.feed(data + fed_, n - fed_);
+        switch (parser_.state()) {
+        case HttpParser::kComplete:
+            *len = fed_;
+            return kMessage;
+        case HttpParser::kError:
+            *reply = srv_->error_response(parser_.error_status(), true);
+            return kReject;
+        default:
+            if (parser_.headers_complete() && parser_.expects_continue() && !continue_sent_) {
+                continue_sent_ = true;
+                *interim = "HTTP/1.1 100 Continue\r\n\r\n";
+            }
+            return kNeedMore;
+        }
+    }
+
+    void consumed() override
+    {
+        parser_.reset();
+        fed_ = 0;
+        continue_sent_ = false;
+    }
+
+    std::string timeout_reply() override { return srv_->error_response(408, true); }
+    std::string failure_reply() override { return srv_->error_response(503, true); }
+
+private:
+    HttpServer* srv_;
+    HttpParser parser_;
+    size_t fed_ = 0;
+    bool continue_sent_ = false;
+};
+
+}  // namespace
+
+HttpServer::HttpServer(const ServerConfig& cfg, const HttpConfig& hc) : TcpServer(cfg), hc_(hc)
+{
+    install();
+}
+
+HttpServer::HttpServer(const std::string& host, int port, const ServerConfig& cfg,
+                       const HttpConfig& hc)
+    : TcpServer(host, port, cfg), hc_(hc)
+{
+    install();
+}
+
+void HttpServer::install()
+{
+    // Settings are read when a connection or request arrives, i.e. in the
+    // children, so http_config() may be changed until start().
+    rt_.protocol.make = [this]() -> std::unique_ptr<ConnProtocol> {
+        return std::unique_ptr<ConnProtocol>(new HttpConnProtocol(this));
+    };
+    rt_.protocol.counted_replies = true;
+    on_receive([this](TcpServer&, SessionId s, std::string_view raw) { handle(s, raw); });
+}
+
+void HttpServer::before_start()
+{
+    rt_.protocol.header_timeout_ms = hc_.header_timeout_ms;
+    rt_.protocol.idle_timeout_ms = hc_.keepalive_timeout_ms;
+    rt_.protocol.max_messages = hc_.max_keepalive_requests;
+    parser_ = HttpParser(hc_.limits, true);
+}
+
+const std::string& HttpServer::date()
+{
+    time_t now = ::time(nullptr);
+    if (now != date_sec_) {
+        date_sec_ = now;
+        struct tm tm;
+        ::gmtime_r(&now, &tm);
+        char buf[64];
+        size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        date_.assign(buf, n);
+    }
+    return date_;
+}
+
+std::string HttpServer::error_response(int status, bool close) const
+{
+    const char* reason = HttpResponse::reason_phrase(status);
+    std::string body = "<html><head><title>" + std::to_string(status) + " " + reason +
+                       "</title></head><body><h1>" + std::to_string(status) + " " + reason +
+                       "</h1></body></html>\n";
+    std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nServer: " +
+                    hc_.server_name + "\r\nDate: " + const_cast<HttpServer*>(this)->date() +
+                    "\r\nContent-Type: text/html\r\nContent-Length: " + std::to_string(body.size()) +
+                    (close ? "\r\nConnection: close" : "") + "\r\n\r\n" + body;
+    return r;
+}
+
+void HttpServer::handle(SessionId s, std::string_view raw)
+{
+    bool last = (rt_.data_flags & kDataLast) != 0;
+    parser_.reset();
+    size_t used = parser_.feed(raw.data(), raw.size());
+    HttpResponse resp;
+    resp.srv_ = this;
+    resp.session_ = s;
+    if (parser_.state() != HttpParser::kComplete || used != raw.size()) {
+        // The NetWorker validated this message: reaching here is a bug.
+        log(Level::error, "request failed to parse in the Worker (%s)", parser_.error_reason());
+        std::string r = error_response(400, true);
+        reply(s, r, std::string_view(), kReplyEnd | kReplyClose);
+        return;
+    }
+    HttpRequest& req = parser_.request();
+    const char* why = nullptr;
+    if (int status = req.refusal_status(&why)) {
+        // Well-formed but refused (no Host on HTTP/1.1, CONNECT or Upgrade,
+        // "*" with a method other than OPTIONS): the application never sees it.
+        log(Level::debug, "refusing request: %s", why ? why : "");
+        std::string r = error_response(status, true);
+        reply(s, r, std::string_view(), kReplyEnd | kReplyClose);
+        return;
+    }
+    resp.minor_ = req.version_minor;
+    resp.head_only_ = req.method == "HEAD";
+    resp.keep_alive_ = req.keep_alive && !last && !rt_.stopping;
+    try {
+        if (on_request_)
+            on_request_(*this, req, resp);
+        else
+            resp.set_status(404);
+    } catch (const std::exception& e) {
+        log(Level::error, "on_request threw: %s", e.what());
+        if (!resp.headers_sent())
+            resp.set_status(500);
+    } catch (...) {
+        log(Level::error, "on_request threw an exception");
+        if (!resp.headers_sent())
+            resp.set_status(500);
+    }
+    if (!resp.finished() && !resp.detached_) {
+        if (!resp.headers_sent() && resp.status() == 200) {
+            log(Level::warn, "on_request returned without finishing its response: 500");
+            resp.set_status(500);
+        }
+        resp.end();
+    }
+}
+
+bool HttpServer::reply(SessionId s, std::string_view head, std::string_view body, int flags)
+{
+    if (!rt_.worker)
+        return false;
+    if (head.empty())
+        return rt_.worker->send(s, body, flags);
+    if (body.empty())
+        return rt_.worker->send(s, head, flags);
+    return rt_.worker->send2(s, head, body, flags);
+}
+
+bool HttpServer::reply_file(SessionId s, const std::string& path, uint64_t offset, uint64_t length,
+                            int flags)
+{
+    return rt_.worker && rt_.worker->sendfile(s, path, offset, length, flags);
+}
+
+}  // namespace zan

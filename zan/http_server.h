@@ -1,0 +1,67 @@
+// HttpServer: a TcpServer with an HTTP/1.1 protocol layer. NetWorkers
+// frame whole requests with an HttpParser per connection and answer bad
+// input themselves (400, 413, 414, 431, 501, 505, 408 on a slow header
+// section) so Workers only ever see valid requests; Workers parse the
+// request and run on_request(request, response). Keep-alive, pipelining
+// (replies strictly in request order), HEAD and Expect: 100-continue are
+// handled here. The constructor installs on_receive: do not replace it.
+#ifndef ZAN_HTTP_SERVER_H
+#define ZAN_HTTP_SERVER_H
+
+#include <functional>
+#include <string>
+
+#include "zan/http_parser.h"
+#include "zan/http_request.h"
+#include "zan/http_response.h"
+#include "zan/tcp_server.h"
+
+namespace zan {
+
+struct HttpConfig {
+    HttpLimits limits;
+    int header_timeout_ms = 10000;     // 408 when a header section takes longer
+    int keepalive_timeout_ms = 75000;  // idle keep-alive connections are closed after this
+    int max_keepalive_requests = 1000; // requests per connection (0: no limit)
+    std::string server_name = "zan";
+};
+
+class HttpServer;
+using RequestCallback = std::function<void(HttpServer&, HttpRequest&, HttpResponse&)>;
+
+class HttpServer : public TcpServer {
+public:
+    explicit HttpServer(const ServerConfig& cfg = ServerConfig(), const HttpConfig& hc = HttpConfig());
+    HttpServer(const std::string& host, int port, const ServerConfig& cfg = ServerConfig(),
+               const HttpConfig& hc = HttpConfig());
+
+    void on_request(RequestCallback cb) { on_request_ = std::move(cb); }
+    HttpConfig& http_config() { return hc_; }
+
+    // A complete error response with a small HTML body (used by NetWorkers
+    // for bad input and by Workers for failures).
+    std::string error_response(int status, bool close) const;
+    // The Date header value, cached per second.
+    const std::string& date();
+
+protected:
+    void before_start() override;
+
+private:
+    friend class HttpResponse;
+    void install();
+    void handle(SessionId s, std::string_view raw);
+    bool reply(SessionId s, std::string_view head, std::string_view body, int flags);
+    bool reply_file(SessionId s, const std::string& path, uint64_t offset, uint64_t length,
+                    int flags);
+
+    HttpConfig hc_;
+    RequestCallback on_request_;
+    HttpParser parser_;
+    std::string date_;
+    long long date_sec_ = 0;
+};
+
+}  // namespace zan
+
+#endif
