@@ -38,7 +38,7 @@ void Channel::append_frame(uint8_t kind, uint8_t flags, uint64_t id, int32_t arg
     h.kind = kind;
     h.flags = flags;
     h.reserved = 0;
-    h.src = static_cast<uint32_t>(::getpid());
+    h.src = static_cast<uint32_t>(current_pid());
     h.arg = arg;
     h.id = id;
     out_.ensure_writable(sizeof(h) + h.len);

@@ -530,8 +530,8 @@ void NetWorker::write_conn(uint32_t slot)
         c.want_write = more;
         set_interest(slot);
     }
-    if (!more)
-        c.out.shrink_if_empty();
+    if (!more && c.out.capacity() > 65536)
+        c.out.shrink_if_empty();  // keep small buffers: no malloc/free per reply
 }
 
 void NetWorker::flush_conns()

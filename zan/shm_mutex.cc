@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "zan/log.h"
+#include "zan/sys.h"
 
 namespace zan {
 
@@ -34,7 +35,7 @@ bool ShmMutex::init()
 
 ShmMutex::Result ShmMutex::locked(int rc)
 {
-    pid_t me = ::getpid();
+    pid_t me = current_pid();
     if (rc == 0) {
         __atomic_store_n(&holder_, me, __ATOMIC_RELAXED);
         return kLocked;
@@ -71,7 +72,7 @@ ShmMutex::Result ShmMutex::try_lock()
     int rc = pthread_mutex_trylock(&m_);
     // glibc says EDEADLK for a robust mutex we already hold but EBUSY for a
     // plain one; report EDEADLK either way, as lock() does.
-    if (rc == EBUSY && holder() == ::getpid())
+    if (rc == EBUSY && holder() == current_pid())
         rc = EDEADLK;
     return locked(rc);
 }
@@ -95,7 +96,7 @@ bool ShmMutex::unlock()
 {
     // Clear holder_ before the release so that the next holder's store is
     // never overwritten; a non-holder leaves it alone.
-    pid_t me = ::getpid();
+    pid_t me = current_pid();
     bool mine = __atomic_load_n(&holder_, __ATOMIC_RELAXED) == me;
     if (mine)
         __atomic_store_n(&holder_, 0, __ATOMIC_RELAXED);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,6 +122,21 @@ long long monotonic_us()
 }
 
 long long monotonic_ms() { return monotonic_us() / 1000; }
+
+// A cache of a process property, not shared state: each process has its
+// own copy, and fork() resets the child's.
+static pid_t g_pid = 0;
+static void forget_pid() { g_pid = 0; }
+
+pid_t current_pid()
+{
+    if (g_pid == 0) {
+        static bool registered = (::pthread_atfork(nullptr, nullptr, forget_pid), true);
+        (void)registered;
+        g_pid = ::getpid();
+    }
+    return g_pid;
+}
 
 int cpu_count()
 {

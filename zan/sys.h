@@ -36,6 +36,10 @@ ssize_t read_full(int fd, void* buf, size_t len);
 long long monotonic_ms();
 long long monotonic_us();
 
+// getpid(2) without a system call per use: the value is cached and the
+// cache is cleared in the child by a pthread_atfork(3) handler.
+pid_t current_pid();
+
 // Number of online CPUs (at least 1).
 int cpu_count();
 
