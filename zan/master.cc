@@ -91,9 +91,13 @@ int Master::run()
     return exit_status_;
 }
 
-pid_t Master::spawn(int id)
+pid_t Master::spawn(int id, pid_t predecessor)
 {
-    respawn_timer_[static_cast<size_t>(id)] = 0;
+    EventLoop::TimerId& pending = respawn_timer_[static_cast<size_t>(id)];
+    if (pending) {  // a back-off respawn was due: this spawn replaces it
+        loop_->cancel(pending);
+        pending = 0;
+    }
     Channel mine, theirs;
     if (!Channel::make_pair(&mine, &theirs)) {
         log_errno(Level::error, errno, "socketpair() failed while spawning %s",
@@ -112,7 +116,7 @@ pid_t Master::spawn(int id)
     }
     if (pid == 0) {
         mine.reset();
-        child_main(id, std::move(theirs));
+        child_main(id, std::move(theirs), predecessor);
     }
     theirs.reset();
     Child& ch = children_[pid];
@@ -126,7 +130,7 @@ pid_t Master::spawn(int id)
     return pid;
 }
 
-void Master::child_main(int id, Channel ctl)
+void Master::child_main(int id, Channel ctl, pid_t predecessor)
 {
     // Drop the Master's loop and channels without running their owners'
     // logic: this process never returns into the Master's stack.
@@ -140,6 +144,7 @@ void Master::child_main(int id, Channel ctl)
     Role role = rt_.role_of(id);
     int index = rt_.index_of(id);
     rt_.become(role, index, std::move(ctl));
+    rt_.predecessor = predecessor;
     if (rt_.set_ids && (::setgroups(1, &rt_.gid) < 0 || ::setgid(rt_.gid) < 0 || ::setuid(rt_.uid) < 0)) {
         log_errno(Level::error, errno, "switching to uid %d gid %d failed", static_cast<int>(rt_.uid),
                   static_cast<int>(rt_.gid));
@@ -232,8 +237,9 @@ void Master::on_ctl(pid_t pid)
         } else if (h.kind == kCtlRetire && !ch.retiring && !shutting_down_) {
             // A Worker reached max_request: fork its successor now; the
             // old one finishes what it has and exits by itself.
+            int id = ch.id;
             retire(pid, false);
-            spawn(ch.id);
+            spawn(id, pid);
         }
     });
     if (r < 0) {
@@ -285,6 +291,13 @@ void Master::on_exit(pid_t pid, int status)
     auto it = children_.find(pid);
     if (it == children_.end())
         return;
+    // A child may send its last word (ready, retire) and exit at once: read
+    // it before deciding what the exit means.
+    if (it->second.ctl.valid())
+        on_ctl(pid);
+    it = children_.find(pid);
+    if (it == children_.end())
+        return;
     int id = it->second.id;
     bool was_retiring = it->second.retiring;
     long long lived = monotonic_ms() - it->second.started_ms;
@@ -320,7 +333,8 @@ void Master::on_exit(pid_t pid, int status)
     bool current = current_[static_cast<size_t>(id)] == pid;
     // Requests a dead Worker had read are lost: the NetWorkers fail the
     // connections waiting on it instead of leaving them hanging.
-    if (role == Role::worker && (current || abnormal))
+    // (A Worker that exits normally handed over all its replies first.)
+    if (role == Role::worker && abnormal)
         notify(Role::net_worker, kCtlWorkerDied, index);
     if (!current)
         return;  // a retired process: its successor already runs
@@ -332,8 +346,12 @@ void Master::on_exit(pid_t pid, int status)
         notify(Role::worker, kCtlNetDied, index);
     }
     if (!sig && code == 2) {
-        log(Level::error, "%s exited with code 2 (fatal configuration error): not respawned",
+        // nginx's convention: a fatal configuration error. Respawning would
+        // fail the same way, and the server cannot serve without this id.
+        log(Level::error, "%s exited with code 2 (fatal configuration error): shutting down",
             name.c_str());
+        exit_status_ = 1;
+        begin_shutdown();
         return;
     }
     size_t i = static_cast<size_t>(id);
@@ -408,9 +426,9 @@ void Master::reload(bool tasks_only)
     int to = rt_.first_id(Role::task_worker) + rt_.T();
     for (int id = from; id < to; id++) {
         pid_t old = current_[static_cast<size_t>(id)];
-        pid_t fresh = spawn(id);
         if (!old)
-            continue;
+            continue;  // being respawned (with back-off) anyway
+        pid_t fresh = spawn(id, old);
         auto it = children_.find(old);
         if (it == children_.end())
             continue;

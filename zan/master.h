@@ -38,8 +38,10 @@ private:
         EventLoop::TimerId kill_timer = 0;
     };
 
-    pid_t spawn(int id);
-    [[noreturn]] void child_main(int id, Channel ctl);
+    // predecessor: the process this one replaces while it still runs
+    // (reload, recycling); 0 for a plain start or respawn.
+    pid_t spawn(int id, pid_t predecessor = 0);
+    [[noreturn]] void child_main(int id, Channel ctl, pid_t predecessor);
     void schedule_respawn(int id);
     void on_ctl(pid_t pid);
     void reap_all();

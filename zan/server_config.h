@@ -42,7 +42,7 @@ struct ServerConfig {
     // Tasks.
     int task_ipc_mode = 3;  // 3 preemptive shared queue, 2 addressed by mtype
     std::string task_tmpdir = "/tmp";
-    size_t task_max_length = 64 * 1024 * 1024;  // largest task payload or result
+    size_t task_max_length = 64 * 1024 * 1024;  // largest task payload
 
     // Lifecycle.
     int max_wait_time = 3;  // seconds: drain limit for stop, reload and recycling

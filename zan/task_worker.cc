@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/msg.h>
 #include <unistd.h>
 
 #include "zan/log.h"
@@ -110,13 +111,27 @@ bool decode_task(std::string_view msg, TaskHeader* h, std::string* payload, std:
 // wakes it. One TaskWorker per process, so file-scope is per process.
 static volatile sig_atomic_t g_term = 0;
 static volatile sig_atomic_t g_reopen = 0;
-static void on_term(int) { g_term = 1; }
+static pid_t g_master = 0;
+static int g_queue = -1;
+static void on_term(int)
+{
+    g_term = 1;
+    if (::getppid() != g_master) {
+        // The Master died (PR_SET_PDEATHSIG): leave at once, even in the
+        // middle of a task, and take the queue with us.
+        if (g_queue >= 0)
+            ::msgctl(g_queue, IPC_RMID, nullptr);
+        _exit(0);
+    }
+}
 static void on_reopen(int) { g_reopen = 1; }
 
 TaskWorker::TaskWorker(Runtime& rt) : rt_(rt) { rt_.task_worker = this; }
 
 int TaskWorker::run()
 {
+    g_master = rt_.master_pid;
+    g_queue = rt_.task_queue.id();
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_term;  // no SA_RESTART: msgrcv returns EINTR

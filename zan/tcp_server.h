@@ -83,7 +83,9 @@ public:
     void on_pipe_message(PipeMessageCallback cb) { rt_.cb.on_pipe_message = std::move(cb); }
     // Replaces the framing settings with a custom message splitter.
     void set_frame_hook(FrameHook hook) { rt_.frame_hook = std::move(hook); }
-    // Adds a UserWorker (before start()); returns its id.
+    // Adds a UserWorker (before start()); returns its index among the
+    // UserWorkers (its worker id is worker_num + task_worker_num +
+    // net_worker_num + index), or -1 after start().
     int add_process(ProcessCallback cb);
 
     // Runs the server in this process (the Master) until it is shut down.

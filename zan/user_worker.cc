@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <string.h>
+#include <sys/msg.h>
 #include <unistd.h>
 
 #include "zan/log.h"
@@ -16,9 +17,18 @@ namespace zan {
 // rather than a signalfd that only the event loop would read.
 static volatile sig_atomic_t g_term = 0;
 static int g_wake_fd = -1;
+static pid_t g_master = 0;
+static int g_queue = -1;
 static void on_term(int)
 {
     g_term = 1;
+    if (::getppid() != g_master) {
+        // The Master died: the application's callback may never look at
+        // stopping(), so leave from here (async-signal-safe calls only).
+        if (g_queue >= 0)
+            ::msgctl(g_queue, IPC_RMID, nullptr);
+        _exit(0);
+    }
     if (g_wake_fd >= 0) {
         int saved = errno;
         ssize_t n = ::write(g_wake_fd, "x", 1);
@@ -44,6 +54,8 @@ int UserWorker::run()
         return 1;
     }
     g_wake_fd = wake_wr_.get();
+    g_master = rt_.master_pid;
+    g_queue = rt_.task_queue.valid() ? rt_.task_queue.id() : -1;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_term;

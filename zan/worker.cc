@@ -7,6 +7,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <memory>
+
 #include "zan/log.h"
 #include "zan/protocol.h"
 #include "zan/sys.h"
@@ -36,8 +38,21 @@ int Worker::run()
                         if (ev & kReadable)
                             on_channel(k);
                     });
-    loop_.watch(rt_.inbox_rd[static_cast<size_t>(rt_.index)].fd(), kReadable,
-                [this](uint32_t) { on_inbox(); });
+    // While a predecessor with our id still runs (reload, recycling) it
+    // alone reads the inbox: the results of its tasks are due to it. It
+    // hands ours back when it exits.
+    int inbox = rt_.inbox_rd[static_cast<size_t>(rt_.index)].fd();
+    if (rt_.predecessor > 0 && ::kill(rt_.predecessor, 0) == 0) {
+        auto timer = std::make_shared<EventLoop::TimerId>(0);
+        *timer = loop_.run_every(10, [this, inbox, timer] {
+            if (::kill(rt_.predecessor, 0) == 0)
+                return;
+            loop_.cancel(*timer);
+            loop_.watch(inbox, kReadable, [this](uint32_t) { on_inbox(); });
+        });
+    } else {
+        loop_.watch(inbox, kReadable, [this](uint32_t) { on_inbox(); });
+    }
     loop_.watch(rt_.ctl.fd(), kReadable, [this](uint32_t) { on_ctl(); });
     loop_.watch_signal(SIGTERM, [this](const signalfd_siginfo&) {
         if (::getppid() != rt_.master_pid) {
@@ -124,14 +139,55 @@ void Worker::on_inbox()
     in.receive([this](const FrameHeader& h, std::string_view d) { handle_inbox(h, d); });
 }
 
+// Task ids carry the pid of the Worker process that made them, so that a
+// result reaching another process of the same worker id (both read the
+// inbox during a reload or recycling) is passed back to its owner.
+TaskId Worker::next_task_id()
+{
+    uint64_t pid = static_cast<uint64_t>(current_pid()) & 0xffffff;
+    uint64_t seq = ++task_seq_ & 0xffffff;
+    return (static_cast<uint64_t>(rt_.id & 0xffff) << 48) | (pid << 24) | seq;
+}
+
+static pid_t task_owner(TaskId id) { return static_cast<pid_t>((id >> 24) & 0xffffff); }
+
+// A task result for another process of our worker id. The predecessor
+// (we are stopping) keeps it and puts it back into the inbox when it
+// exits; otherwise (a successor that read the inbox in taskwait()) it goes
+// back at once, for the predecessor that reads the inbox.
+void Worker::bounce(const FrameHeader& h, std::string_view data)
+{
+    pid_t owner = task_owner(h.id);
+    if (::kill(owner, 0) < 0 && errno == ESRCH && !stopping_) {
+        log(Level::warn, "task result %llu: its Worker process %d is gone: dropped",
+            static_cast<unsigned long long>(h.id), owner);
+        return;
+    }
+    if (stopping_) {
+        bounced_.push_back(Pending{h.kind, h.id, h.arg, std::string(data)});
+        return;
+    }
+    Channel& out = rt_.inbox_wr[static_cast<size_t>(rt_.index)];
+    if (!out.push(h.kind, h.id, h.arg, data) || !out.flush_wait(rt_.cfg.max_wait_time * 1000))
+        out.discard();
+}
+
 void Worker::handle_inbox(const FrameHeader& h, std::string_view data)
 {
     if (h.kind == kFrameTaskResult) {
+        if (task_owner(h.id) != (current_pid() & 0xffffff)) {
+            bounce(h, data);
+            return;
+        }
         if (abandoned_.erase(h.id))
             return;  // its taskwait timed out long ago
         atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));
+        if (outstanding_ > 0)
+            outstanding_--;
         if (rt_.cb.on_finish)
             rt_.cb.on_finish(*rt_.server, h.id, data);
+        if (stopping_ && outstanding_ == 0)
+            loop_.stop();  // every result we waited for is in
     } else if (h.kind == kFramePipeMessage) {
         if (rt_.cb.on_pipe_message)
             rt_.cb.on_pipe_message(*rt_.server, h.arg, data);
@@ -274,7 +330,7 @@ TaskId Worker::task(std::string_view data, int dst)
     h.magic = kTaskMagic;
     h.src_worker = rt_.id;
     h.dst = dst;
-    h.task_id = (static_cast<uint64_t>(rt_.id) << 40) | (++task_seq_ & ((1ULL << 40) - 1));
+    h.task_id = next_task_id();
     std::string err;
     MsgQueue::Result r = submit_task(rt_, h, data, &err);
     if (r != MsgQueue::kOk) {
@@ -282,6 +338,7 @@ TaskId Worker::task(std::string_view data, int dst)
         return 0;
     }
     atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(1));
+    outstanding_++;
     return h.task_id;
 }
 
@@ -296,7 +353,7 @@ bool Worker::taskwait(std::string_view data, int timeout_ms, std::string* result
     h.flags = kTaskWait;
     h.src_worker = rt_.id;
     h.dst = dst;
-    h.task_id = (static_cast<uint64_t>(rt_.id) << 40) | (++task_seq_ & ((1ULL << 40) - 1));
+    h.task_id = next_task_id();
     std::string err;
     if (submit_task(rt_, h, data, &err) != MsgQueue::kOk) {
         log(Level::warn, "taskwait(): %s", err.c_str());
@@ -372,7 +429,25 @@ void Worker::begin_stop(bool retire)
         rt_.ctl.push(kCtlRetire, 0, 0, std::string_view());
         rt_.ctl.flush_wait(1000);
     }
-    loop_.defer([this] { loop_.stop(); });
+    // Decide after the current pass: its frames may still start tasks.
+    loop_.defer([this] {
+        bool clients = false;  // during a shutdown the NetWorkers are gone already
+        for (int k = 0; k < rt_.N(); k++) {
+            pid_t p = atomic_load(&rt_.procs[rt_.first_id(Role::net_worker) + k].pid);
+            if (p > 0 && ::kill(p, 0) == 0)
+                clients = true;
+        }
+        if (outstanding_ == 0 || !clients) {
+            loop_.stop();
+            return;
+        }
+        // Results of our tasks are still due: keep reading the inbox for
+        // them (on_finish may still answer clients), at most max_wait_time.
+        loop_.run_after(rt_.cfg.max_wait_time * 1000LL, [this] {
+            log(Level::warn, "exiting with %d task results still due", outstanding_);
+            loop_.stop();
+        });
+    });
 }
 
 void Worker::finish_and_exit()
@@ -383,6 +458,14 @@ void Worker::finish_and_exit()
         long long left = deadline - monotonic_ms();
         if (ch->valid() && ch->pending() && !ch->flush_wait(left > 0 ? static_cast<int>(left) : 0))
             log_errno(Level::warn, errno, "could not hand over all replies before exiting");
+    }
+    if (!bounced_.empty()) {
+        // Results for our successor, read while we still owned the inbox.
+        Channel& out = rt_.inbox_wr[static_cast<size_t>(rt_.index)];
+        for (const Pending& p : bounced_)
+            out.push(p.kind, p.id, p.arg, p.data);
+        if (!out.flush_wait(1000))
+            log(Level::warn, "could not hand %zu task results to our successor", bounced_.size());
     }
     if (rt_.cb.on_worker_stop)
         rt_.cb.on_worker_stop(*rt_.server, rt_.id);

@@ -57,6 +57,8 @@ private:
     void count_request();
     void begin_stop(bool retire);
     void finish_and_exit();
+    TaskId next_task_id();
+    void bounce(const FrameHeader& h, std::string_view data);
     bool push_reply(SessionId s, uint8_t kind, int flags, std::string_view a, std::string_view b);
 
     Runtime& rt_;
@@ -71,6 +73,8 @@ private:
     bool exiting_ = false;
     std::unordered_set<TaskId> abandoned_;   // taskwait timed out: drop late results
     std::deque<Pending> deferred_inbox_;     // inbox frames seen while in taskwait
+    int outstanding_ = 0;                    // task() results still due to this process
+    std::vector<Pending> bounced_;           // results for our successor (we are stopping)
     int exit_code_ = 0;
 };
 
