@@ -87,8 +87,9 @@ bool EventLoop::watch(int fd, uint32_t mask, IoCallback cb)
     } else if (e.used && e.in_epoll) {
         poller_->remove(fd);  // may already be gone if fd was closed
     }
-    // The old callback may be the one running now, and its destructor may
-    // re-enter the loop: destroy it after the pass, or at least after the
+    // (A running callback is not in e.cb: dispatch_io() holds it.) The old
+    // one's captures may still be in use by this pass and its destructor
+    // may re-enter the loop: free it after the pass, or at least after the
     // table is consistent.
     IoCallback old = std::move(e.cb);
     e.cb = std::move(cb);
