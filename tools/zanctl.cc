@@ -1,0 +1,149 @@
+// zanctl: control a running zan server through its pid file.
+//   zanctl -p FILE status        the Master and its children (pid, name, state, RSS, CPU)
+//   zanctl -p FILE reload        SIGUSR1: rolling reload of Workers and TaskWorkers
+//   zanctl -p FILE reload-tasks  SIGUSR2: TaskWorkers only
+//   zanctl -p FILE reopen        SIGRTMIN: reopen the log files
+//   zanctl -p FILE stop [-w S]   SIGTERM: graceful stop; waits up to S seconds (default 10)
+// Exit status: 0 done, 1 the server is not running or did not stop, 2 usage.
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "zan/sys.h"
+
+static void usage()
+{
+    fprintf(stderr, "usage: zanctl -p pidfile status | reload | reload-tasks | reopen | stop [-w seconds]\n");
+    exit(2);
+}
+
+static bool read_master(const std::string& file, pid_t* pid)
+{
+    std::ifstream f(file);
+    long v = 0;
+    if (!(f >> v) || v <= 1)
+        return false;
+    *pid = static_cast<pid_t>(v);
+    return ::kill(*pid, 0) == 0 || errno == EPERM;
+}
+
+struct ProcInfo {
+    pid_t pid = 0;
+    pid_t ppid = 0;
+    char state = '?';
+    std::string comm;
+    long long cpu_ticks = 0;
+    long rss_kb = 0;
+};
+
+static bool read_proc(pid_t pid, ProcInfo* out)
+{
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string s;
+    if (!std::getline(f, s))
+        return false;
+    size_t lp = s.find('('), rp = s.rfind(')');
+    if (lp == std::string::npos || rp == std::string::npos)
+        return false;
+    out->pid = pid;
+    out->comm = s.substr(lp + 1, rp - lp - 1);
+    std::istringstream rest(s.substr(rp + 2));
+    std::vector<std::string> fld;
+    std::string x;
+    while (rest >> x)
+        fld.push_back(x);
+    if (fld.size() < 22)
+        return false;
+    out->state = fld[0][0];
+    out->ppid = static_cast<pid_t>(atol(fld[1].c_str()));
+    out->cpu_ticks = atoll(fld[11].c_str()) + atoll(fld[12].c_str());
+    out->rss_kb = atol(fld[21].c_str()) * (sysconf(_SC_PAGESIZE) / 1024);
+    return true;
+}
+
+static int status(pid_t master)
+{
+    ProcInfo m;
+    if (!read_proc(master, &m))
+        return 1;
+    std::vector<ProcInfo> kids;
+    DIR* d = opendir("/proc");
+    for (dirent* e = d ? readdir(d) : nullptr; e; e = readdir(d)) {
+        pid_t p = static_cast<pid_t>(atol(e->d_name));
+        ProcInfo pi;
+        if (p > 0 && read_proc(p, &pi) && pi.ppid == master)
+            kids.push_back(pi);
+    }
+    if (d)
+        closedir(d);
+    long hz = sysconf(_SC_CLK_TCK);
+    printf("%-8s %-16s %-5s %10s %10s\n", "PID", "NAME", "STATE", "RSS(KiB)", "CPU(s)");
+    auto row = [&](const ProcInfo& p) {
+        printf("%-8d %-16s %-5c %10ld %10.2f\n", p.pid, p.comm.c_str(), p.state, p.rss_kb,
+               static_cast<double>(p.cpu_ticks) / static_cast<double>(hz));
+    };
+    row(m);
+    for (const ProcInfo& k : kids)
+        row(k);
+    return 0;
+}
+
+int main(int argc, char** argv)
+{
+    std::string pidfile, cmd;
+    int wait_s = 10;
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (a == "-p" && i + 1 < argc)
+            pidfile = argv[++i];
+        else if (a == "-w" && i + 1 < argc)
+            wait_s = atoi(argv[++i]);
+        else if (cmd.empty() && a[0] != '-')
+            cmd = a;
+        else
+            usage();
+    }
+    if (pidfile.empty() || cmd.empty())
+        usage();
+    pid_t master;
+    if (!read_master(pidfile, &master)) {
+        fprintf(stderr, "zanctl: no running server in %s\n", pidfile.c_str());
+        return 1;
+    }
+    int sig = 0;
+    if (cmd == "status")
+        return status(master);
+    if (cmd == "reload")
+        sig = SIGUSR1;
+    else if (cmd == "reload-tasks")
+        sig = SIGUSR2;
+    else if (cmd == "reopen")
+        sig = SIGRTMIN;
+    else if (cmd == "stop")
+        sig = SIGTERM;
+    else
+        usage();
+    if (::kill(master, sig) < 0) {
+        fprintf(stderr, "zanctl: kill(%d): %s\n", master, strerror(errno));
+        return 1;
+    }
+    if (sig != SIGTERM)
+        return 0;
+    long long deadline = zan::monotonic_ms() + wait_s * 1000LL;
+    while (zan::monotonic_ms() < deadline) {
+        if (::kill(master, 0) < 0 && errno == ESRCH)
+            return 0;
+        usleep(20000);  // another process's exit cannot be waited for
+    }
+    fprintf(stderr, "zanctl: master %d still running after %d s\n", master, wait_s);
+    return 1;
+}
