@@ -34,7 +34,7 @@ TEST_OBJS := $(patsubst %.cc,$(B)/%.o,$(TEST_SRCS))
 HEADERS   := $(sort $(wildcard zan/*.h))
 MANPAGES  := $(sort $(wildcard man/*.[137]))
 
-.PHONY: all lib tools check test prereqs static-check lint layers run bench install uninstall clean
+.PHONY: all lib tools check test prereqs static-check lint layers run bench install uninstall clean fuzz fuzz-replay valgrind
 all: lib tools
 lib: $(B)/libzan.a
 tools: $(TOOLS)
@@ -74,9 +74,34 @@ test: prereqs
 	$(B)/t/zan_test
 
 check: test
+	@$(MAKE) --no-print-directory fuzz-replay
 	@sh t/static_check.sh "$(B)" "$(CXX)"
 	@$(MAKE) --no-print-directory lint layers
 	@echo "make check: all checks passed"
+
+# The HTTP parser fuzz target. `make fuzz` builds it with clang's libFuzzer
+# and runs it (FUZZ_TIME seconds, new inputs in build/fuzz/new); `make
+# check` replays the seed corpus through the same entry point without
+# libFuzzer.
+FUZZ_SRCS = zan/http_parser.cc zan/http_request.cc zan/log.cc zan/sys.cc
+FUZZ_TIME ?= 60
+fuzz:
+	@sh t/prereqs.sh fuzz
+	@mkdir -p build/fuzz/new
+	clang++ -std=c++17 -g -O1 -I. -fsanitize=fuzzer,address,undefined t/fuzz/http_parser_fuzz.cc $(FUZZ_SRCS) -o build/fuzz/http_parser_fuzz
+	build/fuzz/http_parser_fuzz -max_total_time=$(FUZZ_TIME) build/fuzz/new t/fuzz/corpus
+
+$(B)/t/fuzz_replay: t/fuzz/http_parser_fuzz.cc t/fuzz/replay_main.cc $(B)/libzan.a
+	@mkdir -p $(@D)
+	$(CXX) $(ZAN_CXXFLAGS) t/fuzz/http_parser_fuzz.cc t/fuzz/replay_main.cc -o $@ $(B)/libzan.a $(ZAN_LDFLAGS)
+
+fuzz-replay: $(B)/t/fuzz_replay
+	@$(B)/t/fuzz_replay t/fuzz/corpus/*
+
+# Unit tests (no servers) under valgrind: no leaks, no invalid accesses.
+valgrind: $(B)/t/zan_test
+	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	  $(B)/t/zan_test --gtest_filter='-Server*:HttpServer*:HttpConformance.Live*'
 
 # The man-page example (zan_tcp_server(3)) must compile and link.
 $(B)/t/example_echo: t/example_echo.cc $(B)/libzan.a
