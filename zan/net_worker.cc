@@ -201,8 +201,7 @@ void NetWorker::new_conn(int fd, const InetAddr& peer, int li)
     if (rt_.cfg.dispatch_mode == 4)
         c.home = static_cast<int>(peer.ip_hash() % static_cast<uint32_t>(rt_.W()));
     else
-        c.home = static_cast<int>((rr_++ + static_cast<unsigned>(rt_.index)) %
-                                  static_cast<unsigned>(rt_.W()));
+        c.home = home_worker();
     if (rt_.cfg.open_tcp_nodelay)
         set_tcp_nodelay(fd, true);
 
@@ -302,6 +301,20 @@ long NetWorker::frame_len(const char* p, size_t n) const
         return n >= total ? static_cast<long>(total) : 0;
     }
     return static_cast<long>(n);  // raw stream: every read is a message
+}
+
+// The Worker a new connection belongs to (dispatch modes 1, 2, 3, 5).
+// NetWorker k takes turns over the Workers k, k+N, k+2N, ... first, so
+// that with as many Workers as NetWorkers each pair talks over one
+// channel (bigger batches, fewer wake-ups); Workers beyond that share.
+int NetWorker::home_worker()
+{
+    unsigned W = static_cast<unsigned>(rt_.W()), N = static_cast<unsigned>(rt_.N());
+    unsigned k = static_cast<unsigned>(rt_.index);
+    if (W < N)
+        return static_cast<int>((k + rr_++) % W);
+    unsigned mine = (W - k + N - 1) / N;  // Workers k, k+N, ... below W
+    return static_cast<int>(k + N * (rr_++ % mine));
 }
 
 int NetWorker::choose_worker(Conn& c)

@@ -79,6 +79,7 @@ private:
     void read_conn(uint32_t slot);
     void process_input(uint32_t slot);
     long frame_len(const char* p, size_t n) const;
+    int home_worker();
     int choose_worker(Conn& c);
     void on_channel(int w, uint32_t ev);
     void on_reply(const FrameHeader& h, std::string_view data);
