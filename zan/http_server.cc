@@ -122,7 +122,7 @@ std::string HttpServer::error_response(int status, bool close) const
 void HttpServer::handle(SessionId s, std::string_view raw)
 {
     bool last = (rt_.data_flags & kDataLast) != 0;
-    parser_.reset();
+    parser_.reset_connection();  // each message stands alone here
     size_t used = parser_.feed(raw.data(), raw.size());
     HttpResponse resp;
     resp.srv_ = this;

@@ -16,7 +16,8 @@
 namespace zan {
 
 static const int kAcceptBurst = 64;
-static const int kAcceptRetryMs = 100;
+static const int kAcceptRetryMs = 100;   // after EMFILE/ENFILE (or sooner, on a close)
+static const int kAcceptBusyDelayMs = 5;  // after losing the accept lock
 
 NetWorker::NetWorker(Runtime& rt)
     : rt_(rt), waiters_(static_cast<size_t>(rt.W())), chan_dirty_(static_cast<size_t>(rt.W()), false)
@@ -106,8 +107,13 @@ void NetWorker::on_accept(int li)
     bool locked = false;
     if (rt_.cfg.accept_lock) {
         ShmMutex::Result r = rt_.accept_lock->try_lock();
-        if (r == ShmMutex::kBusy)
-            return;  // another NetWorker is accepting; the socket stays readable
+        if (r == ShmMutex::kBusy) {
+            // Another NetWorker is accepting. The socket stays readable
+            // (level-triggered), so look away for a moment instead of
+            // spinning on it (nginx's accept_mutex_delay).
+            pause_accept(kAcceptBusyDelayMs);
+            return;
+        }
         if (r == ShmMutex::kError) {
             log_errno(Level::error, errno, "accept lock");
             return;
@@ -123,7 +129,7 @@ void NetWorker::on_accept(int li)
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
                 log_errno(Level::warn, errno, "accept4() failed: pausing accepts");
-                pause_accept();
+                pause_accept(kAcceptRetryMs);
             } else if (errno != EAGAIN) {
                 log_errno(Level::error, errno, "accept4() failed");
             }
@@ -137,14 +143,14 @@ void NetWorker::on_accept(int li)
 
 // Out of descriptors: stop watching the listeners (no busy loop) until a
 // connection closes or a short timer passes.
-void NetWorker::pause_accept()
+void NetWorker::pause_accept(int ms)
 {
     if (accept_paused_)
         return;
     accept_paused_ = true;
     for (auto& l : rt_.listeners)
         loop_.update(l.fd.get(), 0);
-    accept_timer_ = loop_.run_after(kAcceptRetryMs, [this] {
+    accept_timer_ = loop_.run_after(ms, [this] {
         accept_timer_ = 0;
         resume_accept();
     });

@@ -72,7 +72,7 @@ private:
     bool write_segments(uint32_t slot, int* err);
     void queue_file(uint32_t slot, std::string_view payload, int flags);
     void reply_done(uint32_t slot, int flags);
-    void pause_accept();
+    void pause_accept(int ms);
     void resume_accept();
     void new_conn(int fd, const InetAddr& peer, int li);
     void on_conn(uint32_t slot, uint32_t ev);
