@@ -62,10 +62,34 @@ int NetWorker::run()
         every = every < 50 ? 50 : (every > 1000 ? 1000 : every);
         loop_.run_every(every, [this] { sweep(); });
     }
+    loop_.run_every(1000, [this] { trim_idle(); });
     rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
     rt_.ctl.flush_wait(1000);
     loop_.run();
     return 0;
+}
+
+ConnProtocol* NetWorker::proto(Conn& c)
+{
+    if (!c.proto && rt_.protocol.make)
+        c.proto = rt_.protocol.make();
+    return c.proto.get();
+}
+
+// Gives back the memory of connections idle for a second: buffers and
+// protocol state are made again when the next bytes arrive.
+void NetWorker::trim_idle()
+{
+    long long now = loop_.now_ms();
+    for (Conn& c : conns_) {
+        if (!c.used || c.awaiting || c.inflight > 0 || c.partial_since || c.dirty ||
+            now - c.last_active < 1000)
+            continue;
+        if (c.no_input() && c.no_output() && c.no_deferred())
+            c.io.reset();
+        if (c.no_input())
+            c.proto.reset();
+    }
 }
 
 // Closes connections whose partial message is too old (with the
@@ -78,10 +102,11 @@ void NetWorker::sweep()
         Conn& c = conns_[slot];
         if (!c.used || c.close_after_flush)
             continue;
-        bool busy = c.awaiting || c.inflight > 0 || !c.out.empty() || !c.segs.empty();
+        bool busy = c.awaiting || c.inflight > 0 || !c.no_output();
         if (ps.header_timeout_ms > 0 && c.partial_since && !busy &&
             now - c.partial_since > ps.header_timeout_ms) {
-            std::string r = c.proto ? c.proto->timeout_reply() : std::string();
+            ConnProtocol* pr = proto(c);
+            std::string r = pr ? pr->timeout_reply() : std::string();
             if (r.empty()) {
                 close_conn(slot, "message timeout");
             } else {
@@ -91,7 +116,7 @@ void NetWorker::sweep()
                 set_interest(slot);
                 mark_dirty(slot);
             }
-        } else if (ps.idle_timeout_ms > 0 && !c.partial_since && !busy && c.in.empty() &&
+        } else if (ps.idle_timeout_ms > 0 && !c.partial_since && !busy && c.no_input() &&
                    now - c.last_active > ps.idle_timeout_ms) {
             close_conn(slot, "idle timeout");
         }
@@ -202,8 +227,6 @@ void NetWorker::new_conn(int fd, const InetAddr& peer, int li)
     c.inflight = c.messages = 0;
     c.partial_since = 0;
     c.last_active = loop_.now_ms();
-    if (rt_.protocol.make)
-        c.proto = rt_.protocol.make();
     if (rt_.cfg.dispatch_mode == 4)
         c.home = static_cast<int>(peer.ip_hash() % static_cast<uint32_t>(rt_.W()));
     else
@@ -246,7 +269,7 @@ void NetWorker::read_conn(uint32_t slot)
 {
     Conn& c = conns_[slot];
     int err = 0;
-    ssize_t n = c.in.read_fd(c.fd.get(), &err);
+    ssize_t n = c.x().in.read_fd(c.fd.get(), &err);
     if (n < 0) {
         if (err == EAGAIN)
             return;
@@ -260,7 +283,7 @@ void NetWorker::read_conn(uint32_t slot)
         // acknowledges after the frames before it (same channel, in order).
         c.read_closed = true;
         set_interest(slot);
-        if (!c.in.empty())
+        if (!c.no_input())
             process_input(slot);
         if (!conns_[slot].used)
             return;
@@ -358,33 +381,34 @@ void NetWorker::process_input(uint32_t slot)
 {
     for (;;) {
         Conn& c = conns_[slot];
-        if (!c.used || c.in.empty() || c.paused || c.last_seen || c.reject_after)
+        if (!c.used || c.no_input() || c.paused || c.last_seen || c.reject_after)
             return;
+        ConnIo& io = *c.io;
         long len;
-        if (c.proto) {
+        if (ConnProtocol* pr = proto(c)) {
             size_t mlen = 0;
             std::string reply, interim;
             ConnProtocol::Verdict v =
-                c.proto->next(c.in.peek(), c.in.readable(), &mlen, &reply, &interim);
+                pr->next(io.in.peek(), io.in.readable(), &mlen, &reply, &interim);
             if (!interim.empty()) {
                 if (c.inflight == 0) {
                     append_out(c, interim);
                     mark_dirty(slot);
                 } else {
-                    c.deferred += interim;  // after the replies still due
+                    io.deferred += interim;  // after the replies still due
                 }
             }
             if (v == ConnProtocol::kReject) {
                 // Answer bad input here, after the replies still due, and
                 // close: the Worker never sees it.
-                c.in.clear();
+                io.in.clear();
                 c.read_closed = true;
                 c.reject_after = true;
-                c.deferred += reply;
+                io.deferred += reply;
                 set_interest(slot);
                 if (c.inflight == 0) {
-                    append_out(c, c.deferred);
-                    c.deferred.clear();
+                    append_out(c, io.deferred);
+                    io.deferred.clear();
                     c.close_after_flush = true;
                     mark_dirty(slot);
                 }
@@ -397,9 +421,9 @@ void NetWorker::process_input(uint32_t slot)
                 return;
             }
         } else {
-            len = frame_len(c.in.peek(), c.in.readable());
+            len = frame_len(io.in.peek(), io.in.readable());
             if (len == 0) {
-                if (c.in.readable() > rt_.cfg.package_max_length) {
+                if (io.in.readable() > rt_.cfg.package_max_length) {
                     log(Level::warn, "message larger than package_max_length (%zu): closing",
                         rt_.cfg.package_max_length);
                     close_conn(slot, "message too large");
@@ -419,7 +443,7 @@ void NetWorker::process_input(uint32_t slot)
         if (max > 0 && c.messages + 1 >= max)
             flags |= kDataLast;
         if (!ch.push(kFrameData, session_of(slot), flags,
-                     std::string_view(c.in.peek(), static_cast<size_t>(len)))) {
+                     std::string_view(io.in.peek(), static_cast<size_t>(len)))) {
             // The Worker is saturated: stop reading this client until the
             // channel drains (back-pressure instead of unbounded memory).
             c.paused = true;
@@ -435,12 +459,12 @@ void NetWorker::process_input(uint32_t slot)
         c.partial_since = 0;
         if (rt_.protocol.counted_replies)
             c.inflight++;
-        c.in.consume(static_cast<size_t>(len));
+        io.in.consume(static_cast<size_t>(len));
         if (c.proto)
             c.proto->consumed();
         if (flags & kDataLast) {
             c.last_seen = true;  // read nothing more; close once answered
-            c.in.clear();
+            io.in.clear();
             set_interest(slot);
             return;
         }
@@ -469,13 +493,14 @@ void NetWorker::mark_dirty(uint32_t slot)
 
 void NetWorker::append_out(Conn& c, std::string_view data)
 {
-    if (c.segs.empty()) {
-        c.out.append(data);
-    } else if (!c.segs.back().file) {
-        c.segs.back().bytes.append(data.data(), data.size());
+    ConnIo& io = c.x();
+    if (io.segs.empty()) {
+        io.out.append(data);
+    } else if (!io.segs.back().file) {
+        io.segs.back().bytes.append(data.data(), data.size());
     } else {
-        c.segs.emplace_back();
-        c.segs.back().bytes.assign(data.data(), data.size());
+        io.segs.emplace_back();
+        io.segs.back().bytes.assign(data.data(), data.size());
     }
 }
 
@@ -484,20 +509,23 @@ void NetWorker::append_out(Conn& c, std::string_view data)
 bool NetWorker::write_segments(uint32_t slot, int* err)
 {
     Conn& c = conns_[slot];
+    if (!c.io)
+        return true;
+    ConnIo& io = *c.io;
     for (;;) {
-        if (!c.out.empty()) {
-            ssize_t n = c.out.write_fd(c.fd.get(), err);
+        if (!io.out.empty()) {
+            ssize_t n = io.out.write_fd(c.fd.get(), err);
             if (n < 0)
                 return *err == EAGAIN;
-            if (!c.out.empty())
+            if (!io.out.empty())
                 return true;  // short write: the socket is full
         }
-        if (c.segs.empty())
+        if (io.segs.empty())
             return true;
-        Segment& sg = c.segs.front();
+        Segment& sg = io.segs.front();
         if (!sg.file) {
-            c.out.append(sg.bytes);
-            c.segs.erase(c.segs.begin());
+            io.out.append(sg.bytes);
+            io.segs.erase(io.segs.begin());
             continue;
         }
         while (sg.left > 0) {
@@ -515,7 +543,7 @@ bool NetWorker::write_segments(uint32_t slot, int* err)
             }
             sg.left -= static_cast<size_t>(n);
         }
-        c.segs.erase(c.segs.begin());
+        io.segs.erase(io.segs.begin());
     }
 }
 
@@ -532,9 +560,12 @@ void NetWorker::write_conn(uint32_t slot)
         return;
     }
     c.last_active = loop_.now_ms();
-    size_t queued = c.out.readable();
-    for (const Segment& sg : c.segs)
-        queued += sg.file ? sg.left : sg.bytes.size();
+    size_t queued = 0;
+    if (c.io) {
+        queued = c.io->out.readable();
+        for (const Segment& sg : c.io->segs)
+            queued += sg.file ? sg.left : sg.bytes.size();
+    }
     atomic_store(&rt_.slot_at(rt_.index, slot)->out_bytes, static_cast<int64_t>(queued));
     bool more = queued > 0;
     if (!more && c.close_after_flush) {
@@ -549,8 +580,8 @@ void NetWorker::write_conn(uint32_t slot)
         c.want_write = more;
         set_interest(slot);
     }
-    if (!more && c.out.capacity() > 65536)
-        c.out.shrink_if_empty();  // keep small buffers: no malloc/free per reply
+    if (!more && c.io && c.io->out.capacity() > 65536)
+        c.io->out.shrink_if_empty();  // small buffers stay until the connection idles
 }
 
 void NetWorker::flush_conns()
@@ -632,23 +663,26 @@ void NetWorker::reply_done(uint32_t slot, int flags)
     if (flags & kReplyClose) {
         // The connection ends with this reply: nothing may follow it.
         c.close_after_flush = true;
-        c.deferred.clear();
         c.read_closed = true;
-        c.in.clear();
+        if (c.io) {
+            c.io->deferred.clear();
+            c.io->in.clear();
+        }
         set_interest(slot);
     }
     if (flags & kReplyEnd) {
         if (c.inflight > 0)
             c.inflight--;
         c.awaiting = c.inflight > 0;
-        if (c.inflight == 0 && !c.deferred.empty()) {
-            append_out(c, c.deferred);
-            c.deferred.clear();
+        if (c.inflight == 0 && !c.no_deferred()) {
+            std::string d;
+            d.swap(c.io->deferred);
+            append_out(c, d);
             if (c.reject_after)
                 c.close_after_flush = true;
         }
         // More pipelined input may be waiting behind the answered message.
-        if (c.inflight == 0 && !c.in.empty() && !c.reject_after && !c.close_after_flush)
+        if (c.inflight == 0 && !c.no_input() && !c.reject_after && !c.close_after_flush)
             process_input(slot);
     }
     mark_dirty(slot);
@@ -672,8 +706,9 @@ void NetWorker::queue_file(uint32_t slot, std::string_view payload, int flags)
         close_conn(slot, "sendfile failed");
         return;
     }
-    c.segs.emplace_back();
-    Segment& sg = c.segs.back();
+    ConnIo& io = c.x();
+    io.segs.emplace_back();
+    Segment& sg = io.segs.back();
     sg.file = std::move(f);
     sg.offset = static_cast<off_t>(sh.offset);
     sg.left = static_cast<size_t>(sh.length);
@@ -735,11 +770,7 @@ void NetWorker::close_conn(uint32_t slot, const char* why)
         chan_dirty_[static_cast<size_t>(c.home)] = true;
     }
     c.gen++;
-    c.in = Buffer(0);
-    c.out = Buffer(0);
-    c.segs.clear();
-    c.deferred.clear();
-    c.deferred.shrink_to_fit();
+    c.io.reset();
     c.proto.reset();
     c.dirty = false;
     free_.push_back(slot);
@@ -759,13 +790,15 @@ void NetWorker::on_ctl()
         for (uint32_t slot = 0; slot < conns_.size(); slot++) {
             Conn& c = conns_[slot];
             if (c.used && ((c.awaiting && c.last_worker == w) || (c.ack_wait && c.home == w))) {
-                std::string r = c.proto ? c.proto->failure_reply() : std::string();
+                ConnProtocol* pr = proto(c);
+                std::string r = pr ? pr->failure_reply() : std::string();
                 n++;
                 if (!r.empty() && c.awaiting) {
                     // e.g. 503: sent after what is already queued, then close.
                     c.awaiting = false;
                     c.inflight = 0;
-                    c.deferred.clear();
+                    if (c.io)
+                        c.io->deferred.clear();
                     append_out(c, r);
                     c.read_closed = true;
                     c.close_after_flush = true;
@@ -801,7 +834,7 @@ void NetWorker::begin_stop()
         Conn& c = conns_[slot];
         if (!c.used)
             continue;
-        if (!c.awaiting && c.out.empty() && c.segs.empty() && !c.ack_wait)
+        if (!c.awaiting && c.no_output() && !c.ack_wait)
             close_conn(slot, "shutdown");
         else {
             c.close_after_flush = !c.awaiting;
@@ -816,7 +849,7 @@ void NetWorker::check_drained()
     if (live_ > 0) {
         for (uint32_t slot = 0; slot < conns_.size(); slot++) {
             Conn& c = conns_[slot];
-            if (c.used && !c.awaiting && !c.ack_wait && c.out.empty() && c.segs.empty())
+            if (c.used && !c.awaiting && !c.ack_wait && c.no_output())
                 close_conn(slot, "shutdown");
         }
         if (live_ > 0)

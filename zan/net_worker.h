@@ -39,6 +39,13 @@ private:
         size_t left = 0;
     };
 
+    struct ConnIo {
+        Buffer in{0};
+        Buffer out{0};
+        std::vector<Segment> segs;  // few at a time; a deque would allocate per connection
+        std::string deferred;       // interim/reject reply held until inflight == 0
+    };
+
     struct Conn {
         Fd fd;
         uint32_t gen = 0;
@@ -59,15 +66,26 @@ private:
         uint64_t uid = 0;
         long long partial_since = 0;  // ms: first byte of the unfinished message
         long long last_active = 0;    // ms: last read or write
-        Buffer in{0};
-        Buffer out{0};
-        std::vector<Segment> segs;  // few at a time; a deque would allocate per connection
-        std::string deferred;  // interim/reject reply held until inflight == 0
+        // Buffers and protocol state exist only while the connection is
+        // busy; an idle keep-alive connection costs this struct alone.
+        std::unique_ptr<ConnIo> io;
         std::unique_ptr<ConnProtocol> proto;
+
+        ConnIo& x()
+        {
+            if (!io)
+                io.reset(new ConnIo);
+            return *io;
+        }
+        bool no_input() const { return !io || io->in.empty(); }
+        bool no_output() const { return !io || (io->out.empty() && io->segs.empty()); }
+        bool no_deferred() const { return !io || io->deferred.empty(); }
     };
 
     void on_accept(int li);
     void sweep();
+    void trim_idle();
+    ConnProtocol* proto(Conn& c);
     void append_out(Conn& c, std::string_view data);
     bool write_segments(uint32_t slot, int* err);
     void queue_file(uint32_t slot, std::string_view payload, int flags);
