@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -62,7 +63,7 @@ int NetWorker::run()
         every = every < 50 ? 50 : (every > 1000 ? 1000 : every);
         loop_.run_every(every, [this] { sweep(); });
     }
-    loop_.run_every(1000, [this] { trim_idle(); });
+    loop_.run_every(250, [this] { trim_idle(); });
     rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
     rt_.ctl.flush_wait(1000);
     loop_.run();
@@ -76,20 +77,29 @@ ConnProtocol* NetWorker::proto(Conn& c)
     return c.proto.get();
 }
 
-// Gives back the memory of connections idle for a second: buffers and
+// Gives back the memory of connections idle for 250 ms: buffers and
 // protocol state are made again when the next bytes arrive.
 void NetWorker::trim_idle()
 {
     long long now = loop_.now_ms();
+    size_t freed = 0;
     for (Conn& c : conns_) {
         if (!c.used || c.awaiting || c.inflight > 0 || c.partial_since || c.dirty ||
-            now - c.last_active < 1000)
+            now - c.last_active < 250)
             continue;
-        if (c.no_input() && c.no_output() && c.no_deferred())
+        if (c.io && c.no_input() && c.no_output() && c.no_deferred()) {
             c.io.reset();
-        if (c.no_input())
+            freed++;
+        }
+        if (c.proto && c.no_input()) {
             c.proto.reset();
+            freed++;
+        }
     }
+    // After a burst, hand the freed heap back to the system (free() alone
+    // keeps it in the process).
+    if (freed >= 256)
+        ::malloc_trim(64 * 1024);
 }
 
 // Closes connections whose partial message is too old (with the
