@@ -82,12 +82,13 @@ const std::string* HttpResponse::header(std::string_view name) const
 }
 
 // content_length >= 0: fixed length; -1: chunked (1.1) or until close (1.0).
-std::string HttpResponse::head(long long content_length)
+std::string& HttpResponse::head(long long content_length)
 {
-    std::string h;
-    h.reserve(160 + headers_.size() * 32);
+    std::string& h = srv_->head_buf_;  // reused: no allocation per response
+    h.clear();
     h.append(minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
-    h.append(std::to_string(status_));
+    char code[8];
+    h.append(code, static_cast<size_t>(snprintf(code, sizeof(code), "%d", status_)));
     h.push_back(' ');
     h.append(reason_.empty() ? reason_phrase(status_) : reason_);
     h.append("\r\nServer: ");
@@ -98,8 +99,9 @@ std::string HttpResponse::head(long long content_length)
     bool no_body = status_ == 204 || status_ == 304 || status_ < 200;
     if (content_length >= 0) {
         if (!no_body) {
+            char len[32];
             h.append("Content-Length: ");
-            h.append(std::to_string(content_length));
+            h.append(len, static_cast<size_t>(snprintf(len, sizeof(len), "%lld", content_length)));
             h.append("\r\n");
         }
     } else if (minor_ >= 1) {
@@ -143,7 +145,7 @@ bool HttpResponse::write(std::string_view data)
         return false;
     std::string h;
     if (!headers_sent_)
-        h = head(-1);
+        h = head(-1);  // a copy: the chunk size line is appended below
     if (head_only_ || data.empty())
         return h.empty() ? true : send(h, std::string_view(), false);
     if (!chunked_)
@@ -163,7 +165,7 @@ bool HttpResponse::end(std::string_view body)
     if (!srv_ || finished_)
         return false;
     if (!headers_sent_) {
-        std::string h = head(static_cast<long long>(body.size()));
+        const std::string& h = head(static_cast<long long>(body.size()));
         return send(h, head_only_ ? std::string_view() : body, true);
     }
     if (head_only_)
@@ -186,12 +188,24 @@ bool HttpResponse::sendfile(const std::string& path, uint64_t offset, uint64_t l
 {
     if (!srv_ || finished_ || headers_sent_)
         return false;
-    std::string h = head(static_cast<long long>(length));
+    const std::string& h = head(static_cast<long long>(length));
     if (head_only_ || length == 0)
         return send(h, std::string_view(), true);
     finished_ = true;
     return srv_->reply(session_, h, std::string_view(), 0) &&
            srv_->reply_file(session_, path, offset, length, kReplyEnd | (keep_alive_ ? 0 : kReplyClose));
+}
+
+void HttpResponse::reset(HttpServer* srv, SessionId s)
+{
+    srv_ = srv;
+    session_ = s;
+    status_ = 200;
+    reason_.clear();
+    headers_.clear();  // keeps the capacity
+    minor_ = 1;
+    head_only_ = chunked_ = headers_sent_ = finished_ = detached_ = false;
+    keep_alive_ = true;
 }
 
 HttpResponse HttpResponse::detach()

@@ -55,7 +55,8 @@ public:
 
 private:
     friend class HttpServer;
-    std::string head(long long content_length);
+    std::string& head(long long content_length);  // built in the server's scratch buffer
+    void reset(HttpServer* srv, SessionId s);
     bool send(std::string_view head, std::string_view body, bool last);
 
     HttpServer* srv_ = nullptr;

@@ -124,9 +124,8 @@ void HttpServer::handle(SessionId s, std::string_view raw)
     bool last = (rt_.data_flags & kDataLast) != 0;
     parser_.reset_connection();  // each message stands alone here
     size_t used = parser_.feed(raw.data(), raw.size());
-    HttpResponse resp;
-    resp.srv_ = this;
-    resp.session_ = s;
+    HttpResponse& resp = resp_;
+    resp.reset(this, s);
     if (parser_.state() != HttpParser::kComplete || used != raw.size()) {
         // The NetWorker validated this message: reaching here is a bug.
         log(Level::error, "request failed to parse in the Worker (%s)", parser_.error_reason());

@@ -58,6 +58,8 @@ private:
     HttpConfig hc_;
     RequestCallback on_request_;
     HttpParser parser_;
+    HttpResponse resp_;      // reused for every request (keeps its capacity)
+    std::string head_buf_;   // status line and headers being built
     std::string date_;
     long long date_sec_ = 0;
 };
