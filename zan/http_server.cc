@@ -49,6 +49,7 @@ public:
         continue_sent_ = false;
     }
 
+    bool ends_connection() const override { return parser_.ends_connection(); }
     std::string timeout_reply() override { return srv_->error_response(408, true); }
     std::string failure_reply() override { return srv_->error_response(503, true); }
 

@@ -470,9 +470,12 @@ void NetWorker::process_input(uint32_t slot)
         if (rt_.protocol.counted_replies)
             c.inflight++;
         io.in.consume(static_cast<size_t>(len));
-        if (c.proto)
+        bool ends = false;
+        if (c.proto) {
+            ends = c.proto->ends_connection();
             c.proto->consumed();
-        if (flags & kDataLast) {
+        }
+        if ((flags & kDataLast) || ends) {
             c.last_seen = true;  // read nothing more; close once answered
             io.in.clear();
             set_interest(slot);

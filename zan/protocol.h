@@ -29,6 +29,10 @@ public:
                          std::string* interim) = 0;
     // The last message returned was dispatched: start the next one.
     virtual void consumed() = 0;
+    // True when the message just returned must be the last one on its
+    // connection (e.g. HTTP "Connection: close"): the NetWorker reads no
+    // more and closes once it is answered.
+    virtual bool ends_connection() const { return false; }
     // Reply when a partial message times out (empty: just close).
     virtual std::string timeout_reply() { return std::string(); }
     // Reply when the Worker handling a message died (empty: just close).

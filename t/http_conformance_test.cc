@@ -1,0 +1,432 @@
+// Runs the llhttp request vectors (../shared/conformance/http-requests.jsonl,
+// see the README beside it) through HttpParser: in one piece, split in two
+// at every byte (unless no_scan), one byte at a time, and with store=false.
+#include <gtest/gtest.h>
+#include <stdio.h>
+
+#include <fstream>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "zan/http_parser.h"
+
+using zan::HttpParser;
+using zan::HttpRequest;
+
+namespace {
+
+// ---- a tiny JSON reader, enough for this file ----
+
+struct Json {
+    enum Type { kNull, kBool, kNum, kStr, kArr, kObj } type = kNull;
+    bool b = false;
+    double n = 0;
+    std::string s;
+    std::vector<Json> a;
+    std::vector<std::pair<std::string, Json>> o;
+
+    const Json* get(const std::string& key) const {
+        for (const auto& kv : o)
+            if (kv.first == key) return &kv.second;
+        return nullptr;
+    }
+    std::string str(const std::string& key) const {
+        const Json* v = get(key);
+        return v && v->type == kStr ? v->s : std::string();
+    }
+    bool flag(const std::string& key) const {
+        const Json* v = get(key);
+        return v && v->type == kBool && v->b;
+    }
+};
+
+class JsonReader {
+public:
+    explicit JsonReader(const std::string& text) : p_(text.data()), end_(text.data() + text.size()) {}
+    bool parse(Json* out) {
+        *out = value();
+        ws();
+        return ok_ && p_ == end_;
+    }
+
+private:
+    void ws() {
+        while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+    }
+    bool eat(char c) {
+        ws();
+        if (p_ < end_ && *p_ == c) {
+            ++p_;
+            return true;
+        }
+        return false;
+    }
+    bool word(const char* w) {
+        size_t n = strlen(w);
+        if (static_cast<size_t>(end_ - p_) < n || strncmp(p_, w, n) != 0) return ok_ = false;
+        p_ += n;
+        return true;
+    }
+    unsigned hex4() {
+        unsigned v = 0;
+        for (int i = 0; i < 4; ++i, ++p_) {
+            if (p_ >= end_) return ok_ = false;
+            char c = *p_;
+            v = v * 16 + static_cast<unsigned>(isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c | 0x20) - 'a' + 10);
+        }
+        return v;
+    }
+    // Text fields are Unicode: \uXXXX becomes UTF-8 (the raw bytes come from raw_b64).
+    std::string string() {
+        std::string s;
+        if (!eat('"')) {
+            ok_ = false;
+            return s;
+        }
+        while (p_ < end_ && *p_ != '"') {
+            char c = *p_++;
+            if (c != '\\') {
+                s += c;
+                continue;
+            }
+            if (p_ >= end_) break;
+            char e = *p_++;
+            switch (e) {
+            case 'n': s += '\n'; break;
+            case 'r': s += '\r'; break;
+            case 't': s += '\t'; break;
+            case 'b': s += '\b'; break;
+            case 'f': s += '\f'; break;
+            case 'u': {
+                unsigned cp = hex4();
+                if (cp < 0x80) {
+                    s += static_cast<char>(cp);
+                } else if (cp < 0x800) {
+                    s += static_cast<char>(0xc0 | (cp >> 6));
+                    s += static_cast<char>(0x80 | (cp & 0x3f));
+                } else {
+                    s += static_cast<char>(0xe0 | (cp >> 12));
+                    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+                    s += static_cast<char>(0x80 | (cp & 0x3f));
+                }
+                break;
+            }
+            default: s += e; break;  // \" \\ \/
+            }
+        }
+        if (!eat('"')) ok_ = false;
+        return s;
+    }
+    Json value() {
+        Json v;
+        ws();
+        if (p_ >= end_) {
+            ok_ = false;
+            return v;
+        }
+        char c = *p_;
+        if (c == '{') {
+            v.type = Json::kObj;
+            ++p_;
+            if (eat('}')) return v;
+            do {
+                std::string k = string();
+                if (!eat(':')) ok_ = false;
+                Json item = value();
+                v.o.emplace_back(std::move(k), std::move(item));
+            } while (ok_ && eat(','));
+            if (!eat('}')) ok_ = false;
+        } else if (c == '[') {
+            v.type = Json::kArr;
+            ++p_;
+            if (eat(']')) return v;
+            do v.a.push_back(value());
+            while (ok_ && eat(','));
+            if (!eat(']')) ok_ = false;
+        } else if (c == '"') {
+            v.type = Json::kStr;
+            v.s = string();
+        } else if (c == 't' || c == 'f') {
+            v.type = Json::kBool;
+            v.b = c == 't';
+            word(v.b ? "true" : "false");
+        } else if (c == 'n') {
+            word("null");
+        } else {
+            v.type = Json::kNum;
+            char* e = nullptr;
+            std::string num(p_, static_cast<size_t>(std::min<ptrdiff_t>(end_ - p_, 32)));
+            v.n = strtod(num.c_str(), &e);
+            if (e == num.c_str()) ok_ = false;
+            p_ += e - num.c_str();
+        }
+        return v;
+    }
+
+    const char* p_;
+    const char* end_;
+    bool ok_ = true;
+};
+
+// ---- running a vector ----
+
+struct Msg {
+    std::string method, url, body;
+    std::vector<std::pair<std::string, std::string>> headers;
+    bool complete = false, headers_complete = false, upgrade = false, keep_alive = false;
+    size_t bytes = 0;
+    int refusal = 0;
+    const char* refusal_reason = nullptr;
+    bool operator==(const Msg& m) const {
+        return method == m.method && url == m.url && body == m.body && headers == m.headers &&
+               complete == m.complete && headers_complete == m.headers_complete && upgrade == m.upgrade &&
+               keep_alive == m.keep_alive && bytes == m.bytes;
+    }
+};
+
+struct Outcome {
+    std::vector<Msg> msgs;
+    bool error = false;
+    int status = 0;
+    std::string reason;
+    size_t error_at = 0;  // offset in raw of the rejected byte
+    bool operator==(const Outcome& o) const {
+        return msgs == o.msgs && error == o.error && status == o.status && reason == o.reason &&
+               error_at == o.error_at;
+    }
+};
+
+Msg snapshot(const HttpParser& p) {
+    Msg m;
+    const HttpRequest& r = p.request();
+    m.method = r.method;
+    m.url = r.target;
+    m.body = r.body;
+    for (const auto& h : r.headers) m.headers.emplace_back(h.name, h.value);
+    for (const auto& h : r.trailers) m.headers.emplace_back(h.name, h.value);  // llhttp lists them as headers
+    m.complete = p.state() == HttpParser::kComplete;
+    m.headers_complete = p.headers_complete();
+    m.upgrade = r.upgrade;
+    m.keep_alive = r.keep_alive;
+    m.bytes = p.message_bytes();
+    if (m.complete && p.store()) m.refusal = r.refusal_status(&m.refusal_reason);
+    return m;
+}
+
+// Feeds raw cut into pieces at `cuts` (ascending offsets, 0 < cut < size).
+Outcome run(const std::string& raw, const std::vector<size_t>& cuts, bool store) {
+    HttpParser p(zan::HttpLimits(), store);
+    Outcome o;
+    size_t start = 0;  // offset of the current message in raw
+    size_t a = 0;
+    for (size_t i = 0; i <= cuts.size(); ++i) {
+        size_t b = i < cuts.size() ? cuts[i] : raw.size();
+        while (a < b) {
+            size_t n = p.feed(raw.data() + a, b - a);
+            a += n;
+            if (p.state() == HttpParser::kComplete) {
+                o.msgs.push_back(snapshot(p));
+                if (p.request().upgrade) return o;  // the rest is not HTTP
+                // After Connection: close the parser itself reports any
+                // further byte (llhttp's "Data after Connection: close").
+                start = a;
+                p.reset();
+                continue;
+            }
+            if (p.state() == HttpParser::kError) {
+                o.error = true;
+                o.status = p.error_status();
+                o.reason = p.error_reason();
+                o.error_at = start + p.message_bytes();
+                return o;
+            }
+            if (a != b) {
+                ADD_FAILURE() << "feed() stopped without completing or failing";
+                return o;
+            }
+        }
+    }
+    if (p.state() != HttpParser::kStart) o.msgs.push_back(snapshot(p));
+    return o;
+}
+
+std::string trim_ows(std::string s) {
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+    size_t i = 0;
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    return s.substr(i);
+}
+
+// Compares one of our messages with one of the vector's; "" when equal.
+std::string diff(const Msg& ours, const Json& theirs, bool upgrade) {
+    if (ours.method != theirs.str("method")) return "method " + ours.method;
+    if (ours.url != theirs.str("url")) return "url " + ours.url;
+    bool complete = theirs.flag("complete");
+    if (const Json* hs = theirs.get("headers")) {
+        if (hs->a.size() != ours.headers.size()) return "header count " + std::to_string(ours.headers.size());
+        for (size_t i = 0; i < hs->a.size(); ++i) {
+            const Json& h = hs->a[i];
+            if (h.a.size() != 2 || h.a[0].s != ours.headers[i].first ||
+                trim_ows(h.a[1].s) != ours.headers[i].second)
+                return "header " + ours.headers[i].first + ": " + ours.headers[i].second;
+        }
+    }
+    if ((complete || theirs.get("headers")) && ours.body != theirs.str("body")) return "body " + ours.body;
+    if (!upgrade && ours.complete != complete) return ours.complete ? "complete" : "not complete";
+    if (upgrade && !(ours.complete && ours.upgrade)) return "not an upgrade";
+    return "";
+}
+
+// Checks our outcome against the vector; "" when it matches llhttp.
+std::string check(const Json& v, const Outcome& o) {
+    std::string expect = v.str("expect");
+    bool upgrade = v.flag("upgrade");
+    std::vector<const Json*> theirs;
+    for (const Json& m : v.get("messages")->a) theirs.push_back(&m);
+    if (expect == "error") {
+        if (!o.error) return "accepted";
+        size_t done = 0;
+        for (const Json* m : theirs) done += m->flag("complete");
+        size_t ours = 0;
+        for (const Msg& m : o.msgs) ours += m.complete;
+        if (ours != done) return "error after " + std::to_string(ours) + " messages";
+        for (size_t i = 0; i < done; ++i) {
+            std::string d = diff(o.msgs[i], *theirs[i], false);
+            if (!d.empty()) return "message " + std::to_string(i) + ": " + d;
+        }
+        return "";
+    }
+    if (o.error) return "rejected: " + std::to_string(o.status) + " " + o.reason;
+    if (upgrade) {
+        if (o.msgs.empty()) return "no message";
+        return diff(o.msgs[0], *theirs[0], true);
+    }
+    if (o.msgs.size() != theirs.size()) return std::to_string(o.msgs.size()) + " messages";
+    for (size_t i = 0; i < theirs.size(); ++i) {
+        std::string d = diff(o.msgs[i], *theirs[i], false);
+        if (!d.empty()) return "message " + std::to_string(i) + ": " + d;
+    }
+    return "";
+}
+
+// Deliberate deviations from llhttp: vector name -> what we do and why.
+struct Deviation {
+    bool we_reject;  // true: we answer 400 where llhttp accepts; false: the reverse
+    const char* why;
+};
+const std::map<std::string, Deviation> kDeviations = {
+    {"Invalid method",
+     {false, "methods are any token (RFC 9110 9.1), not llhttp's fixed list; an unknown method is the "
+             "application's 501"}},
+    {"HTTP protocol and ANNOUNCE method",
+     {false, "methods are any token (RFC 9110 9.1); ANNOUNCE is unknown to HTTP, so the application's 501"}},
+    {"SOURCE request with ICE", {true, "zan speaks HTTP only: ICE/1.0 is not an HTTP-version (400)"}},
+    {"OPTIONS request with RTSP", {true, "zan speaks HTTP only: RTSP/1.0 is not an HTTP-version (400)"}},
+    {"ANNOUNCE request with RTSP", {true, "zan speaks HTTP only: RTSP/1.0 is not an HTTP-version (400)"}},
+    {"No HTTP version", {true, "HTTP/0.9 request lines are refused (400), RFC 9112 2.3 / brief"}},
+};
+
+std::string base64_decode(const std::string& in) {
+    std::string out;
+    unsigned acc = 0;
+    int bits = 0;
+    for (char c : in) {
+        int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+              : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : c == '/' ? 63 : -1;
+        if (v < 0) continue;  // '=' padding
+        acc = (acc << 6) | static_cast<unsigned>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((acc >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+std::string vector_path() { return std::string(ZAN_SRC_DIR) + "/../shared/conformance/http-requests.jsonl"; }
+
+bool load(std::vector<Json>* out) {
+    std::ifstream in(vector_path(), std::ios::binary);
+    if (!in) return false;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        Json j;
+        if (!JsonReader(line).parse(&j) || j.type != Json::kObj) {
+            ADD_FAILURE() << "bad JSON line: " << line.substr(0, 80);
+            return false;
+        }
+        out->push_back(std::move(j));
+    }
+    return true;
+}
+
+// store=false must find the same boundaries and errors as store=true.
+bool same_framing(const Outcome& a, const Outcome& b) {
+    if (a.error != b.error || a.status != b.status || a.error_at != b.error_at || a.msgs.size() != b.msgs.size())
+        return false;
+    for (size_t i = 0; i < a.msgs.size(); ++i) {
+        const Msg& x = a.msgs[i];
+        const Msg& y = b.msgs[i];
+        if (x.bytes != y.bytes || x.complete != y.complete || x.upgrade != y.upgrade ||
+            x.keep_alive != y.keep_alive || x.headers_complete != y.headers_complete)
+            return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST(HttpConformance, ParserVectors) {
+    std::vector<Json> vectors;
+    ASSERT_TRUE(load(&vectors)) << "cannot read " << vector_path();
+    ASSERT_EQ(vectors.size(), 120u);
+    int pass = 0, deliberate = 0;
+    std::vector<std::string> deviation_lines;
+    std::map<std::string, int> refusals;
+    for (const Json& v : vectors) {
+        std::string name = v.str("name");
+        std::string raw = base64_decode(v.str("raw_b64"));
+        SCOPED_TRACE(name);
+        Outcome whole = run(raw, {}, true);
+        // Every way of cutting the input must give the same result.
+        std::vector<size_t> each;
+        for (size_t k = 1; k < raw.size(); ++k) each.push_back(k);
+        EXPECT_TRUE(run(raw, each, true) == whole) << "byte-at-a-time differs";
+        if (!v.flag("no_scan")) {
+            for (size_t k = 1; k < raw.size(); ++k)
+                if (!(run(raw, {k}, true) == whole)) {
+                    ADD_FAILURE() << "split at " << k << " differs";
+                    break;
+                }
+        }
+        EXPECT_TRUE(same_framing(run(raw, {}, false), whole)) << "store=false frames differently";
+        EXPECT_TRUE(same_framing(run(raw, each, false), whole)) << "store=false byte-at-a-time differs";
+
+        std::string d = check(v, whole);
+        auto dev = kDeviations.find(name);
+        if (d.empty()) {
+            EXPECT_TRUE(dev == kDeviations.end()) << "listed as a deviation but matches llhttp";
+            ++pass;
+        } else if (dev != kDeviations.end() && dev->second.we_reject == whole.error &&
+                   (!whole.error || whole.status == 400)) {
+            ++deliberate;
+            deviation_lines.push_back("  " + name + " (expect " + v.str("expect") + ", zan " +
+                                      (whole.error ? "rejects " + std::to_string(whole.status) : "accepts") +
+                                      "): " + dev->second.why);
+        } else {
+            ADD_FAILURE() << "vector \"" << name << "\" (" << v.str("source") << ":"
+                          << (v.get("line") ? v.get("line")->n : 0) << "): " << d;
+        }
+        for (const Msg& m : whole.msgs)
+            if (m.complete && m.refusal) ++refusals[std::to_string(m.refusal) + " " + m.refusal_reason];
+    }
+    printf("conformance (parser): %d/120 vectors pass, %d deviate on purpose:\n", pass, deliberate);
+    for (const std::string& l : deviation_lines) printf("%s\n", l.c_str());
+    printf("conformance (parser): messages the parser accepts but HttpRequest::refusal_status() refuses:\n");
+    for (const auto& r : refusals) printf("  %d x %s\n", r.second, r.first.c_str());
+    EXPECT_EQ(pass + deliberate, 120);
+}

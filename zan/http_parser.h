@@ -1,0 +1,158 @@
+// HttpParser: incremental, strict RFC 9112 request parser for one
+// connection. It owns its HttpRequest and nothing else (no descriptor, no
+// shared memory). NetWorkers use it with store=false to find message
+// boundaries (the HTTP frame hook); Workers use it with store=true to
+// build the HttpRequest. Not shared between processes; a copy made before
+// fork is independent. Not thread-safe. See zan_http_parser(3).
+#ifndef ZAN_HTTP_PARSER_H
+#define ZAN_HTTP_PARSER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zan/http_request.h"
+
+namespace zan {
+
+// Per-connection limits; over one the parser fails with the status noted.
+struct HttpLimits {
+    size_t max_request_line = 8192;         // bytes incl. CRLF, over it 414
+    size_t max_header_bytes = 16384;        // header (and trailer) section incl. CRLFs, 431
+    size_t max_headers = 100;               // fields per section, 431
+    size_t max_body = 8 * 1024 * 1024;      // decoded body, 413
+    size_t max_chunk_line = 1024;           // chunk-size line incl. extensions, 400
+    size_t max_empty_lines = 4;             // CRLFs allowed before a request line, 400
+};
+
+class HttpParser {
+public:
+    enum State { kStart, kHeaders, kBody, kComplete, kError };
+
+    // store=false validates and finds message boundaries only: no header,
+    // target or body copies and no allocation; the scalar fields of
+    // request() are still set.
+    explicit HttpParser(const HttpLimits& limits = HttpLimits(), bool store = true);
+
+    // Consumes bytes of at most ONE message and returns how many of
+    // data[0, len) it took. Stops right after the message completes
+    // (kComplete) or at the first bad byte (kError; that byte is not
+    // counted). Call again with the bytes not yet consumed; after
+    // kComplete, call reset() first. Never re-scans earlier bytes.
+    size_t feed(const char* data, size_t len);
+
+    State state() const { return state_; }
+    bool headers_complete() const { return state_ == kBody || state_ == kComplete; }
+    bool expects_continue() const { return req_.expect_continue; }
+    // 400, 413, 414, 431, 417, 501 (unknown transfer coding), 505; 0 unless kError.
+    int error_status() const { return error_status_; }
+    const char* error_reason() const { return error_reason_; }
+    // Bytes of the current message consumed so far (leading CRLFs
+    // included); at kError the offset of the bad byte.
+    size_t message_bytes() const { return consumed_; }
+    HttpRequest& request() { return req_; }
+    const HttpRequest& request() const { return req_; }
+    bool store() const { return store_; }
+
+    // True once a message completed that must be the last one on its
+    // connection: keep_alive is false, or it is an upgrade (what follows is
+    // not HTTP). A server answers it, reads no further and closes.
+    bool ends_connection() const { return state_ == kComplete && (!req_.keep_alive || req_.upgrade); }
+
+    // Ready for the next message on the same connection; keeps capacity.
+    // After kError or a message that ends_connection(), the connection stays
+    // finished: feed() of any further byte reports kError (400), so bytes
+    // after Connection: close, after an upgrade or after a bad request are
+    // never taken for a request.
+    void reset();
+    // Ready for a new connection: as if newly constructed (keeps capacity).
+    // A Worker that parses whole messages from many connections with one
+    // parser calls this, not reset().
+    void reset_connection();
+
+private:
+    enum Step : uint8_t {
+        kLineStart, kLeadingLf, kMethod, kTarget, kVersion, kLineLf,
+        kFieldStart, kFieldName, kValueOws, kValue, kValueLf, kSectionLf,
+        kBodyLength, kChunkSize, kChunkExt, kChunkLf, kChunkData, kChunkDataCr,
+        kChunkDataLf, kDone
+    };
+    enum Kind : uint8_t { kOther, kContentLength, kTransferEncoding, kConnection, kExpect, kUpgrade };
+    static constexpr size_t kHead = 64;   // target bytes kept for classification
+    static constexpr size_t kSmall = 24;  // method / field name / list element bytes kept
+
+    const char* fail(const char* at, int status, const char* reason);
+    void begin_section(const char* at, size_t limit, int status, const char* reason);
+    const char* step(const char* p, const char* end);
+    const char* on_line_start(const char* p);
+    const char* on_method(const char* p, const char* end);
+    const char* on_target(const char* p, const char* end);
+    const char* end_target(const char* at);
+    const char* on_version(const char* p, const char* end);
+    const char* on_field_start(const char* p);
+    const char* on_field_name(const char* p, const char* end);
+    const char* on_value(const char* p, const char* end);
+    const char* end_field(const char* at);
+    const char* value_bytes(const char* p, const char* end);
+    const char* end_element(const char* at);
+    const char* end_headers(const char* at);
+    const char* on_chunk_size(const char* p, const char* end);
+    const char* on_chunk_ext(const char* p, const char* end);
+    const char* on_chunk_lf(const char* p);
+    const char* on_body(const char* p, const char* end);
+    const char* complete(const char* at);
+    void split_target();
+    size_t off(const char* at) const { return base_ + static_cast<size_t>(at - data_); }
+    HttpHeader& field() { return s_.in_trailers ? req_.trailers.back() : req_.headers.back(); }
+
+    HttpLimits limits_;
+    bool store_;
+    State state_ = kStart;
+    int error_status_ = 0;
+    const char* error_reason_ = nullptr;
+    const char* finished_ = nullptr;  // connection over: why later bytes are an error
+    HttpRequest req_;
+    const char* data_ = nullptr;      // data[0] of the running feed()
+    size_t base_ = 0;                 // its message offset
+    size_t consumed_ = 0;
+
+    // Scanner state of one message; reset() assigns a fresh one.
+    struct Scan {
+        Step step = kLineStart;
+        size_t sec_start = 0;          // message offset where the limited section began
+        size_t sec_limit = SIZE_MAX;   // its byte limit (SIZE_MAX: none)
+        int sec_status = 0;
+        const char* sec_reason = nullptr;
+        size_t empty_lines = 0;
+        size_t method_len = 0;
+        char method[kSmall] = {};
+        size_t target_len = 0;
+        char head[kHead] = {};         // first bytes of the target
+        bool connect = false, pri = false, asterisk = false;
+        bool auth_bad = false, port_bad = false;  // authority-form checks (CONNECT)
+        size_t colon_at = 0, port_digits = 0;
+        uint8_t ver_pos = 0;
+        bool in_trailers = false;
+        size_t fields = 0;
+        size_t name_len = 0;
+        char name[kSmall] = {};        // field name prefix, when split across feeds
+        Kind kind = kOther;
+        bool cl_seen = false, cl_ows = false;
+        size_t cl_digits = 0;
+        uint64_t cl = 0;
+        size_t elem_len = 0;           // comma-list element (TE, Connection, Expect)
+        char elem[kSmall] = {};
+        bool elem_ows = false, elem_junk = false;
+        bool te_seen = false, te_chunked = false;
+        bool conn_close = false, conn_keep_alive = false, conn_upgrade = false;
+        bool expect_100 = false, upgrade_field = false;
+        uint64_t remaining = 0;        // Content-Length bytes left, or chunk bytes / size
+        uint64_t body_len = 0;         // decoded chunked bytes so far
+        size_t chunk_digits = 0;
+        uint8_t ext = 0;               // chunk-extension sub-state
+    };
+    Scan s_;
+};
+
+}  // namespace zan
+
+#endif

@@ -1,0 +1,121 @@
+#include "zan/http_request.h"
+
+namespace zan {
+
+namespace {
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+std::string_view trim_ows(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// uri-host [ ":" port ] (RFC 9110 7.2): reg-name / IPv4 / IP-literal
+// characters, and digits only after the port colon.
+bool valid_host(std::string_view h) {
+    size_t port_colon = std::string_view::npos;
+    bool in_literal = false;
+    for (size_t i = 0; i < h.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(h[i]);
+        if (port_colon != std::string_view::npos) {
+            if (c < '0' || c > '9') return false;
+            continue;
+        }
+        if (c == '[') {
+            if (i != 0) return false;
+            in_literal = true;
+        } else if (c == ']') {
+            if (!in_literal) return false;
+            in_literal = false;
+            if (i + 1 < h.size() && h[i + 1] != ':') return false;
+        } else if (c == ':') {
+            if (!in_literal) port_colon = i;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     std::string_view("-._~%!$&'()*+,;=").find(static_cast<char>(c)) !=
+                         std::string_view::npos)) {
+            return false;
+        }
+    }
+    return !in_literal;
+}
+
+}  // namespace
+
+const std::string* HttpRequest::header(std::string_view name) const {
+    for (const HttpHeader& h : headers)
+        if (iequals(h.name, name)) return &h.value;
+    return nullptr;
+}
+
+std::vector<std::string_view> HttpRequest::header_all(std::string_view name) const {
+    std::vector<std::string_view> out;
+    for (const HttpHeader& h : headers)
+        if (iequals(h.name, name)) out.emplace_back(h.value);
+    return out;
+}
+
+bool HttpRequest::has_token(std::string_view header_name, std::string_view token) const {
+    for (const HttpHeader& h : headers) {
+        if (!iequals(h.name, header_name)) continue;
+        std::string_view rest(h.value);
+        while (true) {
+            size_t comma = rest.find(',');
+            if (iequals(trim_ows(rest.substr(0, comma)), token)) return true;
+            if (comma == std::string_view::npos) break;
+            rest.remove_prefix(comma + 1);
+        }
+    }
+    return false;
+}
+
+int HttpRequest::refusal_status(const char** reason) const {
+    const char* why = nullptr;
+    int status = 0;
+    int hosts = 0;
+    bool bad_host = false;
+    for (const HttpHeader& h : headers) {
+        if (!iequals(h.name, "host")) continue;
+        ++hosts;
+        if (!valid_host(h.value)) bad_host = true;
+    }
+    if (upgrade) {
+        status = 501, why = "upgrade and CONNECT are not supported";
+    } else if (hosts == 0 && version_major == 1 && version_minor >= 1) {
+        status = 400, why = "HTTP/1.1 request without Host";
+    } else if (hosts > 1) {
+        status = 400, why = "more than one Host field";
+    } else if (bad_host) {
+        status = 400, why = "invalid Host value";
+    } else if (target == "*" && method != "OPTIONS") {
+        status = 400, why = "asterisk-form with a method other than OPTIONS";
+    }
+    if (reason) *reason = why;
+    return status;
+}
+
+void HttpRequest::clear() {
+    method.clear();
+    target.clear();
+    path.clear();
+    query.clear();
+    version_major = 1;
+    version_minor = 1;
+    headers.clear();
+    trailers.clear();
+    body.clear();
+    keep_alive = true;
+    chunked = false;
+    expect_continue = false;
+    upgrade = false;
+}
+
+}  // namespace zan

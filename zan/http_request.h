@@ -1,0 +1,66 @@
+// HttpRequest: one parsed HTTP/1.x request, a plain value type. An
+// HttpParser fills it (see zan_http_parser(3)); it owns no descriptor and
+// no shared memory, and is used in Workers (and by NetWorkers only for its
+// scalar fields). Copying it after fork is harmless.
+#ifndef ZAN_HTTP_REQUEST_H
+#define ZAN_HTTP_REQUEST_H
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zan {
+
+struct HttpHeader {
+    std::string name;   // as sent (case kept)
+    std::string value;  // leading and trailing OWS (SP / HTAB) removed
+};
+
+class HttpRequest {
+public:
+    std::string method;  // case-sensitive token, e.g. "GET"
+    std::string target;  // request-target as sent
+    // target split at '?': path is the part before it (for absolute-form the
+    // path component of the URI, "/" when empty; for authority-form and
+    // asterisk-form the whole target), query the part after it. A fragment
+    // ("#...") is kept in target but left out of both. No percent-decoding.
+    std::string path;
+    std::string query;
+    int version_major = 1;
+    int version_minor = 1;
+    std::vector<HttpHeader> headers;   // in order, repeated fields kept
+    std::vector<HttpHeader> trailers;  // chunked trailer fields, in order
+    std::string body;                  // de-chunked
+
+    // Scalars below are set by the parser in both store modes.
+    bool keep_alive = true;        // version default, then Connection: close / keep-alive
+    bool chunked = false;          // Transfer-Encoding ends in chunked
+    bool expect_continue = false;  // Expect: 100-continue on HTTP/1.1
+    // CONNECT, an Upgrade field with a Connection "upgrade" token, or the
+    // HTTP/2 preface line "PRI * HTTP/1.1". zan does not tunnel: bytes after
+    // such a message are not HTTP, and refusal_status() says 501.
+    bool upgrade = false;
+
+    // First field with this name (case-insensitive), or nullptr.
+    const std::string* header(std::string_view name) const;
+    // Every value of fields with this name, in order.
+    std::vector<std::string_view> header_all(std::string_view name) const;
+    // True when a field `header_name` holds `token` as one of its
+    // comma-separated elements (OWS trimmed, case-insensitive).
+    bool has_token(std::string_view header_name, std::string_view token) const;
+
+    // Checks a parser accepts but a server refuses. Returns 0 when the
+    // request may go to the application, else the status to answer with:
+    // 501 for upgrade requests; 400 for an HTTP/1.1 request without Host,
+    // more than one Host field or an invalid Host value (RFC 9112 3.2), and
+    // for asterisk-form ("*") with a method other than OPTIONS. *reason (if
+    // given) gets a short static text. Needs a parser with store=true.
+    int refusal_status(const char** reason = nullptr) const;
+
+    // Empties every field; strings keep their capacity.
+    void clear();
+};
+
+}  // namespace zan
+
+#endif
