@@ -126,7 +126,10 @@ static void on_term(int)
 }
 static void on_reopen(int) { g_reopen = 1; }
 
-TaskWorker::TaskWorker(Runtime& rt) : rt_(rt) { rt_.task_worker = this; }
+TaskWorker::TaskWorker(Runtime& rt) : rt_(rt), dirty_(static_cast<size_t>(rt.W()), false)
+{
+    rt_.task_worker = this;
+}
 
 int TaskWorker::run()
 {
@@ -156,7 +159,15 @@ int TaskWorker::run()
             Logger::instance().reopen();
         }
         long got_type = 0;
-        MsgQueue::Result r = rt_.task_queue.recv(mtype, &msg, &got_type, true, false);
+        // Results wait while more tasks are queued (they leave together, one
+        // sendmmsg per Worker), but never across a blocking wait.
+        MsgQueue::Result r = MsgQueue::kAgain;
+        if (unflushed_ < kResultBatch)
+            r = rt_.task_queue.recv(mtype, &msg, &got_type, false, false);
+        if (r == MsgQueue::kAgain) {
+            flush_results();
+            r = rt_.task_queue.recv(mtype, &msg, &got_type, true, false);
+        }
         if (r == MsgQueue::kInterrupted)
             continue;
         if (r == MsgQueue::kRemoved) {
@@ -184,6 +195,7 @@ int TaskWorker::run()
         rt_.task_queue.remove();  // the Master died: leave nothing behind
         return 0;
     }
+    flush_results();
     if (rt_.cb.on_worker_stop)
         rt_.cb.on_worker_stop(*rt_.server, rt_.id);
     return code;
@@ -209,12 +221,36 @@ void TaskWorker::run_task(const TaskHeader& h, std::string_view data)
 bool TaskWorker::deliver(int worker, uint8_t kind, uint64_t id, int arg, std::string_view data)
 {
     Channel& out = rt_.inbox_wr[static_cast<size_t>(worker)];
-    if (!out.push(kind, id, arg, data) || !out.flush_wait(rt_.cfg.max_wait_time * 1000)) {
-        log_errno(Level::warn, errno, "could not deliver to worker#%d: dropped", worker);
-        out.discard();
+    if (!out.push(kind, id, arg, data) && (!flush_one(worker) || !out.push(kind, id, arg, data))) {
+        log(Level::warn, "could not deliver to worker#%d: dropped", worker);
         return false;
     }
+    if (!dirty_[static_cast<size_t>(worker)]) {
+        dirty_[static_cast<size_t>(worker)] = true;
+        dirty_list_.push_back(worker);
+    }
+    unflushed_++;
     return true;
+}
+
+bool TaskWorker::flush_one(int worker)
+{
+    Channel& out = rt_.inbox_wr[static_cast<size_t>(worker)];
+    if (out.flush_wait(rt_.cfg.max_wait_time * 1000))
+        return true;
+    log_errno(Level::warn, errno, "could not deliver to worker#%d: dropped", worker);
+    out.discard();
+    return false;
+}
+
+void TaskWorker::flush_results()
+{
+    for (int w : dirty_list_) {
+        flush_one(w);
+        dirty_[static_cast<size_t>(w)] = false;
+    }
+    dirty_list_.clear();
+    unflushed_ = 0;
 }
 
 bool TaskWorker::finish(std::string_view result)
@@ -235,7 +271,10 @@ bool TaskWorker::send_message(std::string_view data, int dst)
         log(Level::warn, "send_message(): %d is not a Worker id", dst);
         return false;
     }
-    return deliver(dst, kFramePipeMessage, 0, rt_.id, data);
+    if (!deliver(dst, kFramePipeMessage, 0, rt_.id, data))
+        return false;
+    flush_results();
+    return true;
 }
 
 }  // namespace zan

@@ -18,6 +18,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "zan/process.h"
 
@@ -56,12 +57,19 @@ public:
 private:
     void run_task(const TaskHeader& h, std::string_view data);
     bool deliver(int worker, uint8_t kind, uint64_t id, int arg, std::string_view data);
+    bool flush_one(int worker);
+    void flush_results();
+
+    static constexpr int kResultBatch = 32;  // results held at most while tasks keep coming
 
     Runtime& rt_;
     long handled_ = 0;
     bool in_task_ = false;
     bool finished_ = false;
     TaskHeader cur_{};
+    std::vector<bool> dirty_;  // per Worker: results queued in its inbox channel
+    std::vector<int> dirty_list_;
+    int unflushed_ = 0;
 };
 
 }  // namespace zan
