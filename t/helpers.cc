@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -647,11 +649,24 @@ bool has_socket_inode(pid_t pid, unsigned long inode)
 
 QueueGuard::QueueGuard() : before_(sysv_queues()) {}
 
-void QueueGuard::capture()
+void QueueGuard::capture(pid_t master)
 {
-    for (int id : sysv_queues())
-        if (!before_.count(id))
+    std::vector<pid_t> tree = descendants_of(master);
+    tree.push_back(master);
+    std::set<pid_t> pids(tree.begin(), tree.end());
+    std::ifstream f("/proc/sysvipc/msg");
+    std::string line;
+    std::getline(f, line);  // header: key msqid perms cbytes qnum lspid lrpid ...
+    while (std::getline(f, line)) {
+        std::istringstream in(line);
+        long long key, perms, cbytes, qnum;
+        int id;
+        pid_t lspid, lrpid;
+        if (!(in >> key >> id >> perms >> cbytes >> qnum >> lspid >> lrpid))
+            continue;
+        if (!before_.count(id) && (pids.count(lspid) || pids.count(lrpid)))
             ours_.insert(id);
+    }
 }
 
 std::set<int> QueueGuard::leftover() const
@@ -700,6 +715,408 @@ bool LineReader::next(std::string* line, int timeout_ms)
             return false;
         buf_.append(tmp, static_cast<size_t>(n));
     }
+}
+
+// ---- HTTP clients ----
+
+static bool iequals(const std::string& a, const std::string& b)
+{
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+static std::string trim(const std::string& s)
+{
+    size_t a = 0, b = s.size();
+    while (a < b && (s[a] == ' ' || s[a] == '\t'))
+        a++;
+    while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
+        b--;
+    return s.substr(a, b - a);
+}
+
+const std::string* HttpReply::header(const std::string& name) const
+{
+    for (const auto& h : headers)
+        if (iequals(h.first, name))
+            return &h.second;
+    return nullptr;
+}
+
+int HttpReply::count(const std::string& name) const
+{
+    int n = 0;
+    for (const auto& h : headers)
+        n += iequals(h.first, name);
+    return n;
+}
+
+bool HttpReply::closes() const
+{
+    for (const auto& h : headers) {
+        if (!iequals(h.first, "Connection"))
+            continue;
+        std::istringstream in(h.second);
+        std::string tok;
+        while (std::getline(in, tok, ','))
+            if (iequals(trim(tok), "close"))
+                return true;
+    }
+    return false;
+}
+
+// De-chunks buf[pos...]; returns the end offset, 0 if incomplete, -1 if bad.
+static long dechunk(const std::string& buf, size_t pos, std::string* body)
+{
+    for (;;) {
+        size_t eol = buf.find("\r\n", pos);
+        if (eol == std::string::npos)
+            return 0;
+        std::string line = buf.substr(pos, eol - pos);
+        size_t semi = line.find(';');
+        std::string hex = trim(semi == std::string::npos ? line : line.substr(0, semi));
+        if (hex.empty() || hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+            return -1;
+        unsigned long long n = strtoull(hex.c_str(), nullptr, 16);
+        pos = eol + 2;
+        if (n == 0) {
+            for (;;) {  // trailer section up to an empty line
+                size_t e = buf.find("\r\n", pos);
+                if (e == std::string::npos)
+                    return 0;
+                bool empty = e == pos;
+                pos = e + 2;
+                if (empty)
+                    return static_cast<long>(pos);
+            }
+        }
+        if (buf.size() < pos + n + 2)
+            return 0;
+        body->append(buf, pos, n);
+        if (buf.compare(pos + n, 2, "\r\n") != 0)
+            return -1;
+        pos += n + 2;
+    }
+}
+
+long parse_http_reply(const std::string& buf, size_t pos, bool head, bool eof, HttpReply* out)
+{
+    if (buf.size() - pos >= 5 && buf.compare(pos, 5, "HTTP/") != 0)
+        return -1;
+    size_t end = buf.find("\r\n\r\n", pos);
+    if (end == std::string::npos)
+        return 0;
+    HttpReply r;
+    std::istringstream in(buf.substr(pos, end + 2 - pos));
+    std::string line;
+    if (!std::getline(in, line) || line.empty() || line.back() != '\r')
+        return -1;
+    line.pop_back();
+    size_t sp1 = line.find(' ');
+    if (sp1 == std::string::npos || line.size() < sp1 + 4)
+        return -1;
+    r.version = line.substr(0, sp1);
+    r.status = atoi(line.c_str() + sp1 + 1);
+    r.reason = line.size() > sp1 + 5 ? line.substr(sp1 + 5) : std::string();
+    if (r.status < 100 || r.status > 999)
+        return -1;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
+        if (line.empty())
+            continue;
+        size_t colon = line.find(':');
+        if (colon == std::string::npos)
+            return -1;
+        r.headers.emplace_back(line.substr(0, colon), trim(line.substr(colon + 1)));
+    }
+    size_t body_at = end + 4;
+    long total;
+    const std::string* te = r.header("Transfer-Encoding");
+    const std::string* cl = r.header("Content-Length");
+    if (head || r.status < 200 || r.status == 204 || r.status == 304) {
+        total = static_cast<long>(body_at);
+    } else if (te) {
+        total = dechunk(buf, body_at, &r.body);
+        if (total <= 0)
+            return total;
+    } else if (cl) {
+        size_t n = strtoull(cl->c_str(), nullptr, 10);
+        if (buf.size() < body_at + n)
+            return 0;
+        r.body = buf.substr(body_at, n);
+        total = static_cast<long>(body_at + n);
+    } else {
+        if (!eof)
+            return 0;  // close-delimited
+        r.body = buf.substr(body_at);
+        total = static_cast<long>(buf.size());
+    }
+    r.wire_bytes = static_cast<size_t>(total) - pos;
+    *out = std::move(r);
+    return total - static_cast<long>(pos);
+}
+
+bool HttpReader::fill(long long deadline)
+{
+    if (eof_)
+        return false;
+    int left = static_cast<int>(deadline - now_ms());
+    if (left <= 0 || !wait_fd(fd_, POLLIN, left))
+        return false;
+    char tmp[65536];
+    for (;;) {
+        ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            eof_ = true;
+            reset_ = errno == ECONNRESET;
+            return false;
+        }
+        if (n == 0) {
+            eof_ = true;
+            return false;
+        }
+        buf_.append(tmp, static_cast<size_t>(n));
+        return true;
+    }
+}
+
+bool HttpReader::next(HttpReply* r, bool head, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (!buf_.empty()) {
+            long n = parse_http_reply(buf_, 0, head, eof_, r);
+            if (n < 0) {
+                bad_ = true;
+                return false;
+            }
+            if (n > 0) {
+                buf_.erase(0, static_cast<size_t>(n));
+                return true;
+            }
+        }
+        if (eof_ || !fill(deadline)) {
+            if (eof_ && !buf_.empty()) {  // a close-delimited body ends here
+                long n = parse_http_reply(buf_, 0, head, true, r);
+                if (n > 0) {
+                    buf_.erase(0, static_cast<size_t>(n));
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+}
+
+bool HttpReader::closed(int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    while (!eof_)
+        if (!fill(deadline) && !eof_)
+            return false;
+    return true;
+}
+
+bool HttpReader::quiet(int ms)
+{
+    size_t had = buf_.size();
+    long long deadline = now_ms() + ms;
+    while (!eof_ && now_ms() < deadline)
+        fill(deadline);
+    return !eof_ && buf_.size() == had;
+}
+
+std::string shell_quote(const std::string& s)
+{
+    std::string q = "'";
+    for (char c : s) {
+        if (c == '\'')
+            q += "'\\''";
+        else
+            q += c;
+    }
+    return q + "'";
+}
+
+int run_command(const std::string& cmd, std::string* out, int timeout_s)
+{
+    std::string full = "timeout -k 2 " + std::to_string(timeout_s) + " sh -c " + shell_quote(cmd);
+    FILE* f = ::popen(full.c_str(), "r");
+    if (!f)
+        return -1;
+    out->clear();
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        out->append(buf, n);
+    int st = ::pclose(f);
+    if (st < 0 || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+
+bool SyscallTrap::fail(const std::string& what)
+{
+    err_ = what + ": " + strerror(errno);
+    release();
+    return false;
+}
+
+// Waits for the next trace stop (or the death) of pid_; polls because
+// waitpid() has no timeout.
+bool SyscallTrap::wait_stop(int* status, long long deadline)
+{
+    for (;;) {
+        pid_t r = ::waitpid(pid_, status, __WALL | WNOHANG);
+        if (r == pid_) {
+            if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
+                attached_ = stopped_ = false;
+                errno = ESRCH;
+                return false;
+            }
+            stopped_ = true;
+            return true;
+        }
+        if (r < 0 && errno != EINTR)
+            return false;
+        if (now_ms() >= deadline) {
+            errno = ETIMEDOUT;
+            return false;
+        }
+        ::usleep(100);
+    }
+}
+
+bool SyscallTrap::stop_at(long nr, int timeout_ms, const std::function<void()>& poke)
+{
+    long long deadline = now_ms() + timeout_ms;
+    if (::ptrace(PTRACE_SEIZE, pid_, nullptr, reinterpret_cast<void*>(PTRACE_O_TRACESYSGOOD)) < 0)
+        return fail("PTRACE_SEIZE");
+    attached_ = true;
+    int st = 0;
+    if (::ptrace(PTRACE_INTERRUPT, pid_, nullptr, nullptr) < 0)
+        return fail("PTRACE_INTERRUPT");
+    if (!wait_stop(&st, deadline))
+        return fail("waiting for the first stop");
+    long long next_poke = 0;
+    int inject = 0;
+    for (;;) {
+        if (::ptrace(PTRACE_SYSCALL, pid_, nullptr, reinterpret_cast<void*>(static_cast<long>(inject))) < 0)
+            return fail("PTRACE_SYSCALL");
+        stopped_ = false;
+        inject = 0;
+        for (;;) {
+            pid_t r = ::waitpid(pid_, &st, __WALL | WNOHANG);
+            if (r == pid_)
+                break;
+            if (r < 0 && errno != EINTR)
+                return fail("waitpid");
+            long long now = now_ms();
+            if (now >= deadline) {
+                // Stop it again so that it can be detached.
+                ::ptrace(PTRACE_INTERRUPT, pid_, nullptr, nullptr);
+                int st2;
+                wait_stop(&st2, now + 2000);
+                errno = ETIMEDOUT;
+                return fail("waiting for the system call");
+            }
+            if (now >= next_poke) {
+                if (poke)
+                    poke();
+                next_poke = now + 5;
+            }
+            ::usleep(50);
+        }
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            attached_ = stopped_ = false;
+            errno = ESRCH;
+            return fail("the process died");
+        }
+        stopped_ = true;
+        int sig = WSTOPSIG(st);
+        if (sig == (SIGTRAP | 0x80)) {
+            struct __ptrace_syscall_info info;
+            memset(&info, 0, sizeof(info));
+            if (::ptrace(PTRACE_GET_SYSCALL_INFO, pid_, reinterpret_cast<void*>(sizeof(info)), &info) > 0 &&
+                info.op == PTRACE_SYSCALL_INFO_ENTRY && static_cast<long>(info.entry.nr) == nr)
+                return true;
+        } else if ((st >> 16) == 0) {
+            inject = sig;  // a signal-delivery stop: deliver it
+        }
+    }
+}
+
+void SyscallTrap::release()
+{
+    if (!attached_)
+        return;
+    if (!stopped_) {
+        ::ptrace(PTRACE_INTERRUPT, pid_, nullptr, nullptr);
+        int st;
+        wait_stop(&st, now_ms() + 2000);
+    }
+    if (attached_)
+        ::ptrace(PTRACE_DETACH, pid_, nullptr, nullptr);
+    attached_ = stopped_ = false;
+}
+
+bool SyscallTrap::kill_and_reap(int timeout_ms)
+{
+    if (::kill(pid_, SIGKILL) < 0)
+        return false;
+    if (!attached_)
+        return true;
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int st;
+        pid_t r = ::waitpid(pid_, &st, __WALL | WNOHANG);
+        if (r == pid_ && (WIFEXITED(st) || WIFSIGNALED(st))) {
+            attached_ = stopped_ = false;
+            return true;
+        }
+        if (r < 0 && errno != EINTR) {
+            attached_ = stopped_ = false;
+            return errno == ECHILD;
+        }
+        if (now_ms() >= deadline)
+            return false;
+        ::usleep(200);
+    }
+}
+
+
+std::string sanitizer_report(const std::string& out)
+{
+    for (const char* m : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                          "ERROR: UndefinedBehaviorSanitizer", "WARNING: AddressSanitizer"}) {
+        size_t pos = out.find(m);
+        if (pos == std::string::npos)
+            continue;
+        size_t bol = out.rfind('\n', pos);
+        bol = bol == std::string::npos ? 0 : bol + 1;
+        return out.substr(bol, 2000);
+    }
+    return "";
+}
+
+std::string stop_and_check(Proc* p, int timeout_ms)
+{
+    if (!p->running())
+        return "the server is not running";
+    p->signal(SIGTERM);
+    int st = p->wait_exit(timeout_ms);
+    std::string out = p->output();
+    std::string san = sanitizer_report(out);
+    if (!san.empty())
+        return "sanitizer report:\n" + san;
+    if (st == -1)
+        return "no exit within " + std::to_string(timeout_ms) + " ms of SIGTERM";
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return "exit status " + std::to_string(st) + "\n" + out.substr(out.size() > 4000 ? out.size() - 4000 : 0);
+    return "";
 }
 
 }  // namespace zt

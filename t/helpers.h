@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -140,18 +141,20 @@ unsigned long server_inode_of(int client_fd, int port);
 // True if process pid has socket inode `inode` among its descriptors.
 bool has_socket_inode(pid_t pid, unsigned long inode);
 
-// Records the SysV message queues that exist when constructed; capture()
-// (called once the server is up) remembers the ones created since, which
-// are the server's. The destructor removes any of them still present, so
-// a failed test leaks no IPC object. Declare it before the Proc so that
-// it runs after the Proc has stopped the server.
+// Records the SysV message queues that exist when constructed. capture()
+// remembers those created since whose last sender or receiver (lspid,
+// lrpid) is `master` or one of its descendants: the server's queues, and
+// never another program's (so run one task through the server first).
+// The destructor removes any of them still present, so a failed test
+// leaks no IPC object. Declare it before the Proc so that it runs after
+// the Proc has stopped the server.
 class QueueGuard {
 public:
     QueueGuard();
     ~QueueGuard();
     QueueGuard(const QueueGuard&) = delete;
     QueueGuard& operator=(const QueueGuard&) = delete;
-    void capture();
+    void capture(pid_t master);
     const std::set<int>& ours() const { return ours_; }
     // Queues of ours that still exist.
     std::set<int> leftover() const;
@@ -196,6 +199,106 @@ struct TempDir {
     std::string path = make_temp_dir();
     ~TempDir() { remove_tree(path); }
 };
+
+
+// ---- HTTP clients for t/server_http_test.cc and t/http_live_conformance_test.cc ----
+
+// One HTTP/1.x response as read off the wire.
+struct HttpReply {
+    std::string version;  // "HTTP/1.1"
+    int status = 0;
+    std::string reason;
+    std::vector<std::pair<std::string, std::string>> headers;  // in order, values trimmed
+    std::string body;  // de-chunked
+    size_t wire_bytes = 0;  // bytes the response took on the wire
+    // First header with this name (case-insensitive), or nullptr.
+    const std::string* header(const std::string& name) const;
+    int count(const std::string& name) const;
+    // The Connection header holds the token "close".
+    bool closes() const;
+};
+
+// Parses one response at buf[pos]. `head`: it answers a HEAD request (no
+// body whatever the headers say); `eof`: the peer has closed (ends a
+// close-delimited body). Returns the bytes it took, 0 when buf does not
+// hold all of it yet, -1 when the bytes are not an HTTP response.
+long parse_http_reply(const std::string& buf, size_t pos, bool head, bool eof, HttpReply* out);
+
+// Reads responses off one connection; it does not own the descriptor.
+class HttpReader {
+public:
+    explicit HttpReader(int fd) : fd_(fd) {}
+    // The next response, interim (1xx) ones included. False on EOF,
+    // reset, timeout or bytes that are not a response (see eof(), bad()).
+    bool next(HttpReply* r, bool head = false, int timeout_ms = 5000);
+    // True once the peer closed (EOF or ECONNRESET).
+    bool eof() const { return eof_; }
+    bool reset() const { return reset_; }
+    bool bad() const { return bad_; }
+    // Bytes received and not (yet) part of a response.
+    const std::string& pending() const { return buf_; }
+    // Waits until the peer closes; true if it did within timeout_ms.
+    // Anything received meanwhile is kept in pending().
+    bool closed(int timeout_ms);
+    // True if for ms nothing arrives and the peer does not close.
+    bool quiet(int ms);
+
+private:
+    bool fill(long long deadline);  // one recv; false on EOF/error/timeout
+    int fd_;
+    std::string buf_;
+    bool eof_ = false, reset_ = false, bad_ = false;
+};
+
+// Runs `cmd` with /bin/sh under timeout(1) (SIGKILL 2 s after timeout_s);
+// stdout goes to *out. Returns the exit code, or -1 if it could not run
+// or was killed by a signal (124/137 mean timeout(1) stopped it).
+int run_command(const std::string& cmd, std::string* out, int timeout_s = 30);
+// `s` quoted for /bin/sh.
+std::string shell_quote(const std::string& s);
+
+
+// Holds another process (not necessarily our child) with ptrace(2) at
+// the entry of a chosen system call, e.g. a NetWorker at accept4(), which
+// it only calls while holding the accept lock. Used to kill or freeze a
+// process at a known point instead of hoping a signal lands there.
+class SyscallTrap {
+public:
+    explicit SyscallTrap(pid_t pid) : pid_(pid) {}
+    ~SyscallTrap() { release(); }
+    SyscallTrap(const SyscallTrap&) = delete;
+    SyscallTrap& operator=(const SyscallTrap&) = delete;
+
+    // Attaches and lets the process run until it enters system call `nr`
+    // (SYS_accept4, ...); calls poke() about every 5 ms meanwhile (to make
+    // it get there). True with the process stopped at that entry; false
+    // (and detached) on timeout or when ptrace is not permitted: error().
+    bool stop_at(long nr, int timeout_ms, const std::function<void()>& poke);
+    // Detaches: the stopped process carries on with its system call.
+    void release();
+    // SIGKILLs the stopped process and collects the trace notification, so
+    // that its real parent sees the death. True once it is gone.
+    bool kill_and_reap(int timeout_ms);
+    const std::string& error() const { return err_; }
+
+private:
+    bool wait_stop(int* status, long long deadline);
+    bool fail(const std::string& what);
+
+    pid_t pid_;
+    bool attached_ = false;
+    bool stopped_ = false;
+    std::string err_;
+};
+
+
+// Stops a server gracefully: SIGTERM, then waits up to timeout_ms for it
+// to exit. Returns "" when it exited with status 0 and its output holds no
+// sanitizer report (ASan, LSan, UBSan, from the Master or any child);
+// otherwise a description of what went wrong.
+std::string stop_and_check(Proc* p, int timeout_ms = 10000);
+// The first sanitizer report in `out` (a few lines), or "".
+std::string sanitizer_report(const std::string& out);
 
 }  // namespace zt
 

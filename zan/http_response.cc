@@ -136,7 +136,7 @@ bool HttpResponse::send(std::string_view head_bytes, std::string_view body, bool
         finished_ = true;
         flags = kReplyEnd | (keep_alive_ ? 0 : kReplyClose);
     }
-    return srv_->reply(session_, head_bytes, body, flags);
+    return srv_->reply(session_, head_bytes, body, flags | static_cast<int>(seq_ << kSeqShift));
 }
 
 bool HttpResponse::write(std::string_view data)
@@ -192,14 +192,17 @@ bool HttpResponse::sendfile(const std::string& path, uint64_t offset, uint64_t l
     if (head_only_ || length == 0)
         return send(h, std::string_view(), true);
     finished_ = true;
-    return srv_->reply(session_, h, std::string_view(), 0) &&
-           srv_->reply_file(session_, path, offset, length, kReplyEnd | (keep_alive_ ? 0 : kReplyClose));
+    int seq = static_cast<int>(seq_ << kSeqShift);
+    return srv_->reply(session_, h, std::string_view(), seq) &&
+           srv_->reply_file(session_, path, offset, length,
+                            seq | kReplyEnd | (keep_alive_ ? 0 : kReplyClose));
 }
 
-void HttpResponse::reset(HttpServer* srv, SessionId s)
+void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
 {
     srv_ = srv;
     session_ = s;
+    seq_ = seq;
     status_ = 200;
     reason_.clear();
     headers_.clear();  // keeps the capacity

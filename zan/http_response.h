@@ -56,11 +56,12 @@ public:
 private:
     friend class HttpServer;
     std::string& head(long long content_length);  // built in the server's scratch buffer
-    void reset(HttpServer* srv, SessionId s);
+    void reset(HttpServer* srv, SessionId s, uint32_t seq);
     bool send(std::string_view head, std::string_view body, bool last);
 
     HttpServer* srv_ = nullptr;
     SessionId session_ = 0;
+    uint32_t seq_ = 0;  // the request's sequence number on its connection
     int status_ = 200;
     std::string reason_;
     std::vector<std::pair<std::string, std::string>> headers_;

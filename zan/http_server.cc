@@ -50,6 +50,7 @@ public:
     }
 
     bool ends_connection() const override { return parser_.ends_connection(); }
+    bool in_body() const override { return parser_.state() == HttpParser::kBody; }
     std::string timeout_reply() override { return srv_->error_response(408, true); }
     std::string failure_reply() override { return srv_->error_response(503, true); }
 
@@ -123,15 +124,16 @@ std::string HttpServer::error_response(int status, bool close) const
 void HttpServer::handle(SessionId s, std::string_view raw)
 {
     bool last = (rt_.data_flags & kDataLast) != 0;
+    uint32_t seq = static_cast<uint32_t>(rt_.data_flags) >> kSeqShift;
     parser_.reset_connection();  // each message stands alone here
     size_t used = parser_.feed(raw.data(), raw.size());
     HttpResponse& resp = resp_;
-    resp.reset(this, s);
+    resp.reset(this, s, seq);
     if (parser_.state() != HttpParser::kComplete || used != raw.size()) {
         // The NetWorker validated this message: reaching here is a bug.
         log(Level::error, "request failed to parse in the Worker (%s)", parser_.error_reason());
         std::string r = error_response(400, true);
-        reply(s, r, std::string_view(), kReplyEnd | kReplyClose);
+        reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
         return;
     }
     HttpRequest& req = parser_.request();
@@ -141,12 +143,15 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         // "*" with a method other than OPTIONS): the application never sees it.
         log(Level::debug, "refusing request: %s", why ? why : "");
         std::string r = error_response(status, true);
-        reply(s, r, std::string_view(), kReplyEnd | kReplyClose);
+        reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
         return;
     }
     resp.minor_ = req.version_minor;
     resp.head_only_ = req.method == "HEAD";
-    resp.keep_alive_ = req.keep_alive && !last && !rt_.stopping;
+    // During a graceful stop every reply ends its connection (the
+    // Master sets the flag before it tells anyone to stop).
+    bool stopping = rt_.stopping || atomic_load(&rt_.stats->shutting_down) != 0;
+    resp.keep_alive_ = req.keep_alive && !last && !stopping;
     try {
         if (on_request_)
             on_request_(*this, req, resp);

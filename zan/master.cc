@@ -458,7 +458,8 @@ void Master::begin_shutdown()
         if (t)
             loop_->cancel(t);
     // Phase 1: NetWorkers stop accepting and drain their connections
-    // while the Workers still answer them.
+    // while the Workers still answer them (and end keep-alive).
+    atomic_store(&rt_.stats->shutting_down, static_cast<int64_t>(1));
     for (auto& kv : children_)
         if (rt_.role_of(kv.second.id) == Role::net_worker)
             ::kill(kv.first, SIGTERM);

@@ -112,24 +112,28 @@ void NetWorker::sweep()
         Conn& c = conns_[slot];
         if (!c.used || c.close_after_flush)
             continue;
-        bool busy = c.awaiting || c.inflight > 0 || !c.no_output();
-        if (ps.header_timeout_ms > 0 && c.partial_since && !busy &&
-            now - c.partial_since > ps.header_timeout_ms) {
-            ConnProtocol* pr = proto(c);
-            std::string r = pr ? pr->timeout_reply() : std::string();
-            if (r.empty()) {
-                close_conn(slot, "message timeout");
-            } else {
-                c.read_closed = true;
-                c.close_after_flush = true;
-                append_out(c, r);
-                set_interest(slot);
-                mark_dirty(slot);
-            }
-        } else if (ps.idle_timeout_ms > 0 && !c.partial_since && !busy && c.no_input() &&
-                   now - c.last_active > ps.idle_timeout_ms) {
-            close_conn(slot, "idle timeout");
+        if (c.awaiting || c.inflight > 0 || !c.no_output())
+            continue;  // waiting for us, not for the client
+        bool header_late = ps.header_timeout_ms > 0 && c.partial_since &&
+                           now - c.partial_since > ps.header_timeout_ms;
+        bool idle = ps.idle_timeout_ms > 0 && now - c.last_active > ps.idle_timeout_ms;
+        if (!header_late && !(idle && !c.no_input())) {
+            if (idle)
+                close_conn(slot, "idle timeout");  // a quiet keep-alive connection
+            continue;
         }
+        // A header section too slow, or a body that stopped coming.
+        ConnProtocol* pr = proto(c);
+        std::string r = pr ? pr->timeout_reply() : std::string();
+        if (r.empty()) {
+            close_conn(slot, "message timeout");
+            continue;
+        }
+        c.read_closed = true;
+        c.close_after_flush = true;
+        append_out(c, r);
+        set_interest(slot);
+        mark_dirty(slot);
     }
 }
 
@@ -235,6 +239,7 @@ void NetWorker::new_conn(int fd, const InetAddr& peer, int li)
     c.uid = 0;
     c.reject_after = c.last_seen = false;
     c.inflight = c.messages = 0;
+    c.reply_seq = 0;
     c.partial_since = 0;
     c.last_active = loop_.now_ms();
     if (rt_.cfg.dispatch_mode == 4)
@@ -426,7 +431,11 @@ void NetWorker::process_input(uint32_t slot)
             }
             len = v == ConnProtocol::kMessage ? static_cast<long>(mlen) : 0;
             if (len == 0) {
-                if (!c.partial_since)
+                // The header timeout covers the header section; a body
+                // is timed by the idle timeout between reads instead.
+                if (pr->in_body())
+                    c.partial_since = 0;
+                else if (!c.partial_since)
                     c.partial_since = loop_.now_ms();
                 return;
             }
@@ -448,7 +457,7 @@ void NetWorker::process_input(uint32_t slot)
         }
         int w = choose_worker(c);
         Channel& ch = chan(w);
-        int flags = 0;
+        int flags = static_cast<int>((static_cast<uint32_t>(c.messages) & kSeqMask) << kSeqShift);
         int max = rt_.protocol.max_messages;
         if (max > 0 && c.messages + 1 >= max)
             flags |= kDataLast;
@@ -639,12 +648,18 @@ void NetWorker::on_reply(const FrameHeader& h, std::string_view data)
         return;  // a late reply to a closed (maybe reused) slot
     switch (h.kind) {
     case kFrameReply:
-        append_out(c, data);
-        mark_dirty(slot);
-        reply_done(slot, h.arg);
-        break;
     case kFrameSendfile:
-        queue_file(slot, data, h.arg);
+        if (rt_.protocol.counted_replies) {
+            // Replies leave in request order, whichever Worker wrote them
+            // first: one for a later request waits for those before it.
+            uint32_t seq = static_cast<uint32_t>(h.arg) >> kSeqShift;
+            if (seq != c.reply_seq) {
+                Held held{h.kind, h.arg & kFlagMask, std::string(data)};
+                c.x().held[seq].push_back(std::move(held));
+                break;
+            }
+        }
+        deliver(slot, h.kind, h.arg & kFlagMask, data);
         break;
     case kFrameCloseReq:
         c.close_after_flush = true;
@@ -668,6 +683,42 @@ void NetWorker::on_reply(const FrameHeader& h, std::string_view data)
 
 // Bookkeeping after a reply frame: the end mark completes one message's
 // reply; replies held back (interim, reject) go out once none is due.
+void NetWorker::deliver(uint32_t slot, uint8_t kind, int flags, std::string_view data)
+{
+    if (kind == kFrameSendfile) {
+        queue_file(slot, data, flags);
+        return;
+    }
+    append_out(conns_[slot], data);
+    mark_dirty(slot);
+    reply_done(slot, flags);
+}
+
+// The reply now due may have arrived early: send what is held for it, in
+// order, and so on for the ones after it.
+void NetWorker::release_held(uint32_t slot)
+{
+    if (releasing_)
+        return;  // the loop below picks up what deliver() makes due
+    releasing_ = true;
+    for (;;) {
+        Conn& c = conns_[slot];
+        if (!c.used || !c.io || c.io->held.empty())
+            break;
+        auto it = c.io->held.find(c.reply_seq);
+        if (it == c.io->held.end())
+            break;
+        std::vector<Held> pieces = std::move(it->second);
+        c.io->held.erase(it);
+        for (Held& p : pieces) {
+            if (!conns_[slot].used)
+                break;
+            deliver(slot, p.kind, p.flags, p.data);
+        }
+    }
+    releasing_ = false;
+}
+
 void NetWorker::reply_done(uint32_t slot, int flags)
 {
     Conn& c = conns_[slot];
@@ -684,6 +735,14 @@ void NetWorker::reply_done(uint32_t slot, int flags)
         set_interest(slot);
     }
     if (flags & kReplyEnd) {
+        if (rt_.protocol.counted_replies) {
+            c.reply_seq = (c.reply_seq + 1) & kSeqMask;
+            if (c.io && !c.io->held.empty()) {
+                release_held(slot);
+                if (!conns_[slot].used)
+                    return;
+            }
+        }
         if (c.inflight > 0)
             c.inflight--;
         c.awaiting = c.inflight > 0;

@@ -11,6 +11,7 @@
 #ifndef ZAN_NET_WORKER_H
 #define ZAN_NET_WORKER_H
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,7 +40,15 @@ private:
         size_t left = 0;
     };
 
+    // A reply frame that arrived before the replies due ahead of it.
+    struct Held {
+        uint8_t kind;
+        int flags;
+        std::string data;
+    };
+
     struct ConnIo {
+        std::map<uint32_t, std::vector<Held>> held;  // by request sequence number
         Buffer in{0};
         Buffer out{0};
         std::vector<Segment> segs;  // few at a time; a deque would allocate per connection
@@ -63,6 +72,7 @@ private:
         int last_worker = -1;
         int inflight = 0;     // messages without their end-marked reply (counted protocols)
         int messages = 0;
+        uint32_t reply_seq = 0;  // sequence number of the request answered next
         uint64_t uid = 0;
         long long partial_since = 0;  // ms: first byte of the unfinished message
         long long last_active = 0;    // ms: last read or write
@@ -90,6 +100,8 @@ private:
     bool write_segments(uint32_t slot, int* err);
     void queue_file(uint32_t slot, std::string_view payload, int flags);
     void reply_done(uint32_t slot, int flags);
+    void deliver(uint32_t slot, uint8_t kind, int flags, std::string_view data);
+    void release_held(uint32_t slot);
     void pause_accept(int ms);
     void resume_accept();
     void new_conn(int fd, const InetAddr& peer, int li);
@@ -127,6 +139,7 @@ private:
     EventLoop::TimerId accept_timer_ = 0;
     bool stopping_ = false;
     long long last_limit_log_ = 0;
+    bool releasing_ = false;
 };
 
 }  // namespace zan

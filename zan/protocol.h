@@ -8,6 +8,7 @@
 #define ZAN_PROTOCOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <functional>
 #include <memory>
@@ -33,6 +34,9 @@ public:
     // connection (e.g. HTTP "Connection: close"): the NetWorker reads no
     // more and closes once it is answered.
     virtual bool ends_connection() const { return false; }
+    // True while the current message's header is complete and its body is
+    // still arriving (the header timeout no longer applies).
+    virtual bool in_body() const { return false; }
     // Reply when a partial message times out (empty: just close).
     virtual std::string timeout_reply() { return std::string(); }
     // Reply when the Worker handling a message died (empty: just close).
@@ -50,12 +54,18 @@ struct ProtocolSpec {
     int max_messages = 0;       // per connection (0: no limit); the last is flagged
 };
 
-// Flags of a reply frame (FrameHeader::arg) and of a data frame.
+// FrameHeader::arg of data and reply frames: flags in the low 8 bits;
+// with counted replies the upper 24 bits carry the request's sequence
+// number on its connection, which its reply frames repeat so that the
+// NetWorker can put replies in request order.
 enum : int {
     kReplyEnd = 1,    // last frame of the reply to one message
     kReplyClose = 2,  // close the connection once this is written
     kDataLast = 1,    // data frame: the last message this connection may send
+    kFlagMask = 0xff,
+    kSeqShift = 8,
 };
+constexpr uint32_t kSeqMask = 0xffffff;
 
 }  // namespace zan
 

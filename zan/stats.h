@@ -45,6 +45,7 @@ struct ServerStats {
     int64_t worker_normal_exit;
     int64_t worker_abnormal_exit;
     int64_t tasking_num;           // tasks queued or running
+    int64_t shutting_down;         // 1 once the Master began a graceful stop
 };
 
 // One per child id (Workers, TaskWorkers, NetWorkers, UserWorkers).
@@ -52,7 +53,7 @@ struct ProcSlot {
     int32_t pid;            // current process with this id, 0 when none
     int32_t role;           // Role
     int32_t index;          // index within its role
-    int32_t pad;
+    int32_t reader;         // Worker: the process reading this id's channels
     int64_t start_time;     // time(2)
     int64_t request_count;  // messages handled by this id since start
     int64_t dispatched;     // messages sent to it by NetWorkers

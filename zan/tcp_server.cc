@@ -409,7 +409,7 @@ bool TcpServer::stopping() const
 {
     if (rt_.user_worker)
         return rt_.user_worker->stopping();
-    return rt_.stopping;
+    return rt_.stopping || (rt_.stats && atomic_load(&rt_.stats->shutting_down) != 0);
 }
 
 }  // namespace zan

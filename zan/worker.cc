@@ -31,13 +31,29 @@ Worker::~Worker() { rt_.worker = nullptr; }
 int Worker::run()
 {
     for (int k = 0; k < rt_.N(); k++)
-        loop_.watch(chans_[static_cast<size_t>(k)]->fd(), kReadable,
-                    [this, k](uint32_t ev) {
-                        if (ev & kWritable)
-                            flush_all();
-                        if (ev & kReadable)
-                            on_channel(k);
-                    });
+        loop_.watch(chans_[static_cast<size_t>(k)]->fd(), 0, [this, k](uint32_t ev) {
+            if (ev & kWritable)
+                flush_all();
+            if (ev & kReadable)
+                on_channel(k);
+        });
+    // One process of an id reads its NetWorker channels at a time, so that
+    // the messages of a connection are never split between a predecessor
+    // and its successor (order, and the fragments of large messages). The
+    // successor takes over the moment the predecessor stops reading.
+    int32_t* reader = &rt_.procs[rt_.id].reader;
+    pid_t pred = rt_.predecessor;
+    if (pred > 0 && atomic_load(reader) == pred && ::kill(pred, 0) == 0) {
+        auto timer = std::make_shared<EventLoop::TimerId>(0);
+        *timer = loop_.run_every(2, [this, reader, pred, timer] {
+            if (atomic_load(reader) == pred && ::kill(pred, 0) == 0)
+                return;
+            loop_.cancel(*timer);
+            start_reading();
+        });
+    } else {
+        start_reading();
+    }
     // While a predecessor with our id still runs (reload, recycling) it
     // alone reads the inbox: the results of its tasks are due to it. It
     // hands ours back when it exits.
@@ -71,6 +87,17 @@ int Worker::run()
     loop_.run();
     finish_and_exit();
     return exit_code_;
+}
+
+void Worker::start_reading()
+{
+    if (stopping_)
+        return;
+    reading_ = true;
+    atomic_store(&rt_.procs[rt_.id].reader, static_cast<int32_t>(current_pid()));
+    for (Channel* ch : chans_)
+        if (ch->valid())
+            loop_.update(ch->fd(), loop_.interest(ch->fd()) | kReadable);
 }
 
 void Worker::on_channel(int k)
@@ -228,9 +255,9 @@ void Worker::flush_all()
         if (r == 1) {
             dirty_[static_cast<size_t>(k)] = false;
             if (loop_.interest(ch->fd()) & kWritable)
-                loop_.update(ch->fd(), stopping_ ? 0u : kReadable);
+                loop_.update(ch->fd(), reading_ ? kReadable : 0u);
         } else if (r == 0) {
-            loop_.update(ch->fd(), (stopping_ ? 0u : kReadable) | kWritable);
+            loop_.update(ch->fd(), (reading_ ? kReadable : 0u) | kWritable);
         } else {
             log_errno(Level::error, errno, "writing replies to net#%d", k);
             ch->reset();
@@ -427,9 +454,14 @@ void Worker::begin_stop(bool retire)
         return;
     stopping_ = true;
     rt_.stopping = true;
+    reading_ = false;
     for (Channel* ch : chans_)
         if (ch->valid())
             loop_.update(ch->fd(), loop_.interest(ch->fd()) & ~kReadable);
+    // Hand the channels over to our successor (if it waits for them).
+    int32_t me = static_cast<int32_t>(current_pid());
+    __atomic_compare_exchange_n(&rt_.procs[rt_.id].reader, &me, 0, false, __ATOMIC_ACQ_REL,
+                                __ATOMIC_ACQUIRE);
     if (retire) {
         rt_.ctl.push(kCtlRetire, 0, 0, std::string_view());
         rt_.ctl.flush_wait(1000);

@@ -48,6 +48,7 @@ private:
         int arg;
         std::string data;
     };
+    void start_reading();
     void on_channel(int k);
     void on_inbox();
     void on_ctl();
@@ -70,6 +71,7 @@ private:
     long requests_ = 0;
     uint64_t task_seq_ = 0;
     bool stopping_ = false;
+    bool reading_ = false;  // our NetWorker channels are ours to read
     bool exiting_ = false;
     std::unordered_set<TaskId> abandoned_;   // taskwait timed out: drop late results
     std::deque<Pending> deferred_inbox_;     // inbox frames seen while in taskwait
