@@ -10,11 +10,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <string>
 
+#include "t/helpers.h"
 #include "zan/sys.h"
 
 using zan::Buffer;
@@ -22,32 +22,14 @@ using zan::Fd;
 
 namespace {
 
+using zt::wait_child;
+
 std::string pattern(size_t n, size_t from = 0)
 {
     std::string s(n, '\0');
     for (size_t i = 0; i < n; i++)
         s[i] = static_cast<char>((from + i) % 251);
     return s;
-}
-
-int wait_child(pid_t pid, int timeout_ms)
-{
-    long long end = zan::monotonic_ms() + timeout_ms;
-    for (;;) {
-        int st;
-        pid_t r = ::waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return st;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (zan::monotonic_ms() >= end) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &st, 0);
-            return -1;
-        }
-        struct timespec ts = {0, 1000000};
-        ::nanosleep(&ts, nullptr);
-    }
 }
 
 // Reads everything now available on a non-blocking fd.

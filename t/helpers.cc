@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,9 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+
+#include "zan/fd.h"
+#include "zan/sys.h"
 
 namespace zt {
 
@@ -322,11 +326,7 @@ int connect_local(int port, int timeout_ms)
     long long deadline = now_ms() + timeout_ms;
     for (;;) {
         int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a;
-        memset(&a, 0, sizeof(a));
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<uint16_t>(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        struct sockaddr_in a = loopback_addr(port);
         if (::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) == 0)
             return fd;
         ::close(fd);
@@ -424,11 +424,38 @@ void Sock::reset(int fd)
     fd_ = fd;
 }
 
-int start_echod(Proc* p, const std::vector<std::string>& args, int timeout_ms)
+// Starts tool `name` on 127.0.0.1, port 0, plus `args`; returns the port.
+static int start_on_loopback(Proc* p, const std::string& name, const std::vector<std::string>& args,
+                             int timeout_ms)
 {
-    std::vector<std::string> argv{tool("zan-echod"), "--host", "127.0.0.1", "--port", "0"};
+    std::vector<std::string> argv{tool(name), "--host", "127.0.0.1", "--port", "0"};
     argv.insert(argv.end(), args.begin(), args.end());
     return start_server(p, argv, timeout_ms);
+}
+
+int start_echod(Proc* p, const std::vector<std::string>& args, int timeout_ms)
+{
+    return start_on_loopback(p, "zan-echod", args, timeout_ms);
+}
+
+int start_httpd(Proc* p, const std::vector<std::string>& args, int timeout_ms)
+{
+    return start_on_loopback(p, "zan-httpd", args, timeout_ms);
+}
+
+std::vector<std::string> args(std::initializer_list<const char*> l)
+{
+    return std::vector<std::string>(l.begin(), l.end());
+}
+
+struct sockaddr_in loopback_addr(int port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
 }
 
 int connect_from(int port, const std::string& src_ip, int timeout_ms)
@@ -444,11 +471,7 @@ int connect_from(int port, const std::string& src_ip, int timeout_ms)
         ::close(fd);
         return -1;
     }
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = loopback_addr(port);
     int r = ::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a));
     if (r < 0 && errno != EINPROGRESS) {
         ::close(fd);
@@ -552,11 +575,7 @@ bool port_bindable(int port)
         return false;
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = loopback_addr(port);
     bool ok = ::bind(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) == 0 &&
               ::listen(fd, 16) == 0;
     ::close(fd);
@@ -691,6 +710,14 @@ PidGuard::~PidGuard()
             ::kill(p, SIGKILL);  // also ends a stopped process
         }
     }
+}
+
+JoinGuard::~JoinGuard()
+{
+    stop_ = true;
+    for (auto& t : threads_)
+        if (t.joinable())
+            t.join();
 }
 
 
@@ -1117,6 +1144,86 @@ std::string stop_and_check(Proc* p, int timeout_ms)
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         return "exit status " + std::to_string(st) + "\n" + out.substr(out.size() > 4000 ? out.size() - 4000 : 0);
     return "";
+}
+
+
+// ---- Helpers for the unit tests that fork ----
+
+Child::~Child()
+{
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+}
+
+bool Child::start(const std::function<int()>& body)
+{
+    pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent)
+            _exit(120);
+        _exit(body());
+    }
+    return pid_ > 0;
+}
+
+int Child::wait(int timeout_ms)
+{
+    long long deadline = zan::monotonic_ms() + timeout_ms;
+    zan::Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+    for (;;) {
+        int st;
+        pid_t r = ::waitpid(pid_, &st, WNOHANG);
+        if (r == pid_) {
+            pid_ = -1;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        long long left = deadline - zan::monotonic_ms();
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (left <= 0)
+            return -1;
+        if (pidfd) {  // readable when the child exits
+            struct pollfd p = {pidfd.get(), POLLIN, 0};
+            ::poll(&p, 1, static_cast<int>(left));
+        } else {
+            struct timespec ts = {0, 1000000};  // no pidfd: poll waitpid every 1 ms
+            ::nanosleep(&ts, nullptr);
+        }
+    }
+}
+
+int wait_child(pid_t pid, int timeout_ms)
+{
+    long long end = zan::monotonic_ms() + timeout_ms;
+    for (;;) {
+        int st;
+        pid_t r = ::waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (zan::monotonic_ms() >= end) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &st, 0);
+            return -1;
+        }
+        struct timespec ts = {0, 1000000};
+        ::nanosleep(&ts, nullptr);
+    }
+}
+
+bool read_byte(int fd, int timeout_ms, char* c)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    int r;
+    do
+        r = ::poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0 && zan::read_some(fd, c, 1) == 1;
 }
 
 }  // namespace zt

@@ -1,13 +1,17 @@
 // Test helpers: spawn real programs, wait for their readiness line, talk
 // to them over loopback, and clean up every process we started (by pid)
-// even when a test fails. Used by t/server_*_test.cc.
+// even when a test fails. Used by t/server_*_test.cc; the unit tests that
+// fork use the helpers at the end (Child, wait_child, read_byte).
 #ifndef ZAN_T_HELPERS_H
 #define ZAN_T_HELPERS_H
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <set>
 #include <string>
@@ -110,6 +114,13 @@ private:
 // Starts build_dir()/tools/zan-echod on 127.0.0.1 with --port 0 plus
 // `args`; returns the port, or 0 on failure.
 int start_echod(Proc* p, const std::vector<std::string>& args, int timeout_ms = 10000);
+// The same for build_dir()/tools/zan-httpd.
+int start_httpd(Proc* p, const std::vector<std::string>& args = {}, int timeout_ms = 10000);
+// Command-line words, for start_echod(&p, args({"--worker-num", "2"})).
+std::vector<std::string> args(std::initializer_list<const char*> l);
+
+// 127.0.0.1:port, for a test that makes its own socket.
+struct sockaddr_in loopback_addr(int port);
 
 // Connects to 127.0.0.1:port from the local address src_ip (any 127.x.y.z
 // works on loopback); one attempt with a timeout. -1 on failure.
@@ -178,6 +189,21 @@ public:
 
 private:
     std::vector<pid_t> pids_;
+};
+
+// Sets `stop` and joins every thread still joinable at scope exit, so an
+// assertion that returns early never leaves a client thread running (nor
+// destroys a joinable std::thread). Declare it after both.
+class JoinGuard {
+public:
+    JoinGuard(std::atomic<bool>& stop, std::vector<std::thread>& threads) : stop_(stop), threads_(threads) {}
+    ~JoinGuard();
+    JoinGuard(const JoinGuard&) = delete;
+    JoinGuard& operator=(const JoinGuard&) = delete;
+
+private:
+    std::atomic<bool>& stop_;
+    std::vector<std::thread>& threads_;
 };
 
 
@@ -299,6 +325,37 @@ private:
 std::string stop_and_check(Proc* p, int timeout_ms = 10000);
 // The first sanitizer report in `out` (a few lines), or "".
 std::string sanitizer_report(const std::string& out);
+
+
+// ---- Helpers for the unit tests that fork ----
+
+// A forked child that runs `body` and _exit()s with its return value (120
+// if the parent died before it got going). The destructor SIGKILLs and
+// reaps it by pid if the test did not, so a failed assertion never leaves
+// a process behind.
+class Child {
+public:
+    Child() = default;
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+    ~Child();
+
+    bool start(const std::function<int()>& body);
+    // Exit code of the child (128+signal if killed), or -1 if it is still
+    // running after timeout_ms.
+    int wait(int timeout_ms);
+    pid_t pid() const { return pid_; }
+
+private:
+    pid_t pid_ = -1;
+};
+
+// Waits for the forked child pid. Returns its wait status, or kills it and
+// returns -1 when it has not exited within timeout_ms.
+int wait_child(pid_t pid, int timeout_ms);
+
+// Reads one byte with a deadline; false on timeout or EOF.
+bool read_byte(int fd, int timeout_ms, char* c);
 
 }  // namespace zt
 

@@ -4,171 +4,19 @@
 #include <gtest/gtest.h>
 #include <stdio.h>
 
-#include <fstream>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "t/jsonl.h"
 #include "zan/http_parser.h"
 
 using zan::HttpParser;
 using zan::HttpRequest;
+using zt::Json;
 
 namespace {
-
-// ---- a tiny JSON reader, enough for this file ----
-
-struct Json {
-    enum Type { kNull, kBool, kNum, kStr, kArr, kObj } type = kNull;
-    bool b = false;
-    double n = 0;
-    std::string s;
-    std::vector<Json> a;
-    std::vector<std::pair<std::string, Json>> o;
-
-    const Json* get(const std::string& key) const {
-        for (const auto& kv : o)
-            if (kv.first == key) return &kv.second;
-        return nullptr;
-    }
-    std::string str(const std::string& key) const {
-        const Json* v = get(key);
-        return v && v->type == kStr ? v->s : std::string();
-    }
-    bool flag(const std::string& key) const {
-        const Json* v = get(key);
-        return v && v->type == kBool && v->b;
-    }
-};
-
-class JsonReader {
-public:
-    explicit JsonReader(const std::string& text) : p_(text.data()), end_(text.data() + text.size()) {}
-    bool parse(Json* out) {
-        *out = value();
-        ws();
-        return ok_ && p_ == end_;
-    }
-
-private:
-    void ws() {
-        while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
-    }
-    bool eat(char c) {
-        ws();
-        if (p_ < end_ && *p_ == c) {
-            ++p_;
-            return true;
-        }
-        return false;
-    }
-    bool word(const char* w) {
-        size_t n = strlen(w);
-        if (static_cast<size_t>(end_ - p_) < n || strncmp(p_, w, n) != 0) return ok_ = false;
-        p_ += n;
-        return true;
-    }
-    unsigned hex4() {
-        unsigned v = 0;
-        for (int i = 0; i < 4; ++i, ++p_) {
-            if (p_ >= end_) return ok_ = false;
-            char c = *p_;
-            v = v * 16 + static_cast<unsigned>(isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c | 0x20) - 'a' + 10);
-        }
-        return v;
-    }
-    // Text fields are Unicode: \uXXXX becomes UTF-8 (the raw bytes come from raw_b64).
-    std::string string() {
-        std::string s;
-        if (!eat('"')) {
-            ok_ = false;
-            return s;
-        }
-        while (p_ < end_ && *p_ != '"') {
-            char c = *p_++;
-            if (c != '\\') {
-                s += c;
-                continue;
-            }
-            if (p_ >= end_) break;
-            char e = *p_++;
-            switch (e) {
-            case 'n': s += '\n'; break;
-            case 'r': s += '\r'; break;
-            case 't': s += '\t'; break;
-            case 'b': s += '\b'; break;
-            case 'f': s += '\f'; break;
-            case 'u': {
-                unsigned cp = hex4();
-                if (cp < 0x80) {
-                    s += static_cast<char>(cp);
-                } else if (cp < 0x800) {
-                    s += static_cast<char>(0xc0 | (cp >> 6));
-                    s += static_cast<char>(0x80 | (cp & 0x3f));
-                } else {
-                    s += static_cast<char>(0xe0 | (cp >> 12));
-                    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-                    s += static_cast<char>(0x80 | (cp & 0x3f));
-                }
-                break;
-            }
-            default: s += e; break;  // \" \\ \/
-            }
-        }
-        if (!eat('"')) ok_ = false;
-        return s;
-    }
-    Json value() {
-        Json v;
-        ws();
-        if (p_ >= end_) {
-            ok_ = false;
-            return v;
-        }
-        char c = *p_;
-        if (c == '{') {
-            v.type = Json::kObj;
-            ++p_;
-            if (eat('}')) return v;
-            do {
-                std::string k = string();
-                if (!eat(':')) ok_ = false;
-                Json item = value();
-                v.o.emplace_back(std::move(k), std::move(item));
-            } while (ok_ && eat(','));
-            if (!eat('}')) ok_ = false;
-        } else if (c == '[') {
-            v.type = Json::kArr;
-            ++p_;
-            if (eat(']')) return v;
-            do v.a.push_back(value());
-            while (ok_ && eat(','));
-            if (!eat(']')) ok_ = false;
-        } else if (c == '"') {
-            v.type = Json::kStr;
-            v.s = string();
-        } else if (c == 't' || c == 'f') {
-            v.type = Json::kBool;
-            v.b = c == 't';
-            word(v.b ? "true" : "false");
-        } else if (c == 'n') {
-            word("null");
-        } else {
-            v.type = Json::kNum;
-            char* e = nullptr;
-            std::string num(p_, static_cast<size_t>(std::min<ptrdiff_t>(end_ - p_, 32)));
-            v.n = strtod(num.c_str(), &e);
-            if (e == num.c_str()) ok_ = false;
-            p_ += e - num.c_str();
-        }
-        return v;
-    }
-
-    const char* p_;
-    const char* end_;
-    bool ok_ = true;
-};
 
 // ---- running a vector ----
 
@@ -328,40 +176,11 @@ const std::map<std::string, Deviation> kDeviations = {
     {"No HTTP version", {true, "HTTP/0.9 request lines are refused (400), RFC 9112 2.3 / brief"}},
 };
 
-std::string base64_decode(const std::string& in) {
-    std::string out;
-    unsigned acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
-              : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : c == '/' ? 63 : -1;
-        if (v < 0) continue;  // '=' padding
-        acc = (acc << 6) | static_cast<unsigned>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xff);
-        }
-    }
-    return out;
-}
-
-std::string vector_path() { return std::string(ZAN_SRC_DIR) + "/../shared/conformance/http-requests.jsonl"; }
-
 bool load(std::vector<Json>* out) {
-    std::ifstream in(vector_path(), std::ios::binary);
-    if (!in) return false;
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty()) continue;
-        Json j;
-        if (!JsonReader(line).parse(&j) || j.type != Json::kObj) {
-            ADD_FAILURE() << "bad JSON line: " << line.substr(0, 80);
-            return false;
-        }
-        out->push_back(std::move(j));
-    }
-    return true;
+    std::string bad;
+    if (zt::read_jsonl(zt::http_vectors_path(), out, &bad)) return true;
+    if (!bad.empty()) ADD_FAILURE() << "bad JSON line: " << bad.substr(0, 80);
+    return false;
 }
 
 // store=false must find the same boundaries and errors as store=true.
@@ -382,14 +201,14 @@ bool same_framing(const Outcome& a, const Outcome& b) {
 
 TEST(HttpConformance, ParserVectors) {
     std::vector<Json> vectors;
-    ASSERT_TRUE(load(&vectors)) << "cannot read " << vector_path();
+    ASSERT_TRUE(load(&vectors)) << "cannot read " << zt::http_vectors_path();
     ASSERT_EQ(vectors.size(), 120u);
     int pass = 0, deliberate = 0;
     std::vector<std::string> deviation_lines;
     std::map<std::string, int> refusals;
     for (const Json& v : vectors) {
         std::string name = v.str("name");
-        std::string raw = base64_decode(v.str("raw_b64"));
+        std::string raw = zt::base64_decode(v.str("raw_b64"));
         SCOPED_TRACE(name);
         Outcome whole = run(raw, {}, true);
         // Every way of cutting the input must give the same result.

@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -28,184 +27,11 @@
 #include <vector>
 
 #include "t/helpers.h"
+#include "t/jsonl.h"
 
 namespace {
 
-// ---- a minimal JSON reader (objects, arrays, strings, numbers, literals) ----
-
-struct Json {
-    enum Type { kNull, kBool, kNum, kStr, kArr, kObj } type = kNull;
-    bool b = false;
-    double n = 0;
-    std::string s;
-    std::vector<Json> a;
-    std::vector<std::pair<std::string, Json>> o;
-
-    const Json* get(const std::string& key) const
-    {
-        for (const auto& kv : o)
-            if (kv.first == key)
-                return &kv.second;
-        return nullptr;
-    }
-    std::string str(const std::string& key) const
-    {
-        const Json* v = get(key);
-        return v && v->type == kStr ? v->s : std::string();
-    }
-    bool flag(const std::string& key) const
-    {
-        const Json* v = get(key);
-        return v && v->type == kBool && v->b;
-    }
-};
-
-class JsonParser {
-public:
-    explicit JsonParser(const std::string& t) : p_(t.data()), end_(t.data() + t.size()) {}
-    bool parse(Json* out)
-    {
-        *out = value();
-        ws();
-        return ok_ && p_ == end_;
-    }
-
-private:
-    void ws()
-    {
-        while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r'))
-            ++p_;
-    }
-    bool eat(char c)
-    {
-        ws();
-        if (p_ < end_ && *p_ == c) {
-            ++p_;
-            return true;
-        }
-        return false;
-    }
-    // Only ASCII escapes matter here: the bytes come from raw_b64, and the
-    // other strings are compared with ASCII only.
-    std::string string()
-    {
-        std::string s;
-        if (!eat('"')) {
-            ok_ = false;
-            return s;
-        }
-        while (p_ < end_ && *p_ != '"') {
-            char c = *p_++;
-            if (c != '\\') {
-                s += c;
-                continue;
-            }
-            if (p_ >= end_)
-                break;
-            char e = *p_++;
-            switch (e) {
-            case 'n': s += '\n'; break;
-            case 'r': s += '\r'; break;
-            case 't': s += '\t'; break;
-            case 'b': s += '\b'; break;
-            case 'f': s += '\f'; break;
-            case 'u':
-                if (end_ - p_ < 4) {
-                    ok_ = false;
-                    return s;
-                }
-                s += '?';  // non-ASCII text: not needed by this test
-                p_ += 4;
-                break;
-            default: s += e; break;
-            }
-        }
-        if (!eat('"'))
-            ok_ = false;
-        return s;
-    }
-    Json value()
-    {
-        Json v;
-        ws();
-        if (p_ >= end_) {
-            ok_ = false;
-            return v;
-        }
-        char c = *p_;
-        if (c == '{') {
-            v.type = Json::kObj;
-            ++p_;
-            if (eat('}'))
-                return v;
-            do {
-                std::string k = string();
-                if (!eat(':'))
-                    ok_ = false;
-                Json item = value();
-                v.o.emplace_back(std::move(k), std::move(item));
-            } while (ok_ && eat(','));
-            if (!eat('}'))
-                ok_ = false;
-        } else if (c == '[') {
-            v.type = Json::kArr;
-            ++p_;
-            if (eat(']'))
-                return v;
-            do
-                v.a.push_back(value());
-            while (ok_ && eat(','));
-            if (!eat(']'))
-                ok_ = false;
-        } else if (c == '"') {
-            v.type = Json::kStr;
-            v.s = string();
-        } else if (strncmp(p_, "true", 4) == 0 || strncmp(p_, "false", 5) == 0) {
-            v.type = Json::kBool;
-            v.b = c == 't';
-            p_ += v.b ? 4 : 5;
-        } else if (strncmp(p_, "null", 4) == 0) {
-            p_ += 4;
-        } else {
-            v.type = Json::kNum;
-            char* e = nullptr;
-            std::string num(p_, static_cast<size_t>(std::min<ptrdiff_t>(end_ - p_, 32)));
-            v.n = strtod(num.c_str(), &e);
-            if (e == num.c_str())
-                ok_ = false;
-            p_ += e - num.c_str();
-        }
-        return v;
-    }
-
-    const char* p_;
-    const char* end_;
-    bool ok_ = true;
-};
-
-std::string base64_decode(const std::string& in)
-{
-    std::string out;
-    unsigned acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
-                : c >= 'a' && c <= 'z' ? c - 'a' + 26
-                : c >= '0' && c <= '9' ? c - '0' + 52
-                : c == '+'             ? 62
-                : c == '/'             ? 63
-                                       : -1;
-        if (v < 0)
-            continue;  // '=' padding
-        acc = (acc << 6) | static_cast<unsigned>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xff);
-        }
-    }
-    return out;
-}
+using zt::Json;
 
 // ---- what the live server may rightly do differently from llhttp ----
 
@@ -277,7 +103,7 @@ struct Result {
 Result run_vector(int port, const Json& v, int refusal, bool accepted)
 {
     Result res;
-    std::string raw = base64_decode(v.str("raw_b64"));
+    std::string raw = zt::base64_decode(v.str("raw_b64"));
     bool error = v.str("expect") == "error" && !accepted;
     std::vector<const Json*> msgs;
     for (const Json& m : v.get("messages")->a)
@@ -360,29 +186,15 @@ Result run_vector(int port, const Json& v, int refusal, bool accepted)
     return res;
 }
 
-std::string vector_path()
-{
-    return std::string(ZAN_SRC_DIR) + "/../shared/conformance/http-requests.jsonl";
-}
-
 }  // namespace
 
 TEST(HttpConformance, LiveServer)
 {
     std::vector<Json> vectors;
-    {
-        std::ifstream in(vector_path(), std::ios::binary);
-        ASSERT_TRUE(in) << "cannot read " << vector_path();
-        std::string line;
-        while (std::getline(in, line)) {
-            if (line.empty())
-                continue;
-            Json j;
-            ASSERT_TRUE(JsonParser(line).parse(&j) && j.type == Json::kObj)
-                << "bad JSON: " << line.substr(0, 80);
-            vectors.push_back(std::move(j));
-        }
-    }
+    std::string bad;
+    bool loaded = zt::read_jsonl(zt::http_vectors_path(), &vectors, &bad);
+    ASSERT_TRUE(loaded || !bad.empty()) << "cannot read " << zt::http_vectors_path();
+    ASSERT_TRUE(loaded) << "bad JSON: " << bad.substr(0, 80);
     ASSERT_EQ(vectors.size(), 120u);
 
     std::map<std::string, const Refusal*> refused;
@@ -398,8 +210,7 @@ TEST(HttpConformance, LiveServer)
         EXPECT_TRUE(keys.count(kv.first)) << "table names an unknown vector " << kv.first;
 
     zt::Proc p;
-    int port = zt::start_server(&p, {zt::tool("zan-httpd"), "--host", "127.0.0.1", "--port", "0",
-                                     "--worker-num", "2", "--header-timeout", "5000"});
+    int port = zt::start_httpd(&p, {"--worker-num", "2", "--header-timeout", "5000"});
     ASSERT_GT(port, 0) << p.output();
 
     int pass = 0, as_expected = 0, non_upgrade = 0, non_upgrade_pass = 0;

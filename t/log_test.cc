@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "t/helpers.h"
 #include "zan/sys.h"
 
 using zan::Level;
@@ -27,33 +25,7 @@ using zan::Logger;
 
 namespace {
 
-int wait_child(pid_t pid, int timeout_ms)
-{
-    long long end = zan::monotonic_ms() + timeout_ms;
-    for (;;) {
-        int st;
-        pid_t r = ::waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return st;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (zan::monotonic_ms() >= end) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &st, 0);
-            return -1;
-        }
-        struct timespec ts = {0, 1000000};
-        ::nanosleep(&ts, nullptr);
-    }
-}
-
-std::string slurp(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using zt::wait_child;
 
 // Splits on '\n'; a last piece without '\n' is returned too (and is a bug).
 std::vector<std::string> lines_of(const std::string& s)
@@ -160,7 +132,7 @@ protected:
         ::rmdir(dir_.c_str());
     }
 
-    std::vector<std::string> lines() { return lines_of(slurp(path_)); }
+    std::vector<std::string> lines() { return lines_of(zt::read_file(path_)); }
 
     std::string dir_;
     std::string path_;
@@ -173,7 +145,7 @@ TEST_F(Log, LineFormat)
     time_t before = time(nullptr);
     zan::log(Level::info, "hello %d %s", 42, "world");
     time_t after = time(nullptr);
-    std::string text = slurp(path_);
+    std::string text = zt::read_file(path_);
     ASSERT_FALSE(text.empty());
     EXPECT_EQ(text.back(), '\n');
     std::vector<std::string> ls = lines_of(text);
@@ -276,7 +248,7 @@ TEST_F(Log, LongMessageTruncatedToOneLine)
         ASSERT_EQ(::ftruncate(Logger::instance().fd(), 0), 0);
         zan::log(Level::info, "%.*s", static_cast<int>(n), big.c_str());
         zan::log_errno(Level::info, EPIPE, "%.*s", static_cast<int>(n), big.c_str());
-        std::string text = slurp(path_);
+        std::string text = zt::read_file(path_);
         std::vector<std::string> ls = lines_of(text);
         ASSERT_EQ(ls.size(), 2u) << "n=" << n;
         ASSERT_EQ(text.back(), '\n');
@@ -315,7 +287,7 @@ TEST_F(Log, ReopenAfterRenameCreatesNewFile)
     EXPECT_EQ(l.path(), path_);
     zan::log(Level::info, "after");
 
-    std::vector<std::string> old_lines = lines_of(slurp(rotated));
+    std::vector<std::string> old_lines = lines_of(zt::read_file(rotated));
     ASSERT_EQ(old_lines.size(), 2u);
     Parsed p;
     ASSERT_TRUE(parse_line(old_lines[1], &p));
@@ -411,7 +383,7 @@ TEST_F(Log, ForkedWritersNeverInterleave)
         EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0) << "child " << k;
     }
 
-    std::string text = slurp(path_);
+    std::string text = zt::read_file(path_);
     ASSERT_FALSE(text.empty());
     EXPECT_EQ(text.back(), '\n');
     std::vector<std::string> ls = lines_of(text);

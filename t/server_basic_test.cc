@@ -22,14 +22,10 @@
 
 namespace {
 
+using zt::args;
 using zt::LineReader;
 using zt::Proc;
 using zt::Sock;
-
-std::vector<std::string> args(std::initializer_list<const char*> l)
-{
-    return std::vector<std::string>(l.begin(), l.end());
-}
 
 // Sends all lines in one write and reads back as many reply lines.
 std::vector<std::string> pipeline(int fd, const std::vector<std::string>& lines, int timeout_ms = 10000)

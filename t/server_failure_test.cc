@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -29,13 +28,9 @@
 
 namespace {
 
+using zt::args;
 using zt::Proc;
 using zt::Sock;
-
-std::vector<std::string> args(std::initializer_list<const char*> l)
-{
-    return std::vector<std::string>(l.begin(), l.end());
-}
 
 // A new connection answers an echo request.
 bool echo_ok(int port, const std::string& text, int timeout_ms = 5000)
@@ -129,17 +124,7 @@ TEST(ServerFailure, WorkerKilledUnderLoadOnlyItsClientsFail)
     }
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
-    struct Join {
-        std::atomic<bool>& stop;
-        std::vector<std::thread>& ts;
-        ~Join()
-        {
-            stop = true;
-            for (auto& t : ts)
-                if (t.joinable())
-                    t.join();
-        }
-    } join{stop, threads};
+    zt::JoinGuard join(stop, threads);
     for (int i = 0; i < kClients; i++) {
         Client* c = cl[static_cast<size_t>(i)].get();
         threads.emplace_back([c, i, &stop] {
@@ -424,11 +409,7 @@ int connect_nb(int port)
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = zt::loopback_addr(port);
     if (::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) < 0 && errno != EINPROGRESS) {
         ::close(fd);
         return -1;
@@ -469,23 +450,15 @@ TEST(ServerFailure, AcceptLockHolderKilled)
 
     std::atomic<bool> stop{false};
     std::atomic<int> bg_ok{0};
-    std::thread bg([&] {
+    std::vector<std::thread> bg;  // one client thread
+    bg.emplace_back([&] {
         while (!stop.load()) {
             Sock s(zt::connect_local(port, 2000));
             if (s.ok() && zt::request(s.get(), "bg", 3000) == "bg")
                 bg_ok++;
         }
     });
-    struct Join {
-        std::atomic<bool>& stop;
-        std::thread& t;
-        ~Join()
-        {
-            stop = true;
-            if (t.joinable())
-                t.join();
-        }
-    } join{stop, bg};
+    zt::JoinGuard join(stop, bg);
 
     for (int round = 0; round < 4; round++) {
         std::string name = round % 2 ? "zan-net-1" : "zan-net-0";
@@ -512,7 +485,7 @@ TEST(ServerFailure, AcceptLockHolderKilled)
         ::usleep(1000);
     EXPECT_GE(bg_ok.load(), before + 10) << "the client thread stopped getting answers";
     stop = true;
-    bg.join();
+    bg[0].join();
 
     // Now the holder for certain: frozen inside the lock, then killed.
     pid_t n0 = zt::find_by_name(p.pid(), "zan-net-0");

@@ -45,14 +45,7 @@ using zt::HttpReader;
 using zt::HttpReply;
 using zt::Proc;
 using zt::Sock;
-
-// Starts zan-httpd on 127.0.0.1, port 0, plus `args`; returns the port.
-int start_httpd(Proc* p, const std::vector<std::string>& args = {})
-{
-    std::vector<std::string> argv{zt::tool("zan-httpd"), "--host", "127.0.0.1", "--port", "0"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return zt::start_server(p, argv);
-}
+using zt::start_httpd;
 
 std::string get(const std::string& path, const std::string& extra = "",
                 const std::string& method = "GET")
@@ -1049,11 +1042,7 @@ TEST(HttpServer, SlowReaderGetsEveryByte)
     Sock s(fd);
     int rcvbuf = 64 * 1024;
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = zt::loopback_addr(port);
     ASSERT_EQ(::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)), 0);
     ASSERT_TRUE(zt::send_str(fd, get("/slow.bin")));
     std::string in;

@@ -23,14 +23,10 @@
 
 namespace {
 
+using zt::args;
 using zt::LineReader;
 using zt::Proc;
 using zt::Sock;
-
-std::vector<std::string> args(std::initializer_list<const char*> l)
-{
-    return std::vector<std::string>(l.begin(), l.end());
-}
 
 // name -> pid of every process of the server tree.
 std::map<std::string, pid_t> tree(pid_t master)
@@ -283,17 +279,7 @@ TEST(ServerLifecycle, ReloadUnderLoadLosesNothing)
     Load load;
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
-    struct Join {
-        std::atomic<bool>& stop;
-        std::vector<std::thread>& ts;
-        ~Join()
-        {
-            stop = true;
-            for (auto& t : ts)
-                if (t.joinable())
-                    t.join();
-        }
-    } join{stop, threads};
+    zt::JoinGuard join(stop, threads);
     for (int i = 0; i < 3; i++)
         threads.emplace_back(persistent_client, port, i, &load, &stop);
     for (int i = 0; i < 2; i++)

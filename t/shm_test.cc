@@ -1,97 +1,20 @@
 // ShmRegion: mapping, bump allocation, and sharing across fork.
 #include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include "t/helpers.h"
 #include "zan/fd.h"
 #include "zan/shm.h"
 #include "zan/sys.h"
 
 namespace {
 
-// A forked child that runs `body` and _exit()s with its return value. The
-// destructor SIGKILLs and reaps it by pid if the test did not, so a failed
-// assertion never leaves a process behind.
-class Child {
-public:
-    Child() = default;
-    Child(const Child&) = delete;
-    Child& operator=(const Child&) = delete;
-    ~Child()
-    {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-
-    template <class F>
-    bool start(F body)
-    {
-        pid_t parent = ::getpid();
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent)
-                _exit(120);
-            _exit(body());
-        }
-        return pid_ > 0;
-    }
-
-    // Exit code of the child (128+signal if killed), or -1 if it is still
-    // running after timeout_ms.
-    int wait(int timeout_ms)
-    {
-        long long deadline = zan::monotonic_ms() + timeout_ms;
-        zan::Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
-        for (;;) {
-            int st;
-            pid_t r = ::waitpid(pid_, &st, WNOHANG);
-            if (r == pid_) {
-                pid_ = -1;
-                return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            }
-            long long left = deadline - zan::monotonic_ms();
-            if (r < 0 && errno != EINTR)
-                return -1;
-            if (left <= 0)
-                return -1;
-            if (pidfd) {  // readable when the child exits
-                struct pollfd p = {pidfd.get(), POLLIN, 0};
-                ::poll(&p, 1, static_cast<int>(left));
-            } else {
-                struct timespec ts = {0, 1000000};  // no pidfd: poll waitpid every 1 ms
-                ::nanosleep(&ts, nullptr);
-            }
-        }
-    }
-
-    pid_t pid() const { return pid_; }
-
-private:
-    pid_t pid_ = -1;
-};
-
-// Reads one byte with a deadline; false on timeout or EOF.
-bool read_byte(int fd, int timeout_ms, char* c)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    int r;
-    do
-        r = ::poll(&p, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    return r > 0 && zan::read_some(fd, c, 1) == 1;
-}
+using zt::Child;
+using zt::read_byte;
 
 bool aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
 

@@ -16,31 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "t/helpers.h"
+
 using zan::Fd;
 
 namespace {
 
-// Waits for a forked child. Returns its wait status, or kills it and
-// returns -1 when it has not exited within timeout_ms.
-int wait_child(pid_t pid, int timeout_ms)
-{
-    long long end = zan::monotonic_ms() + timeout_ms;
-    for (;;) {
-        int st;
-        pid_t r = ::waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return st;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (zan::monotonic_ms() >= end) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &st, 0);
-            return -1;
-        }
-        struct timespec ts = {0, 1000000};
-        ::nanosleep(&ts, nullptr);
-    }
-}
+using zt::wait_child;
 
 bool exited_ok(int st) { return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0; }
 
