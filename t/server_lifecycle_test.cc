@@ -3,9 +3,12 @@
 // (no failed request, every Worker and TaskWorker replaced), SIGUSR2
 // (TaskWorkers only) and log reopening on SIGRTMIN. Every wait has a
 // deadline; zt::Proc cleans up the server even when an assertion fails.
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -399,3 +402,104 @@ TEST(ServerLifecycle, LogReopenOnSigrtmin)
 }
 
 }  // namespace
+
+namespace {
+
+// Real and effective uid/gid of pid from /proc/pid/status ("Uid: r e s f").
+bool ids_of(pid_t pid, unsigned* uid, unsigned* gid)
+{
+    std::string st = zt::read_file("/proc/" + std::to_string(pid) + "/status");
+    size_t u = st.find("\nUid:"), g = st.find("\nGid:");
+    if (u == std::string::npos || g == std::string::npos)
+        return false;
+    unsigned r, e;
+    if (sscanf(st.c_str() + u + 5, "%u %u", &r, &e) != 2 || r != e)
+        return false;
+    *uid = r;
+    if (sscanf(st.c_str() + g + 5, "%u %u", &r, &e) != 2 || r != e)
+        return false;
+    *gid = r;
+    return true;
+}
+
+}  // namespace
+
+// user/group are applied in every child for real, while the Master keeps
+// its own ids (it must still remove the queue and reap); the server works.
+TEST(ServerLifecycle, UserAndGroupAppliedInChildren)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "switching users needs root";
+    Proc p;
+    int port = zt::start_echod(&p, {"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num",
+                                    "1", "--user-process-num", "1", "--user", "65534", "--group", "65534"});
+    ASSERT_GT(port, 0) << p.output();
+    Sock c(zt::connect_local(port));
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(zt::request(c.get(), "task as-nobody"), "task-done as-nobody");
+    EXPECT_EQ(zt::request(c.get(), "hello"), "hello");
+    unsigned uid = 1, gid = 1;
+    ASSERT_TRUE(ids_of(p.pid(), &uid, &gid));
+    EXPECT_EQ(uid, 0u) << "the Master must keep its ids";
+    auto kids = zt::named_descendants(p.pid());
+    ASSERT_EQ(kids.size(), 4u);
+    for (const auto& k : kids) {
+        ASSERT_TRUE(ids_of(k.second, &uid, &gid)) << k.first;
+        EXPECT_EQ(uid, 65534u) << k.first;
+        EXPECT_EQ(gid, 65534u) << k.first;
+    }
+    EXPECT_EQ(zt::stop_and_check(&p), "");
+}
+
+// --daemonize: the command returns at once with status 0, the Master runs
+// on detached (its own session, not our child), writes the pid file,
+// serves, and stops cleanly on SIGTERM, removing the pid file.
+TEST(ServerLifecycle, DaemonizeDetachesAndServes)
+{
+    zt::TempDir dir;
+    ASSERT_FALSE(dir.path.empty());
+    std::string pidfile = dir.path + "/echod.pid";
+    std::string log = dir.path + "/echod.log";
+    int port = 0;
+    {  // a free port: bind to port 0 and give it back
+        Sock probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        struct sockaddr_in a = zt::loopback_addr(0);
+        ASSERT_EQ(::bind(probe.get(), reinterpret_cast<struct sockaddr*>(&a), sizeof(a)), 0);
+        socklen_t len = sizeof(a);
+        ASSERT_EQ(::getsockname(probe.get(), reinterpret_cast<struct sockaddr*>(&a), &len), 0);
+        port = ntohs(a.sin_port);
+    }
+    Proc launcher;
+    ASSERT_TRUE(launcher.spawn({zt::tool("zan-echod"), "--port", std::to_string(port), "--worker-num",
+                                "1", "--net-worker-num", "1", "--task-worker-num", "1", "--daemonize",
+                                "--pid-file", pidfile, "--log-file", log}));
+    int st = launcher.wait_exit(5000);
+    ASSERT_NE(st, -1) << "the launching process did not return";
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    long long deadline = zt::now_ms() + 5000;
+    pid_t master = 0;
+    while (zt::now_ms() < deadline && master <= 0) {
+        master = static_cast<pid_t>(atol(zt::read_file(pidfile).c_str()));
+        if (master <= 0)
+            ::usleep(5000);  // polling the file system for the pid file
+    }
+    ASSERT_GT(master, 0) << "no pid file";
+    zt::PidGuard guard;  // a daemon is no child of ours: kill it if we fail
+    guard.add(master);
+    pid_t kids_root = master;
+    ASSERT_NE(zt::wait_for_name(kids_root, "zan-net-0", 0, 5000), 0) << zt::read_file(log);
+    EXPECT_NE(::getsid(master), ::getsid(0)) << "the daemon kept our session";
+    guard.add([&] {
+        std::vector<pid_t> v;
+        for (const auto& k : zt::named_descendants(master))
+            v.push_back(k.second);
+        return v;
+    }());
+    Sock c(zt::connect_local(port));
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(zt::request(c.get(), "task detached"), "task-done detached");
+    ASSERT_EQ(::kill(master, SIGTERM), 0);
+    EXPECT_TRUE(zt::wait_gone(master, 10000));
+    EXPECT_FALSE(zt::file_exists(pidfile)) << "pid file left behind";
+}

@@ -23,7 +23,7 @@ static void usage()
             "                 [--task-worker-num N] [--user-process-num N] [--max-request N]\n"
             "                 [--task-max-request N] [--dispatch-mode N] [--max-connection N]\n"
             "                 [--max-wait-time S] [--pid-file F] [--log-file F] [--log-level L]\n"
-            "                 [--daemonize]\n");
+            "                 [--user U] [--group G] [--daemonize]\n");
     exit(2);
 }
 
@@ -57,6 +57,8 @@ int main(int argc, char** argv)
         else if (a == "--max-wait-time") cfg.max_wait_time = static_cast<int>(n);
         else if (a == "--pid-file") cfg.pid_file = v;
         else if (a == "--log-file") cfg.log_file = v;
+        else if (a == "--user") cfg.user = v;
+        else if (a == "--group") cfg.group = v;
         else if (a == "--log-level") {
             if (!zan::parse_level(v, &cfg.log_level))
                 usage();
