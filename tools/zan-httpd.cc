@@ -24,7 +24,7 @@ static void usage()
             "usage: zan-httpd [--host H] [--port P] [--worker-num N] [--net-worker-num N]\n"
             "                 [--root DIR] [--max-request N] [--pid-file F] [--log-file F]\n"
             "                 [--log-level L] [--keepalive-timeout MS] [--header-timeout MS]\n"
-            "                 [--daemonize]\n");
+            "                 [--cpu-affinity] [--daemonize]\n");
     exit(2);
 }
 
@@ -233,6 +233,10 @@ int main(int argc, char** argv)
         std::string a = argv[i];
         if (a == "--daemonize") {
             cfg.daemonize = true;
+            continue;
+        }
+        if (a == "--cpu-affinity") {
+            cfg.open_cpu_affinity = true;
             continue;
         }
         if (i + 1 >= argc)

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <string.h>
 #include <grp.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -149,6 +150,13 @@ void Master::child_main(int id, Channel ctl, pid_t predecessor)
         log_errno(Level::error, errno, "switching to uid %d gid %d failed", static_cast<int>(rt_.uid),
                   static_cast<int>(rt_.gid));
         _exit(2);  // fatal configuration error: not respawned
+    }
+    if (rt_.cfg.open_cpu_affinity && (role == Role::worker || role == Role::net_worker)) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(index % cpu_count(), &set);
+        if (::sched_setaffinity(0, sizeof(set), &set) < 0)
+            log_errno(Level::warn, errno, "sched_setaffinity(cpu %d) failed", index % cpu_count());
     }
     atomic_store(&rt_.procs[id].pid, static_cast<int32_t>(::getpid()));
     atomic_store(&rt_.procs[id].start_time, static_cast<int64_t>(::time(nullptr)));

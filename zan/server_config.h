@@ -26,6 +26,9 @@ struct ServerConfig {
     int backlog = 512;
     bool open_tcp_nodelay = false;
     bool accept_lock = true;  // accept only under the shared robust lock
+    // Pin NetWorker i and Worker i to CPU i % CPUs (so that a pair shares a
+    // core and its hand-offs need no cross-CPU wake-up). Off by default.
+    bool open_cpu_affinity = false;
     int dispatch_mode = 2;    // 1 round robin, 2 connection, 3 idle, 4 client IP, 5 uid
     size_t buffer_output_size = 2 * 1024 * 1024;  // per-connection output limit
     size_t pipe_buffer_size = 32 * 1024 * 1024;   // queued bytes per NetWorker->Worker channel
