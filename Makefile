@@ -69,8 +69,10 @@ prereqs:
 
 # Everything runs in sequence (the steps share build outputs), but each
 # build step itself is parallel under -j.
+# Build steps under check run JOBS-way parallel (make check -j is not needed).
+JOBS ?= 2
 test: prereqs
-	@$(MAKE) --no-print-directory all $(B)/t/zan_test $(B)/t/example_echo
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(B)/t/zan_test $(B)/t/example_echo
 	$(B)/t/zan_test
 
 check: test
