@@ -103,6 +103,7 @@ fuzz-replay: $(B)/t/fuzz_replay
 
 # Unit tests (no servers) under valgrind: no leaks, no invalid accesses.
 valgrind: $(B)/t/zan_test
+	@sh t/prereqs.sh valgrind
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(B)/t/zan_test --gtest_filter='-Server*:HttpServer*:HttpConformance.Live*'
 

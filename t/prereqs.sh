@@ -14,6 +14,9 @@ need libgtest-dev sh -c 'test -f /usr/include/gtest/gtest.h && ls /usr/lib/*/lib
 need mandoc sh -c 'command -v mandoc'
 need curl sh -c 'command -v curl'
 need python3 sh -c 'command -v python3'
+if [ "${1:-}" = valgrind ]; then
+    need valgrind sh -c 'command -v valgrind'
+fi
 if [ "${1:-}" = fuzz ]; then
     need clang sh -c 'command -v clang++'
     need libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null | grep -q .'
