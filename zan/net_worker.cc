@@ -19,6 +19,7 @@ namespace zan {
 static const int kAcceptBurst = 64;
 static const int kAcceptRetryMs = 100;   // after EMFILE/ENFILE (or sooner, on a close)
 static const int kAcceptBusyDelayMs = 5;  // after losing the accept lock
+static const int kShareWaitMs = 20;       // longest step-aside when over our share
 
 NetWorker::NetWorker(Runtime& rt)
     : rt_(rt), waiters_(static_cast<size_t>(rt.W())), chan_dirty_(static_cast<size_t>(rt.W()), false)
@@ -139,10 +140,36 @@ void NetWorker::sweep()
 
 // ---- accepting ---------------------------------------------------------
 
+// True when this NetWorker holds more than its share of the server's
+// connections (nginx's ngx_accept_disabled, by count): it then leaves the
+// next ones to the others, so that the load spreads over the NetWorkers.
+bool NetWorker::over_share() const
+{
+    int64_t n = rt_.N();
+    if (n < 2)
+        return false;
+    int64_t total = atomic_load(&rt_.stats->connection_num);
+    return static_cast<int64_t>(live_) > total / n + 1;
+}
+
 void NetWorker::on_accept(int li)
 {
     if (stopping_ || accept_paused_)
         return;
+    // Over our share: step aside, but never for longer than kShareWaitMs
+    // (another NetWorker may be stuck, and the backlog must not wait).
+    bool forced = false;
+    if (over_share()) {
+        long long now = loop_.now_ms();
+        if (!share_wait_since_)
+            share_wait_since_ = now;
+        if (now - share_wait_since_ < kShareWaitMs) {
+            pause_accept(1);
+            return;
+        }
+        forced = true;
+    }
+    share_wait_since_ = 0;
     bool locked = false;
     if (rt_.cfg.accept_lock) {
         ShmMutex::Result r = rt_.accept_lock->try_lock();
@@ -175,6 +202,8 @@ void NetWorker::on_accept(int li)
             break;
         }
         new_conn(fd, peer, li);
+        if (!forced && over_share())
+            break;  // the rest of the burst is for the other NetWorkers
     }
     if (locked)
         rt_.accept_lock->unlock();

@@ -102,6 +102,7 @@ private:
     void reply_done(uint32_t slot, int flags);
     void deliver(uint32_t slot, uint8_t kind, int flags, std::string_view data);
     void release_held(uint32_t slot);
+    bool over_share() const;
     void pause_accept(int ms);
     void resume_accept();
     void new_conn(int fd, const InetAddr& peer, int li);
@@ -140,6 +141,7 @@ private:
     bool stopping_ = false;
     long long last_limit_log_ = 0;
     bool releasing_ = false;
+    long long share_wait_since_ = 0;  // ms: first time we stepped aside
 };
 
 }  // namespace zan
