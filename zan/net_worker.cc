@@ -824,7 +824,14 @@ void NetWorker::flush_channels()
         Channel& ch = chan(w);
         int r = ch.flush();
         if (r < 0) {
-            log_errno(Level::error, errno, "writing to worker#%d", w);
+            // Not EAGAIN: drop what is queued once instead of retrying (and
+            // logging) on every pass; the clients waiting on it are failed
+            // like those of a dead Worker.
+            log_errno(Level::error, errno, "writing to worker#%d: %zu bytes dropped", w,
+                      ch.pending());
+            ch.discard();
+            chan_dirty_[static_cast<size_t>(w)] = false;
+            fail_waiting_on(w);
             continue;
         }
         bool blocked = r == 0;
@@ -880,39 +887,45 @@ void NetWorker::close_conn(uint32_t slot, const char* why)
     resume_accept();
 }
 
+// Fails the connections waiting on Worker w (it died, or its channel
+// broke): a protocol failure reply (e.g. 503) after what is queued, or a
+// plain close.
+void NetWorker::fail_waiting_on(int w)
+{
+    int n = 0;
+    for (uint32_t slot = 0; slot < conns_.size(); slot++) {
+        Conn& c = conns_[slot];
+        if (!c.used || !((c.awaiting && c.last_worker == w) || (c.ack_wait && c.home == w)))
+            continue;
+        n++;
+        ConnProtocol* pr = proto(c);
+        std::string r = pr ? pr->failure_reply() : std::string();
+        if (!r.empty() && c.awaiting) {
+            c.awaiting = false;
+            c.inflight = 0;
+            if (c.io)
+                c.io->deferred.clear();
+            append_out(c, r);
+            c.read_closed = true;
+            c.close_after_flush = true;
+            set_interest(slot);
+            mark_dirty(slot);
+            continue;
+        }
+        c.ack_wait = false;
+        close_conn(slot, "worker died");
+    }
+    if (n)
+        log(Level::warn, "worker#%d: failed %d connections waiting on it", w, n);
+}
+
 void NetWorker::on_ctl()
 {
     int r = rt_.ctl.receive([this](const FrameHeader& h, std::string_view) {
         if (h.kind != kCtlWorkerDied)
             return;
         // What the dead Worker had read is lost: fail those clients now.
-        int w = h.arg;
-        int n = 0;
-        for (uint32_t slot = 0; slot < conns_.size(); slot++) {
-            Conn& c = conns_[slot];
-            if (c.used && ((c.awaiting && c.last_worker == w) || (c.ack_wait && c.home == w))) {
-                ConnProtocol* pr = proto(c);
-                std::string r = pr ? pr->failure_reply() : std::string();
-                n++;
-                if (!r.empty() && c.awaiting) {
-                    // e.g. 503: sent after what is already queued, then close.
-                    c.awaiting = false;
-                    c.inflight = 0;
-                    if (c.io)
-                        c.io->deferred.clear();
-                    append_out(c, r);
-                    c.read_closed = true;
-                    c.close_after_flush = true;
-                    set_interest(slot);
-                    mark_dirty(slot);
-                    continue;
-                }
-                c.ack_wait = false;
-                close_conn(slot, "worker died");
-            }
-        }
-        if (n)
-            log(Level::warn, "worker#%d died: closed %d connections waiting on it", w, n);
+        fail_waiting_on(h.arg);
     });
     if (r < 0 && errno != EAGAIN) {
         log(Level::warn, "master is gone: exiting");

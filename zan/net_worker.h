@@ -121,6 +121,7 @@ private:
     void flush_channels();
     void flush_conns();
     void on_ctl();
+    void fail_waiting_on(int w);
     void begin_stop();
     void check_drained();
     SessionId session_of(uint32_t slot) const;

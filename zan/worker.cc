@@ -259,8 +259,12 @@ void Worker::flush_all()
         } else if (r == 0) {
             loop_.update(ch->fd(), (reading_ ? kReadable : 0u) | kWritable);
         } else {
-            log_errno(Level::error, errno, "writing replies to net#%d", k);
-            ch->reset();
+            // Not EAGAIN: what is queued cannot be sent. Drop it (once, not
+            // on every pass) but keep the channel: closing it would leave
+            // this Worker deaf to that NetWorker for good.
+            log_errno(Level::error, errno, "writing replies to net#%d: %zu bytes dropped", k,
+                      ch->pending());
+            ch->discard();
             dirty_[static_cast<size_t>(k)] = false;
         }
     }
