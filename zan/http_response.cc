@@ -81,50 +81,73 @@ const std::string* HttpResponse::header(std::string_view name) const
     return nullptr;
 }
 
+// Decimal digits of v appended to h (no printf on the hot path).
+static void append_number(std::string& h, unsigned long long v)
+{
+    char buf[24];
+    char* p = buf + sizeof(buf);
+    do {
+        *--p = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    h.append(p, static_cast<size_t>(buf + sizeof(buf) - p));
+}
+
+template <size_t N>
+static void append_lit(std::string& h, const char (&s)[N])
+{
+    h.append(s, N - 1);
+}
+
+static bool is_name(const std::string& a, const char* b, size_t n)
+{
+    return a.size() == n && strncasecmp(a.data(), b, n) == 0;
+}
+
 // content_length >= 0: fixed length; -1: chunked (1.1) or until close (1.0).
 std::string& HttpResponse::head(long long content_length)
 {
     std::string& h = srv_->head_buf_;  // reused: no allocation per response
     h.clear();
-    h.append(minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
-    char code[8];
-    h.append(code, static_cast<size_t>(snprintf(code, sizeof(code), "%d", status_)));
+    if (minor_ == 0)
+        append_lit(h, "HTTP/1.0 ");
+    else
+        append_lit(h, "HTTP/1.1 ");
+    append_number(h, static_cast<unsigned long long>(status_ < 0 ? 0 : status_));
     h.push_back(' ');
     h.append(reason_.empty() ? reason_phrase(status_) : reason_);
-    h.append("\r\nServer: ");
+    append_lit(h, "\r\nServer: ");
     h.append(srv_->http_config().server_name);
-    h.append("\r\nDate: ");
+    append_lit(h, "\r\nDate: ");
     h.append(srv_->date());
-    h.append("\r\n");
+    append_lit(h, "\r\n");
     bool no_body = status_ == 204 || status_ == 304 || status_ < 200;
     if (content_length >= 0) {
         if (!no_body) {
-            char len[32];
-            h.append("Content-Length: ");
-            h.append(len, static_cast<size_t>(snprintf(len, sizeof(len), "%lld", content_length)));
-            h.append("\r\n");
+            append_lit(h, "Content-Length: ");
+            append_number(h, static_cast<unsigned long long>(content_length));
+            append_lit(h, "\r\n");
         }
     } else if (minor_ >= 1) {
         chunked_ = true;
-        h.append("Transfer-Encoding: chunked\r\n");
+        append_lit(h, "Transfer-Encoding: chunked\r\n");
     } else {
         keep_alive_ = false;  // HTTP/1.0: the body ends when we close
     }
     for (const auto& kv : headers_) {
-        if (strcasecmp(kv.first.c_str(), "Content-Length") == 0 ||
-            strcasecmp(kv.first.c_str(), "Transfer-Encoding") == 0 ||
-            strcasecmp(kv.first.c_str(), "Connection") == 0)
+        if (is_name(kv.first, "Content-Length", 14) || is_name(kv.first, "Transfer-Encoding", 17) ||
+            is_name(kv.first, "Connection", 10))
             continue;  // framing is ours
         h.append(kv.first);
-        h.append(": ");
+        append_lit(h, ": ");
         h.append(kv.second);
-        h.append("\r\n");
+        append_lit(h, "\r\n");
     }
     if (!keep_alive_)
-        h.append("Connection: close\r\n");
+        append_lit(h, "Connection: close\r\n");
     else if (minor_ == 0)
-        h.append("Connection: keep-alive\r\n");
-    h.append("\r\n");
+        append_lit(h, "Connection: keep-alive\r\n");
+    append_lit(h, "\r\n");
     headers_sent_ = true;
     return h;
 }
