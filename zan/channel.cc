@@ -30,6 +30,105 @@ bool Channel::make_pair(Channel* a, Channel* b)
 
 Channel::Channel(Fd fd) : fd_(std::move(fd)) {}
 
+void Channel::attach_ring(Ring tx, Ring rx, int peer_wake, int32_t* peer_sleeping)
+{
+    fd_.reset();
+    tx_ = tx;
+    rx_ = rx;
+    peer_wake_ = peer_wake;
+    peer_sleeping_ = peer_sleeping;
+}
+
+void Channel::prepare_sleep(int32_t* word)
+{
+    __atomic_store_n(word, 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);  // the word is set before the rings are checked
+}
+
+void Channel::end_sleep(int32_t* word)
+{
+    if (__atomic_load_n(word, __ATOMIC_RELAXED))
+        __atomic_store_n(word, 0, __ATOMIC_RELAXED);
+}
+
+// One eventfd write wakes the peer's epoll_wait (it watches the eventfd
+// edge-triggered and never reads it: the counter cannot reach its limit).
+void Channel::wake_peer()
+{
+    uint64_t one = 1;
+    ssize_t n;
+    do
+        n = ::write(peer_wake_, &one, sizeof(one));
+    while (n < 0 && errno == EINTR);
+}
+
+static size_t whole_frames(const char* p, size_t n, size_t limit)
+{
+    size_t off = 0;
+    while (off + sizeof(FrameHeader) <= n) {
+        FrameHeader h;
+        memcpy(&h, p + off, sizeof(h));
+        size_t f = sizeof(h) + h.len;
+        if (f > limit - off || f > n - off)
+            break;
+        off += f;
+    }
+    return off;
+}
+
+size_t Channel::ring_read(size_t limit)
+{
+    size_t avail = rx_.readable();
+    if (avail == 0)
+        return 0;
+    if (!rbuf_)
+        rbuf_.reset(new char[kRecvBatch * kMaxRecord]);
+    size_t n = avail < limit ? avail : limit;
+    rx_.copy_out(rbuf_.get(), n);
+    size_t whole = whole_frames(rbuf_.get(), n, n);
+    if (whole == 0) {
+        // Writers publish whole frames of at most kMaxRecord bytes, and
+        // limit >= kMaxRecord: this is not a frame. Drop what is there
+        // rather than stall on it forever.
+        rx_.consume(avail);
+        if (rx_.take_want_space())
+            wake_peer();
+        return 0;
+    }
+    rx_.consume(whole);
+    if (rx_.take_want_space())
+        wake_peer();
+    return whole;
+}
+
+int Channel::ring_flush()
+{
+    for (int tries = 0; tries < 2; tries++) {
+        if (out_.empty())
+            return 1;
+        if (!tx_.lock())
+            return -1;
+        size_t take = whole_frames(out_.peek(), out_.readable(), tx_.writable());
+        if (take > 0)
+            tx_.write(out_.peek(), take);
+        tx_.unlock();
+        if (take > 0) {
+            out_.consume(take);
+            // Published before the word is read (pairs with prepare_sleep()).
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            if (__atomic_load_n(peer_sleeping_, __ATOMIC_RELAXED) &&
+                __atomic_exchange_n(peer_sleeping_, 0, __ATOMIC_ACQ_REL))
+                wake_peer();
+        }
+        if (out_.empty())
+            return 1;
+        // Full: ask to be woken when there is room, then look once more
+        // in case the consumer made room before it could see the flag.
+        tx_.want_space();
+    }
+    return 0;
+}
+
 void Channel::append_frame(uint8_t kind, uint8_t flags, uint64_t id, int32_t arg,
                            std::string_view a, std::string_view b)
 {
@@ -85,6 +184,8 @@ bool Channel::push2(uint8_t kind, uint64_t id, int32_t arg, std::string_view a,
 
 int Channel::flush()
 {
+    if (tx_.valid())
+        return ring_flush();
     enum { kBatch = 32 };
     while (!out_.empty()) {
         struct mmsghdr msgs[kBatch];
@@ -140,6 +241,11 @@ bool Channel::flush_wait(int timeout_ms)
         if (left <= 0) {
             errno = ETIMEDOUT;
             return false;
+        }
+        if (tx_.valid()) {
+            // Nothing to poll: the room comes back as the consumer reads.
+            ::poll(nullptr, 0, 1);
+            continue;
         }
         struct pollfd pfd = {fd_.get(), POLLOUT, 0};
         if (::poll(&pfd, 1, static_cast<int>(left)) < 0 && errno != EINTR)

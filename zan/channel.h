@@ -12,10 +12,20 @@
 // reader reassembles per sending pid; fragments of a writer that died are
 // dropped when its next message starts.
 //
-// Owns its descriptor (closed on destruction). Private to one process; a
-// child that inherits a Channel object must reset() the ends it does not
-// use. Used by NetWorkers and Workers (request/reply traffic) and by
-// Workers, TaskWorkers and UserWorkers (inbox traffic).
+// Ring mode (attach_ring): the same frames travel through two shared-memory
+// Rings instead of a socket, one per direction, and the peer is woken
+// through its eventfd only when it said it is about to sleep (see
+// prepare_sleep()). A pass that moves a batch of frames then costs no
+// system call at all while the peer is busy, and one eventfd write when it
+// sleeps. The NetWorker <-> Worker pairs use this mode; inboxes and control
+// channels use sockets.
+//
+// Owns its descriptor (closed on destruction); in ring mode it owns
+// nothing (the rings live in the server's ShmRegion, the eventfds in the
+// Runtime). Private to one process; a child that inherits a Channel object
+// must reset() the ends it does not use. Used by NetWorkers and Workers
+// (request/reply traffic) and by Workers, TaskWorkers and UserWorkers
+// (inbox traffic).
 #ifndef ZAN_CHANNEL_H
 #define ZAN_CHANNEL_H
 
@@ -32,6 +42,7 @@
 
 #include "zan/buffer.h"
 #include "zan/fd.h"
+#include "zan/ring.h"
 
 namespace zan {
 
@@ -62,9 +73,35 @@ public:
     Channel(Channel&&) = default;
     Channel& operator=(Channel&&) = default;
 
+    // Ring mode: frames go out through tx and come in through rx; peer_wake
+    // is the peer process's eventfd and peer_sleeping its sleeping word
+    // (both outlive the channel). The channel has no descriptor then.
+    void attach_ring(Ring tx, Ring rx, int peer_wake, int32_t* peer_sleeping);
+    bool ring_mode() const { return rx_.valid(); }
+    // Ring mode: frames are waiting to be received.
+    bool ready() const { return rx_.valid() && !rx_.empty(); }
+
+    // The consumer's half of the wake-up protocol, for a process that reads
+    // ring channels: before it blocks it calls prepare_sleep() on its
+    // sleeping word and then checks ready() on every channel it reads; if
+    // one is ready it must not block and calls end_sleep(). After every
+    // wake-up it calls end_sleep(). A producer that publishes frames while
+    // the word is set clears it and writes the eventfd; the fences on both
+    // sides make sure one of the two sees the other (no lost wake-up).
+    static void prepare_sleep(int32_t* word);
+    static void end_sleep(int32_t* word);
+
     int fd() const { return fd_.get(); }
-    bool valid() const { return fd_.valid(); }
-    void reset() { fd_.reset(); out_.clear(); partial_.clear(); }
+    bool valid() const { return fd_.valid() || rx_.valid(); }
+    void reset()
+    {
+        fd_.reset();
+        out_.clear();
+        partial_.clear();
+        tx_ = rx_ = Ring();
+        peer_wake_ = -1;
+        peer_sleeping_ = nullptr;
+    }
     // Drops whatever is queued and not yet sent.
     void discard() { out_.clear(); }
 
@@ -80,8 +117,9 @@ public:
     bool push2(uint8_t kind, uint64_t id, int32_t arg, std::string_view a, std::string_view b);
 
     // Sends queued records. Returns 1 when everything was sent, 0 when the
-    // socket is full (the rest stays queued: wait for writability), -1 on
-    // error with errno set.
+    // socket is full (the rest stays queued: wait for writability; in ring
+    // mode the consumer wakes us when it frees room), -1 on error with
+    // errno set.
     int flush();
     // flush() and wait with poll(2) until everything is sent or timeout_ms
     // passes (for blocking-style processes). Returns false on timeout or
@@ -92,6 +130,7 @@ public:
     // fn(header, payload); the payload view is valid only during the call.
     // Returns the number of records read, 0 when none was ready, -1 on
     // error with errno set (ECONNRESET/EPIPE when the peer end is gone).
+    // In ring mode a "record" is kMaxRecord bytes of frames.
     template <class Fn>
     int receive(Fn&& fn, int max_records = 64);
 
@@ -99,6 +138,11 @@ private:
     // Reads up to `want` records with one recvmmsg(2) into rbuf_ (record i
     // at i * kMaxRecord, length rlen_[i]). Returns the count or -1.
     int recv_records(int want);
+    // Ring mode: copies whole frames, at most limit bytes, into rbuf_ and
+    // frees their room (waking a producer that waits for it).
+    size_t ring_read(size_t limit);
+    int ring_flush();
+    void wake_peer();
     template <class Fn>
     void dispatch_record(const char* base, size_t n, Fn&& fn);
     void append_frame(uint8_t kind, uint8_t flags, uint64_t id, int32_t arg, std::string_view a,
@@ -111,11 +155,25 @@ private:
     std::unique_ptr<char[]> rbuf_;  // kRecvBatch records; pages are touched only when used
     size_t rlen_[kRecvBatch] = {};
     std::unordered_map<uint32_t, std::string> partial_;  // src pid -> message so far
+    Ring tx_, rx_;                     // ring mode
+    int peer_wake_ = -1;               // ring mode: the peer's eventfd
+    int32_t* peer_sleeping_ = nullptr;  // ring mode: the peer's sleeping word
 };
 
 template <class Fn>
 int Channel::receive(Fn&& fn, int max_records)
 {
+    if (rx_.valid()) {
+        int recs = max_records < 1 ? 1 : (max_records < kRecvBatch ? max_records : kRecvBatch);
+        size_t limit = static_cast<size_t>(recs) * kMaxRecord;
+        size_t n = ring_read(limit);
+        if (n == 0) {
+            errno = EAGAIN;
+            return 0;
+        }
+        dispatch_record(rbuf_.get(), n, fn);
+        return static_cast<int>((n + kMaxRecord - 1) / kMaxRecord);
+    }
     int got = 0;
     while (got < max_records) {
         int want = max_records - got < kRecvBatch ? max_records - got : kRecvBatch;

@@ -20,7 +20,8 @@ static constexpr long long kMaxDelayMs = 1LL << 40;
 
 static uint32_t to_epoll(uint32_t mask)
 {
-    return ((mask & kReadable) ? EPOLLIN : 0u) | ((mask & kWritable) ? EPOLLOUT : 0u);
+    uint32_t ev = ((mask & kReadable) ? EPOLLIN : 0u) | ((mask & kWritable) ? EPOLLOUT : 0u);
+    return ev && (mask & kEdge) ? ev | EPOLLET : ev;
 }
 
 static uint64_t make_data(int fd, uint32_t gen)
@@ -67,7 +68,7 @@ bool EventLoop::watch(int fd, uint32_t mask, IoCallback cb)
     if (static_cast<size_t>(fd) >= table_.size())
         table_.resize(static_cast<size_t>(fd) + 1);
     Entry& e = table_[fd];
-    mask &= kReadable | kWritable | kError;
+    mask &= kReadable | kWritable | kError | kEdge;
     uint32_t gen = e.gen + 1;  // a new registration: drop events of the old one
     uint64_t data = make_data(fd, gen);
     if (mask != 0) {
@@ -109,7 +110,7 @@ bool EventLoop::update(int fd, uint32_t mask)
         return false;
     }
     Entry& e = table_[fd];
-    mask &= kReadable | kWritable | kError;
+    mask &= kReadable | kWritable | kError | kEdge;
     if (mask == e.mask)
         return true;  // the hot path: no syscall
     bool want = mask != 0;
@@ -188,6 +189,12 @@ void EventLoop::add_before_poll(Callback cb)
         before_poll_.push_back(std::move(cb));
 }
 
+void EventLoop::add_after_poll(Callback cb)
+{
+    if (cb)
+        after_poll_.push_back(std::move(cb));
+}
+
 void EventLoop::run()
 {
     if (in_loop_) {
@@ -237,6 +244,8 @@ int EventLoop::run_once(int timeout_ms)
         return -1;
     }
     now_ms_ = monotonic_ms();
+    for (auto& cb : after_poll_)
+        cb();
     int count = dispatch_io(n);
     timers_.run_expired(now_ms_);
     count += static_cast<int>(timers_.last_fired());

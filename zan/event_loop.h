@@ -1,6 +1,6 @@
 // EventLoop: the reactor each zan process runs (redis ae.c style).
 //
-// Level-triggered epoll, a flat table indexed by fd holding {mask,
+// Level-triggered epoll (edge-triggered for an fd watched with kEdge), a flat table indexed by fd holding {mask,
 // callback, generation}, a timer heap, one signalfd, deferred calls and
 // before-poll hooks. The epoll data of a watched fd is
 // (generation << 32) | fd, and every watch() or unwatch() bumps the
@@ -42,8 +42,10 @@ class Poller;
 // Interest and delivered events. kError is always delivered, together with
 // kReadable (and kWritable when write interest is set), so the normal read
 // and write paths see the failure. Interest kError alone means "registered,
-// tell me only about errors and hang-ups".
-enum : uint32_t { kReadable = 1u, kWritable = 2u, kError = 4u };
+// tell me only about errors and hang-ups". kEdge in an interest makes the
+// fd edge-triggered (EPOLLET): one event per change, e.g. per eventfd
+// write, whether or not the fd is read.
+enum : uint32_t { kReadable = 1u, kWritable = 2u, kError = 4u, kEdge = 8u };
 
 class EventLoop {
 public:
@@ -90,6 +92,9 @@ public:
     void defer(Callback cb);
     // Runs cb every iteration just before epoll_wait (must be cheap).
     void add_before_poll(Callback cb);
+    // Runs cb every iteration just after epoll_wait returns, before any
+    // callback (must be cheap; must not add hooks).
+    void add_after_poll(Callback cb);
 
     // Loops until stop(); clears the stop flag when it starts.
     void run();
@@ -136,6 +141,7 @@ private:
     std::vector<Callback> deferred_;
     std::vector<Callback> running_;  // the deferred calls being run
     std::deque<Callback> before_poll_;  // deque: a hook may add hooks
+    std::vector<Callback> after_poll_;
     Fd signal_fd_;
     sigset_t sig_watched_;
     sigset_t sig_blocked_;  // blocked by us, unblocked again on release

@@ -22,7 +22,10 @@ static const int kAcceptBusyDelayMs = 5;  // after losing the accept lock
 static const int kShareWaitMs = 20;       // longest step-aside when over our share
 
 NetWorker::NetWorker(Runtime& rt)
-    : rt_(rt), waiters_(static_cast<size_t>(rt.W())), chan_dirty_(static_cast<size_t>(rt.W()), false)
+    : rt_(rt),
+      waiters_(static_cast<size_t>(rt.W())),
+      chan_dirty_(static_cast<size_t>(rt.W()), false),
+      undispatched_(static_cast<size_t>(rt.W()), 0)
 {
     rt_.net_worker = this;
 }
@@ -39,8 +42,12 @@ int NetWorker::run()
     for (size_t li = 0; li < rt_.listeners.size(); li++)
         loop_.watch(rt_.listeners[li].fd.get(), kReadable,
                     [this, li](uint32_t) { on_accept(static_cast<int>(li)); });
-    for (int w = 0; w < rt_.W(); w++)
-        loop_.watch(chan(w).fd(), kReadable, [this, w](uint32_t ev) { on_channel(w, ev); });
+    // The Workers write our eventfd when they publish replies while we
+    // sleep, or when they free room we wait for: look at every channel.
+    loop_.watch(rt_.wake_of(rt_.id), kReadable | kEdge, [this](uint32_t) {
+        for (int w = 0; w < rt_.W(); w++)
+            on_channel(w, kReadable | kWritable);
+    });
     loop_.watch(rt_.ctl.fd(), kReadable, [this](uint32_t) { on_ctl(); });
     loop_.watch_signal(SIGTERM, [this](const signalfd_siginfo&) {
         if (::getppid() != rt_.master_pid) {
@@ -53,7 +60,21 @@ int NetWorker::run()
     loop_.add_before_poll([this] {
         flush_conns();
         flush_channels();
+        // Tell the Workers we may block, then look at the rings once more:
+        // replies published before they could see it are read now.
+        Channel::prepare_sleep(rt_.sleeping_word());
+        for (int w = 0; w < rt_.W(); w++) {
+            if (chan(w).ready()) {
+                Channel::end_sleep(rt_.sleeping_word());
+                loop_.defer([this] {
+                    for (int v = 0; v < rt_.W(); v++)
+                        on_channel(v, kReadable);
+                });
+                break;
+            }
+        }
     });
+    loop_.add_after_poll([this] { Channel::end_sleep(rt_.sleeping_word()); });
     const ProtocolSpec& ps = rt_.protocol;
     int shortest = 0;
     for (int t : {ps.header_timeout_ms, ps.idle_timeout_ms})
@@ -404,7 +425,8 @@ int NetWorker::choose_worker(Conn& c)
         for (unsigned i = 0; i < W; i++) {
             int w = static_cast<int>((start + i) % W);
             const ProcSlot& p = rt_.procs[w];
-            int64_t load = atomic_load(&p.dispatched) - atomic_load(&p.handled);
+            int64_t load = atomic_load(&p.dispatched) + undispatched_[static_cast<size_t>(w)] -
+                           atomic_load(&p.handled);
             if (best < 0 || load < best_load) {
                 best = w;
                 best_load = load;
@@ -499,7 +521,7 @@ void NetWorker::process_input(uint32_t slot)
             waiters_[static_cast<size_t>(w)].push_back(slot);
             return;
         }
-        atomic_add(&rt_.procs[w].dispatched, static_cast<int64_t>(1));
+        undispatched_[static_cast<size_t>(w)]++;  // published in flush_channels()
         chan_dirty_[static_cast<size_t>(w)] = true;
         c.awaiting = true;
         c.last_worker = w;
@@ -821,6 +843,10 @@ void NetWorker::flush_channels()
     for (int w = 0; w < rt_.W(); w++) {
         if (!chan_dirty_[static_cast<size_t>(w)])
             continue;
+        if (int64_t& n = undispatched_[static_cast<size_t>(w)]) {
+            atomic_add(&rt_.procs[w].dispatched, n);
+            n = 0;
+        }
         Channel& ch = chan(w);
         int r = ch.flush();
         if (r < 0) {
@@ -834,10 +860,8 @@ void NetWorker::flush_channels()
             fail_waiting_on(w);
             continue;
         }
-        bool blocked = r == 0;
-        chan_dirty_[static_cast<size_t>(w)] = blocked;
-        uint32_t want = kReadable | (blocked ? kWritable : 0u);
-        loop_.update(ch.fd(), want);
+        // Blocked (r == 0): the Worker wakes us when it has made room.
+        chan_dirty_[static_cast<size_t>(w)] = r == 0;
         auto& wl = waiters_[static_cast<size_t>(w)];
         if (!ch.full() && !wl.empty()) {
             std::vector<uint32_t> resume;

@@ -1,6 +1,7 @@
 #include "zan/process.h"
 
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -60,11 +61,25 @@ SessionSlot* Runtime::live_session(SessionId s) const
 
 static size_t align_up(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
 
+// Each direction of each NetWorker/Worker pair gets a ring: 256 KiB while
+// that costs at most 16 MiB in all, never less than 128 KiB (two frames
+// of the largest size).
+static size_t ring_capacity(size_t rings)
+{
+    size_t cap = 256 * 1024;
+    while (cap > 128 * 1024 && rings * cap > 16 * 1024 * 1024)
+        cap /= 2;
+    return cap;
+}
+
 bool Runtime::setup(std::string* err)
 {
     size_t nsess = static_cast<size_t>(N()) * static_cast<size_t>(cfg.max_connection);
+    size_t npairs = static_cast<size_t>(N()) * static_cast<size_t>(W());
+    ring_bytes = ring_capacity(2 * npairs);
     size_t bytes = align_up(sizeof(ServerStats)) + align_up(sizeof(ProcSlot) * proc_count()) +
-                   align_up(sizeof(SessionSlot) * nsess) + align_up(sizeof(ShmMutex)) + 4096;
+                   align_up(sizeof(SessionSlot) * nsess) + align_up(sizeof(ShmMutex)) +
+                   2 * npairs * Ring::shm_bytes(ring_bytes) + 4096;
     if (!shm.create(bytes)) {
         *err = std::string("mmap() of shared memory failed: ") + strerror(errno);
         return false;
@@ -85,14 +100,33 @@ bool Runtime::setup(std::string* err)
         *err = std::string("msgget() for the task queue failed: ") + strerror(errno);
         return false;
     }
-    net_end.resize(static_cast<size_t>(N() * W()));
-    worker_end.resize(net_end.size());
-    for (size_t i = 0; i < net_end.size(); i++) {
-        if (!Channel::make_pair(&net_end[i], &worker_end[i])) {
-            *err = std::string("socketpair() for a channel failed: ") + strerror(errno);
+    wake_fd.resize(static_cast<size_t>(proc_count()));
+    for (int id = 0; id < proc_count(); id++) {
+        Role r = role_of(id);
+        if (r != Role::worker && r != Role::net_worker)
+            continue;
+        int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) {
+            *err = std::string("eventfd() failed: ") + strerror(errno);
             return false;
         }
-        net_end[i].set_max_pending(cfg.pipe_buffer_size);
+        wake_fd[static_cast<size_t>(id)] = Fd(fd);
+    }
+    net_end.resize(npairs);
+    worker_end.resize(npairs);
+    for (int k = 0; k < N(); k++) {
+        for (int w = 0; w < W(); w++) {
+            size_t i = static_cast<size_t>(k * W() + w);
+            Ring to_worker, to_net;
+            if (!to_worker.place(shm, ring_bytes) || !to_net.place(shm, ring_bytes)) {
+                *err = std::string("shared memory for a channel ring failed: ") + strerror(errno);
+                return false;
+            }
+            int net_id = first_id(Role::net_worker) + k;
+            net_end[i].attach_ring(to_worker, to_net, wake_of(w), &procs[w].sleeping);
+            worker_end[i].attach_ring(to_net, to_worker, wake_of(net_id), &procs[net_id].sleeping);
+            net_end[i].set_max_pending(cfg.pipe_buffer_size);
+        }
     }
     inbox_rd.resize(static_cast<size_t>(W()));
     inbox_wr.resize(inbox_rd.size());
@@ -121,6 +155,14 @@ void Runtime::become(Role r, int idx, Channel ctl_end)
             if (!(r == Role::worker && w == idx))
                 worker_end[i].reset();
         }
+    }
+    // Our own eventfd, and those of the peers we write to.
+    for (int i = 0; i < proc_count(); i++) {
+        Role ri = role_of(i);
+        bool keep = i == id || (r == Role::net_worker && ri == Role::worker) ||
+                    (r == Role::worker && ri == Role::net_worker);
+        if (!keep)
+            wake_fd[static_cast<size_t>(i)].reset();
     }
     for (int w = 0; w < W(); w++) {
         if (!(r == Role::worker && w == idx))

@@ -79,13 +79,18 @@ struct Runtime {
     ShmMutex* accept_lock = nullptr;
     MsgQueue task_queue;
 
-    // Channels. pair k*W+w joins NetWorker k and Worker w; inbox w is read
-    // by Worker w and written by Workers, TaskWorkers and UserWorkers.
+    // Channels. pair k*W+w joins NetWorker k and Worker w (ring mode: two
+    // shared-memory rings, woken through wake_fd); inbox w is read by
+    // Worker w and written by Workers, TaskWorkers and UserWorkers.
     std::vector<Channel> net_end;
     std::vector<Channel> worker_end;
     std::vector<Channel> inbox_rd;
     std::vector<Channel> inbox_wr;
     Channel ctl;  // this child's end of its control channel with the Master
+    // eventfd per child id of a Worker or NetWorker: written to wake the
+    // process(es) of that id (see Channel::prepare_sleep); others are unset.
+    std::vector<Fd> wake_fd;
+    size_t ring_bytes = 0;  // capacity of each pair ring
 
     // Who this process is.
     Role role = Role::master;
@@ -115,6 +120,8 @@ struct Runtime {
     {
         return sessions + static_cast<size_t>(net) * static_cast<size_t>(cfg.max_connection) + slot;
     }
+    int32_t* sleeping_word() const { return &procs[id].sleeping; }
+    int wake_of(int child_id) const { return wake_fd[static_cast<size_t>(child_id)].get(); }
     // Slot of a live session, or nullptr when the id is stale or invalid.
     SessionSlot* live_session(SessionId s) const;
 

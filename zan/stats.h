@@ -59,6 +59,8 @@ struct ProcSlot {
     int64_t dispatched;     // messages sent to it by NetWorkers
     int64_t handled;        // messages it finished (dispatched - handled = backlog)
     int64_t respawns;
+    int32_t sleeping;       // Worker, NetWorker: about to block, wake me (Channel::prepare_sleep)
+    int32_t pad_;
 };
 
 // One per connection slot of a NetWorker. Written only by that NetWorker

@@ -30,13 +30,13 @@ Worker::~Worker() { rt_.worker = nullptr; }
 
 int Worker::run()
 {
-    for (int k = 0; k < rt_.N(); k++)
-        loop_.watch(chans_[static_cast<size_t>(k)]->fd(), 0, [this, k](uint32_t ev) {
-            if (ev & kWritable)
-                flush_all();
-            if (ev & kReadable)
-                on_channel(k);
-        });
+    // The NetWorkers write our eventfd when they publish requests while we
+    // sleep, or when they free room we wait for.
+    loop_.watch(rt_.wake_of(rt_.id), kReadable | kEdge, [this](uint32_t) {
+        for (int k = 0; k < rt_.N(); k++)
+            mark_dirty(k);
+        read_channels();
+    });
     // One process of an id reads its NetWorker channels at a time, so that
     // the messages of a connection are never split between a predecessor
     // and its successor (order, and the fragments of large messages). The
@@ -78,7 +78,29 @@ int Worker::run()
         begin_stop(false);
     });
     loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
-    loop_.add_before_poll([this] { flush_all(); });
+    loop_.add_before_poll([this] {
+        flush_all();
+        // Only the reader of this id's channels may say it sleeps (a
+        // predecessor that stopped reading must not clear the word of the
+        // successor that reads now).
+        if (!reading_)
+            return;
+        sleep_flagged_ = true;
+        Channel::prepare_sleep(rt_.sleeping_word());
+        for (Channel* ch : chans_) {
+            if (ch->ready()) {
+                Channel::end_sleep(rt_.sleeping_word());
+                loop_.defer([this] { read_channels(); });
+                break;
+            }
+        }
+    });
+    loop_.add_after_poll([this] {
+        if (sleep_flagged_) {
+            sleep_flagged_ = false;
+            Channel::end_sleep(rt_.sleeping_word());
+        }
+    });
 
     if (rt_.cb.on_worker_start)
         rt_.cb.on_worker_start(*rt_.server, rt_.id);
@@ -95,9 +117,21 @@ void Worker::start_reading()
         return;
     reading_ = true;
     atomic_store(&rt_.procs[rt_.id].reader, static_cast<int32_t>(current_pid()));
-    for (Channel* ch : chans_)
-        if (ch->valid())
-            loop_.update(ch->fd(), loop_.interest(ch->fd()) | kReadable);
+    loop_.defer([this] { read_channels(); });  // what came before we read
+}
+
+void Worker::read_channels()
+{
+    for (int k = 0; k < rt_.N() && reading_; k++)
+        on_channel(k);
+}
+
+void Worker::mark_dirty(int k)
+{
+    if (!dirty_[static_cast<size_t>(k)]) {
+        dirty_[static_cast<size_t>(k)] = true;
+        dirty_list_.push_back(k);
+    }
 }
 
 void Worker::on_channel(int k)
@@ -135,7 +169,6 @@ void Worker::handle(int k, const FrameHeader& h, std::string_view data)
         rt_.data_flags = h.arg;
         if (rt_.cb.on_receive)
             rt_.cb.on_receive(*rt_.server, s, data);
-        atomic_add(&rt_.procs[rt_.id].handled, static_cast<int64_t>(1));
         count_request();
         break;
     case kFrameClose: {
@@ -159,8 +192,7 @@ void Worker::handle(int k, const FrameHeader& h, std::string_view data)
 void Worker::count_request()
 {
     requests_++;
-    atomic_add(&rt_.stats->request_count, static_cast<int64_t>(1));
-    atomic_add(&rt_.procs[rt_.id].request_count, static_cast<int64_t>(1));
+    unpublished_++;  // the shared counters are updated once per pass
     if (rt_.cfg.max_request > 0 && requests_ >= rt_.cfg.max_request && !stopping_)
         begin_stop(true);
 }
@@ -247,17 +279,29 @@ void Worker::on_ctl()
     }
 }
 
+// Adds the requests handled since the last call to the shared counters:
+// one atomic add per counter and pass instead of per request (the counters
+// are read by other processes, and every add moves their cache line).
+void Worker::publish_counts()
+{
+    if (unpublished_ == 0)
+        return;
+    atomic_add(&rt_.procs[rt_.id].handled, unpublished_);
+    atomic_add(&rt_.procs[rt_.id].request_count, unpublished_);
+    atomic_add(&rt_.stats->request_count, unpublished_);
+    unpublished_ = 0;
+}
+
 void Worker::flush_all()
 {
+    publish_counts();  // before the replies leave: a client that has its answer sees it counted
     for (int k : dirty_list_) {
         Channel* ch = chans_[static_cast<size_t>(k)];
         int r = ch->flush();
         if (r == 1) {
             dirty_[static_cast<size_t>(k)] = false;
-            if (loop_.interest(ch->fd()) & kWritable)
-                loop_.update(ch->fd(), reading_ ? kReadable : 0u);
         } else if (r == 0) {
-            loop_.update(ch->fd(), (reading_ ? kReadable : 0u) | kWritable);
+            // Full: the NetWorker wakes us when it has made room.
         } else {
             // Not EAGAIN: what is queued cannot be sent. Drop it (once, not
             // on every pass) but keep the channel: closing it would leave
@@ -459,9 +503,6 @@ void Worker::begin_stop(bool retire)
     stopping_ = true;
     rt_.stopping = true;
     reading_ = false;
-    for (Channel* ch : chans_)
-        if (ch->valid())
-            loop_.update(ch->fd(), loop_.interest(ch->fd()) & ~kReadable);
     // Hand the channels over to our successor (if it waits for them).
     int32_t me = static_cast<int32_t>(current_pid());
     __atomic_compare_exchange_n(&rt_.procs[rt_.id].reader, &me, 0, false, __ATOMIC_ACQ_REL,
@@ -493,6 +534,7 @@ void Worker::begin_stop(bool retire)
 
 void Worker::finish_and_exit()
 {
+    publish_counts();
     // Everything replied so far must reach the NetWorkers.
     long long deadline = monotonic_ms() + rt_.cfg.max_wait_time * 1000LL;
     for (Channel* ch : chans_) {

@@ -50,11 +50,14 @@ private:
     };
     void start_reading();
     void on_channel(int k);
+    void read_channels();  // every NetWorker channel, while we are the reader
+    void mark_dirty(int k);
     void on_inbox();
     void on_ctl();
     void handle(int k, const FrameHeader& h, std::string_view data);
     void handle_inbox(const FrameHeader& h, std::string_view data);
     void flush_all();
+    void publish_counts();
     void count_request();
     void begin_stop(bool retire);
     void finish_and_exit();
@@ -69,9 +72,11 @@ private:
     std::vector<int> dirty_list_;
     std::vector<std::unordered_set<SessionId>> sessions_;  // per NetWorker: sessions we saw connect
     long requests_ = 0;
+    int64_t unpublished_ = 0;  // requests not yet added to the shared counters
     uint64_t task_seq_ = 0;
     bool stopping_ = false;
     bool reading_ = false;  // our NetWorker channels are ours to read
+    bool sleep_flagged_ = false;  // our sleeping word was set before this poll
     bool exiting_ = false;
     std::unordered_set<TaskId> abandoned_;   // taskwait timed out: drop late results
     std::deque<Pending> deferred_inbox_;     // inbox frames seen while in taskwait
