@@ -161,7 +161,8 @@ EventLoop::TimerId EventLoop::run_after(long long delay_ms, Callback cb)
         delay_ms = 0;
     if (delay_ms > kMaxDelayMs)
         delay_ms = kMaxDelayMs;
-    return timers_.add(monotonic_ms() + delay_ms, 0, std::move(cb));
+    now_ms_ = monotonic_ms();  // next_timeout() measures from now_ms_
+    return timers_.add(now_ms_ + delay_ms, 0, std::move(cb));
 }
 
 EventLoop::TimerId EventLoop::run_every(long long interval_ms, Callback cb)
@@ -172,7 +173,8 @@ EventLoop::TimerId EventLoop::run_every(long long interval_ms, Callback cb)
     }
     if (interval_ms > kMaxDelayMs)
         interval_ms = kMaxDelayMs;
-    return timers_.add(monotonic_ms() + interval_ms, interval_ms, std::move(cb));
+    now_ms_ = monotonic_ms();
+    return timers_.add(now_ms_ + interval_ms, interval_ms, std::move(cb));
 }
 
 bool EventLoop::cancel(TimerId id) { return timers_.cancel(id); }
@@ -217,7 +219,10 @@ int EventLoop::next_timeout(int timeout_ms) const
     long long next = timers_.next_expiry();
     if (next < 0)
         return timeout_ms;
-    long long delay = next - monotonic_ms();
+    // now_ms_ is from the last wake-up or timer added (one clock read per
+    // pass, as nginx does): it can only be early, so a timer can be late by
+    // the time the callbacks since then took, never early.
+    long long delay = next - now_ms_;
     if (delay < 0)
         delay = 0;
     if (timeout_ms >= 0 && delay > timeout_ms)

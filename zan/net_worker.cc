@@ -74,7 +74,10 @@ int NetWorker::run()
             }
         }
     });
-    loop_.add_after_poll([this] { Channel::end_sleep(rt_.sleeping_word()); });
+    loop_.add_after_poll([this] {
+        Channel::end_sleep(rt_.sleeping_word());
+        wall_sec_ = static_cast<int64_t>(::time(nullptr));
+    });
     const ProtocolSpec& ps = rt_.protocol;
     int shortest = 0;
     for (int t : {ps.header_timeout_ms, ps.idle_timeout_ms})
@@ -358,7 +361,9 @@ void NetWorker::read_conn(uint32_t slot)
         return;
     }
     c.last_active = loop_.now_ms();
-    atomic_store(&rt_.slot_at(rt_.index, slot)->last_time, static_cast<int64_t>(::time(nullptr)));
+    int64_t* last = &rt_.slot_at(rt_.index, slot)->last_time;
+    if (atomic_load(last) != wall_sec_)  // one store per second, not per read
+        atomic_store(last, wall_sec_);
     process_input(slot);
 }
 

@@ -134,6 +134,7 @@ private:
     std::vector<uint32_t> dirty_;
     std::vector<std::vector<uint32_t>> waiters_;  // per Worker: paused connections
     std::vector<bool> chan_dirty_;
+    int64_t wall_sec_ = 0;  // time(2) at the last wake-up
     std::vector<int64_t> undispatched_;  // messages sent to each Worker, not yet in its ProcSlot
     std::vector<int> chan_list_;
     size_t live_ = 0;
