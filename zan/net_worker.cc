@@ -644,7 +644,11 @@ void NetWorker::write_conn(uint32_t slot)
         for (const Segment& sg : c.io->segs)
             queued += sg.file ? sg.left : sg.bytes.size();
     }
-    atomic_store(&rt_.slot_at(rt_.index, slot)->out_bytes, static_cast<int64_t>(queued));
+    // Stored only when it changes: the Workers read this line for every
+    // reply, and a store would pull it away from them each time.
+    int64_t* ob = &rt_.slot_at(rt_.index, slot)->out_bytes;
+    if (atomic_load(ob) != static_cast<int64_t>(queued))
+        atomic_store(ob, static_cast<int64_t>(queued));
     bool more = queued > 0;
     if (!more && c.close_after_flush) {
         close_conn(slot, "closed after flush");
