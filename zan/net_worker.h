@@ -2,8 +2,9 @@
 // sockets while holding the robust accept lock, reads and frames client
 // bytes, dispatches each complete message to a Worker (dispatch_mode), and
 // writes the Workers' replies back. All frames for one Worker produced in
-// one loop iteration leave in one sendmmsg(2); all replies for one
-// connection received in one iteration leave in one write(2).
+// one loop iteration are copied into its ring at once (one eventfd write
+// if it sleeps); all replies for one connection received in one iteration
+// leave in one write(2).
 // Connections live in a flat table; a session id carries the slot's
 // generation so a late reply to a reused slot is dropped.
 // Lives in a NetWorker process only.

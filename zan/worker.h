@@ -2,7 +2,7 @@
 // channel with every NetWorker and messages from its inbox (task results,
 // pipe messages), calls on_connect / on_receive / on_close / on_finish /
 // on_pipe_message, and batches its replies: everything it sends during one
-// loop iteration leaves in one sendmmsg(2) per NetWorker. With max_request
+// loop iteration is copied into each NetWorker's ring at once. With max_request
 // set it stops reading after that many messages, finishes what it holds,
 // and exits; the Master has already forked its successor.
 // Lives in a Worker process only.
