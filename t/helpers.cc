@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "zan/fd.h"
+#include "zan/log.h"
 #include "zan/sys.h"
 
 namespace zt {
@@ -1224,6 +1225,37 @@ bool read_byte(int fd, int timeout_ms, char* c)
         r = ::poll(&p, 1, timeout_ms);
     while (r < 0 && errno == EINTR);
     return r > 0 && zan::read_some(fd, c, 1) == 1;
+}
+
+CapturedLog::CapturedLog(const char* prefix)
+{
+    std::string tmpl = std::string("/tmp/") + prefix + ".XXXXXX";
+    int fd = ::mkstemp(&tmpl[0]);
+    if (fd >= 0) {
+        ::close(fd);
+        path_ = tmpl;
+        zan::Logger::instance().open(path_);
+    }
+}
+
+CapturedLog::~CapturedLog()
+{
+    zan::Logger::instance().open("");
+    if (!path_.empty())
+        ::unlink(path_.c_str());
+}
+
+std::string CapturedLog::text() const
+{
+    std::string out;
+    if (FILE* f = ::fopen(path_.c_str(), "r")) {
+        char buf[512];
+        size_t n;
+        while ((n = ::fread(buf, 1, sizeof(buf), f)) > 0)
+            out.append(buf, n);
+        ::fclose(f);
+    }
+    return out;
 }
 
 }  // namespace zt

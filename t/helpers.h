@@ -357,6 +357,20 @@ int wait_child(pid_t pid, int timeout_ms);
 // Reads one byte with a deadline; false on timeout or EOF.
 bool read_byte(int fd, int timeout_ms, char* c);
 
+// Points the process Logger at a temporary file for the life of the object
+// (keeps expected warn lines out of the test output); text() reads it.
+class CapturedLog {
+public:
+    explicit CapturedLog(const char* prefix = "zan_test");
+    ~CapturedLog();
+    CapturedLog(const CapturedLog&) = delete;
+    CapturedLog& operator=(const CapturedLog&) = delete;
+    std::string text() const;
+
+private:
+    std::string path_;
+};
+
 }  // namespace zt
 
 #endif

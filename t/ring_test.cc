@@ -31,43 +31,6 @@ namespace {
 using zt::Child;
 using zt::read_byte;
 
-// Points the process Logger at a temporary file for the life of the object
-// (keeps the expected "holder died" warn line out of the test output).
-class CapturedLog {
-public:
-    CapturedLog()
-    {
-        char tmpl[] = "/tmp/zan_ring_test.XXXXXX";
-        int fd = ::mkstemp(tmpl);
-        if (fd >= 0) {
-            ::close(fd);
-            path_ = tmpl;
-            zan::Logger::instance().open(path_);
-        }
-    }
-    ~CapturedLog()
-    {
-        zan::Logger::instance().open("");
-        if (!path_.empty())
-            ::unlink(path_.c_str());
-    }
-    std::string text() const
-    {
-        std::string out;
-        if (FILE* f = ::fopen(path_.c_str(), "r")) {
-            char buf[512];
-            size_t n;
-            while ((n = ::fread(buf, 1, sizeof(buf), f)) > 0)
-                out.append(buf, n);
-            ::fclose(f);
-        }
-        return out;
-    }
-
-private:
-    std::string path_;
-};
-
 // poll(2) for POLLIN; 1 when readable, 0 on timeout, -1 on error.
 int wait_in(int fd, int timeout_ms)
 {
@@ -301,7 +264,7 @@ TEST(Ring, WantSpaceIsTakenOnce)
 
 TEST(Ring, ProducerKilledHoldingLockIsRecovered)
 {
-    CapturedLog log;
+    zt::CapturedLog log("zan_ring_test");
     zan::ShmRegion shm;
     ASSERT_TRUE(shm.create(1 << 16));
     zan::Ring r;

@@ -49,42 +49,6 @@ private:
     Shared* s_ = nullptr;
 };
 
-// Points the process Logger at a temporary file for the life of the object.
-class CapturedLog {
-public:
-    CapturedLog()
-    {
-        char tmpl[] = "/tmp/zan_shm_mutex_test.XXXXXX";
-        int fd = ::mkstemp(tmpl);
-        if (fd >= 0) {
-            ::close(fd);
-            path_ = tmpl;
-            zan::Logger::instance().open(path_);
-        }
-    }
-    ~CapturedLog()
-    {
-        zan::Logger::instance().open("");
-        if (!path_.empty())
-            ::unlink(path_.c_str());
-    }
-    std::string text() const
-    {
-        std::string out;
-        if (FILE* f = ::fopen(path_.c_str(), "r")) {
-            char buf[512];
-            size_t n;
-            while ((n = ::fread(buf, 1, sizeof(buf), f)) > 0)
-                out.append(buf, n);
-            ::fclose(f);
-        }
-        return out;
-    }
-
-private:
-    std::string path_;
-};
-
 }  // namespace
 
 TEST(ShmMutex, LockUnlockInOneProcess)
@@ -175,7 +139,7 @@ TEST(ShmMutex, MutualExclusionAcrossProcesses)
 
 TEST(ShmMutex, RecoversAfterHolderIsKilled)
 {
-    CapturedLog log;
+    zt::CapturedLog log("zan_shm_mutex_test");
     SharedRegion s;
     ASSERT_TRUE(s.init());
     zan::Fd ready_rd, ready_wr;
@@ -215,7 +179,7 @@ TEST(ShmMutex, RecoversAfterHolderIsKilled)
 
 TEST(ShmMutex, RecoversAfterHolderExits)
 {
-    CapturedLog log;  // keeps the expected warn line out of the test output
+    zt::CapturedLog log("zan_shm_mutex_test");  // keeps the expected warn line out of the test output
     SharedRegion s;
     ASSERT_TRUE(s.init());
     Child child;
