@@ -502,3 +502,35 @@ TEST(ServerBasic, GracefulStopLeavesNothing)
 }
 
 }  // namespace
+
+// A bad option value is an error (exit 2, the option named on stderr),
+// never a silent default such as port 0 for "--port abc".
+TEST(ServerBasic, BadOptionValuesAreRefused)
+{
+    struct Case {
+        const char* tool;
+        std::vector<std::string> argv;
+    };
+    const Case cases[] = {
+        {"zan-echod", {"--port", "abc"}},
+        {"zan-echod", {"--port", "70000"}},
+        {"zan-echod", {"--worker-num", "-1"}},
+        {"zan-echod", {"--max-request", "10x"}},
+        {"zan-echod", {"--dispatch-mode", ""}},
+        {"zan-echod", {"--log-level", "loud"}},
+        {"zan-httpd", {"--port", "9501abc"}},
+        {"zan-httpd", {"--header-timeout", "5s"}},
+        {"zan-httpd", {"--net-worker-num", "99999999999999999999"}},
+    };
+    for (const Case& c : cases) {
+        Proc p;
+        std::vector<std::string> argv{zt::tool(c.tool)};
+        argv.insert(argv.end(), c.argv.begin(), c.argv.end());
+        ASSERT_TRUE(p.spawn(argv));
+        int st = p.wait_exit(10000);
+        ASSERT_NE(st, -1) << c.tool << " " << c.argv[0] << " did not exit";
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2) << c.tool << " " << c.argv[0];
+        EXPECT_NE(p.output().find("bad value for " + c.argv[0]), std::string::npos)
+            << p.output();
+    }
+}

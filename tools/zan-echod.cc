@@ -6,6 +6,7 @@
 //   quit         -> the server closes the connection
 //   anything else is echoed back as received.
 // Prints "listening on H:P" once every process is up; exits 0 on SIGTERM.
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "tools/server_options.h"
 #include "zan/tcp_server.h"
 
 static void usage()
@@ -43,26 +45,20 @@ int main(int argc, char** argv)
         if (i + 1 >= argc)
             usage();
         std::string v = argv[++i];
-        long n = atol(v.c_str());
-        if (a == "--host") host = v;
-        else if (a == "--port") port = static_cast<int>(n);
-        else if (a == "--worker-num") cfg.worker_num = static_cast<int>(n);
-        else if (a == "--net-worker-num") cfg.net_worker_num = static_cast<int>(n);
-        else if (a == "--task-worker-num") cfg.task_worker_num = static_cast<int>(n);
-        else if (a == "--user-process-num") user_procs = static_cast<int>(n);
-        else if (a == "--max-request") cfg.max_request = n;
-        else if (a == "--task-max-request") cfg.task_max_request = n;
-        else if (a == "--dispatch-mode") cfg.dispatch_mode = static_cast<int>(n);
-        else if (a == "--max-connection") cfg.max_connection = static_cast<int>(n);
-        else if (a == "--max-wait-time") cfg.max_wait_time = static_cast<int>(n);
-        else if (a == "--pid-file") cfg.pid_file = v;
-        else if (a == "--log-file") cfg.log_file = v;
+        if (zan_tools::take_server_option("zan-echod", a, v, &host, &port, &cfg, usage))
+            continue;
+        auto number = [&](long lo, long hi) {
+            return zan_tools::number_or_usage("zan-echod", a, v, lo, hi, usage);
+        };
+        if (a == "--task-worker-num") cfg.task_worker_num = static_cast<int>(number(0, INT_MAX));
+        else if (a == "--user-process-num") user_procs = static_cast<int>(number(0, 1024));
+        else if (a == "--task-max-request") cfg.task_max_request = number(0, LONG_MAX);
+        else if (a == "--dispatch-mode") cfg.dispatch_mode = static_cast<int>(number(0, INT_MAX));
+        else if (a == "--max-connection") cfg.max_connection = static_cast<int>(number(0, INT_MAX));
+        else if (a == "--max-wait-time") cfg.max_wait_time = static_cast<int>(number(0, INT_MAX));
         else if (a == "--user") cfg.user = v;
         else if (a == "--group") cfg.group = v;
-        else if (a == "--log-level") {
-            if (!zan::parse_level(v, &cfg.log_level))
-                usage();
-        } else usage();
+        else usage();
     }
     cfg.open_eof_check = true;
     cfg.package_eof = "\n";

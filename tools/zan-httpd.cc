@@ -16,6 +16,7 @@
 
 #include <string>
 
+#include "tools/server_options.h"
 #include "zan/http_server.h"
 
 static void usage()
@@ -242,21 +243,15 @@ int main(int argc, char** argv)
         if (i + 1 >= argc)
             usage();
         std::string v = argv[++i];
-        long n = atol(v.c_str());
-        if (a == "--host") host = v;
-        else if (a == "--port") port = static_cast<int>(n);
-        else if (a == "--worker-num") cfg.worker_num = static_cast<int>(n);
-        else if (a == "--net-worker-num") cfg.net_worker_num = static_cast<int>(n);
-        else if (a == "--root") root = v;
-        else if (a == "--max-request") cfg.max_request = n;
-        else if (a == "--pid-file") cfg.pid_file = v;
-        else if (a == "--log-file") cfg.log_file = v;
-        else if (a == "--keepalive-timeout") hc.keepalive_timeout_ms = static_cast<int>(n);
-        else if (a == "--header-timeout") hc.header_timeout_ms = static_cast<int>(n);
-        else if (a == "--log-level") {
-            if (!zan::parse_level(v, &cfg.log_level))
-                usage();
-        } else usage();
+        if (zan_tools::take_server_option("zan-httpd", a, v, &host, &port, &cfg, usage))
+            continue;
+        auto number = [&](long lo, long hi) {
+            return static_cast<int>(zan_tools::number_or_usage("zan-httpd", a, v, lo, hi, usage));
+        };
+        if (a == "--root") root = v;
+        else if (a == "--keepalive-timeout") hc.keepalive_timeout_ms = number(0, INT_MAX);
+        else if (a == "--header-timeout") hc.header_timeout_ms = number(0, INT_MAX);
+        else usage();
     }
     bool static_files = !root.empty();
     if (static_files) {
