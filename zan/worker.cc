@@ -22,6 +22,7 @@ Worker::Worker(Runtime& rt) : rt_(rt)
     chans_.resize(static_cast<size_t>(rt_.N()), nullptr);
     dirty_.resize(chans_.size(), false);
     sessions_.resize(chans_.size());
+    inbox_dirty_.resize(static_cast<size_t>(rt_.W()), false);
     for (int k = 0; k < rt_.N(); k++)
         chans_[static_cast<size_t>(k)] = &rt_.worker_end[static_cast<size_t>(k * rt_.W() + rt_.index)];
 }
@@ -295,6 +296,8 @@ void Worker::publish_counts()
 void Worker::flush_all()
 {
     publish_counts();  // before the replies leave: a client that has its answer sees it counted
+    if (!inbox_dirty_list_.empty())
+        flush_inboxes();
     for (int k : dirty_list_) {
         Channel* ch = chans_[static_cast<size_t>(k)];
         int r = ch->flush();
@@ -486,10 +489,47 @@ bool Worker::send_message(std::string_view data, int dst)
         log(Level::warn, "send_message(): %d is not a Worker id", dst);
         return false;
     }
+    // Queued, and sent before the next poll: a full inbox never blocks this
+    // loop (its clients keep being served); up to pipe_buffer_size bytes
+    // wait here for it.
     Channel& out = rt_.inbox_wr[static_cast<size_t>(dst)];
-    if (!out.push(kFramePipeMessage, 0, rt_.id, data))
+    out.set_max_pending(rt_.cfg.pipe_buffer_size);
+    if (!out.push(kFramePipeMessage, 0, rt_.id, data)) {
+        log(Level::warn, "send_message(): %zu bytes already wait for the inbox of worker#%d",
+            out.pending(), dst);
         return false;
-    return out.flush_wait(rt_.cfg.max_wait_time * 1000);
+    }
+    if (!inbox_dirty_[static_cast<size_t>(dst)]) {
+        inbox_dirty_[static_cast<size_t>(dst)] = true;
+        inbox_dirty_list_.push_back(dst);
+    }
+    return true;
+}
+
+// Sends the pipe messages queued for other inboxes. An inbox that is full
+// is watched for room; its messages stay queued, in order.
+void Worker::flush_inboxes()
+{
+    size_t keep = 0;
+    for (int dst : inbox_dirty_list_) {
+        Channel& out = rt_.inbox_wr[static_cast<size_t>(dst)];
+        int r = out.flush();
+        if (r == 0) {
+            if (!loop_.watching(out.fd()))
+                loop_.watch(out.fd(), kWritable, [this](uint32_t) {});  // wakes us: retried next pass
+            inbox_dirty_list_[keep++] = dst;
+            continue;
+        }
+        if (r < 0) {
+            log_errno(Level::error, errno, "writing to the inbox of worker#%d: %zu bytes dropped", dst,
+                      out.pending());
+            out.discard();
+        }
+        if (loop_.watching(out.fd()))
+            loop_.unwatch(out.fd());
+        inbox_dirty_[static_cast<size_t>(dst)] = false;
+    }
+    inbox_dirty_list_.resize(keep);
 }
 
 void Worker::stop() { begin_stop(false); }
@@ -535,6 +575,16 @@ void Worker::begin_stop(bool retire)
 void Worker::finish_and_exit()
 {
     publish_counts();
+    // Pipe messages still queued go out first (at most max_wait_time).
+    long long until = monotonic_ms() + rt_.cfg.max_wait_time * 1000LL;
+    for (int dst : inbox_dirty_list_) {
+        Channel& out = rt_.inbox_wr[static_cast<size_t>(dst)];
+        long long left = until - monotonic_ms();
+        if (!out.flush_wait(left > 0 ? static_cast<int>(left) : 0))
+            log(Level::warn, "exiting with %zu bytes of pipe messages for worker#%d unsent",
+                out.pending(), dst);
+    }
+    inbox_dirty_list_.clear();
     // Everything replied so far must reach the NetWorkers.
     long long deadline = monotonic_ms() + rt_.cfg.max_wait_time * 1000LL;
     for (Channel* ch : chans_) {

@@ -58,6 +58,7 @@ private:
     void handle_inbox(const FrameHeader& h, std::string_view data);
     void flush_all();
     void publish_counts();
+    void flush_inboxes();
     void count_request();
     void begin_stop(bool retire);
     void finish_and_exit();
@@ -72,7 +73,9 @@ private:
     std::vector<int> dirty_list_;
     std::vector<std::unordered_set<SessionId>> sessions_;  // per NetWorker: sessions we saw connect
     long requests_ = 0;
-    int64_t unpublished_ = 0;  // requests not yet added to the shared counters
+    int64_t unpublished_ = 0;
+    std::vector<bool> inbox_dirty_;     // pipe messages queued per destination inbox
+    std::vector<int> inbox_dirty_list_;  // requests not yet added to the shared counters
     uint64_t task_seq_ = 0;
     bool stopping_ = false;
     bool reading_ = false;  // our NetWorker channels are ours to read
