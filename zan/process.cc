@@ -62,8 +62,8 @@ SessionSlot* Runtime::live_session(SessionId s) const
 static size_t align_up(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
 
 // Each direction of each NetWorker/Worker pair gets a ring: 256 KiB while
-// that costs at most 16 MiB in all, never less than 128 KiB (two frames
-// of the largest size).
+// all rings together stay within 16 MiB (up to 32 pairs), else 128 KiB,
+// the least (two frames of the largest size), even past 16 MiB.
 static size_t ring_capacity(size_t rings)
 {
     size_t cap = 256 * 1024;
