@@ -906,3 +906,27 @@ TEST(ChannelRing, TwoProducersOneConsumer)
     EXPECT_TRUE(p.ab.empty());
     printf("  consumer slept %d times\n", sleeps);
 }
+
+// A ring too small for a full-size frame (16 KiB here, kMaxRecord is 64
+// KiB) gets smaller fragments: a large message and full-size ones still
+// flow through instead of waiting forever for room that never comes.
+TEST(ChannelRing, SmallRingTakesLargeMessages)
+{
+    RingPair rp;
+    ASSERT_TRUE(rp.init(16 * 1024, 16 * 1024));
+    const std::string big = pattern(300 * 1024, 7);
+    const std::string full = pattern(zan::Channel::kMaxRecord - sizeof(zan::FrameHeader), 8);
+    ASSERT_TRUE(rp.a.push(5, 1, 0, big));
+    ASSERT_TRUE(rp.a.push(5, 2, 0, full));
+    std::vector<Msg> got;
+    for (int round = 0; round < 1000 && got.size() < 2; round++) {
+        ASSERT_GE(rp.a.flush(), 0);
+        drain(rp.b, &got);
+    }
+    ASSERT_EQ(got.size(), 2u) << "the messages did not get through the small ring";
+    EXPECT_EQ(rp.a.pending(), 0u);
+    EXPECT_EQ(got[0].id, 1u);
+    EXPECT_TRUE(got[0].data == big);
+    EXPECT_EQ(got[1].id, 2u);
+    EXPECT_TRUE(got[1].data == full);
+}

@@ -35,6 +35,9 @@ void Channel::attach_ring(Ring tx, Ring rx, int peer_wake, int32_t* peer_sleepin
     fd_.reset();
     tx_ = tx;
     rx_ = rx;
+    // A frame must fit in the ring with room to spare, or a full-size
+    // one would wait forever: small rings get smaller fragments.
+    max_frame_ = tx.capacity() / 2 < kMaxRecord ? tx.capacity() / 2 : kMaxRecord;
     peer_wake_ = peer_wake;
     peer_sleeping_ = peer_sleeping;
 }
@@ -87,8 +90,8 @@ size_t Channel::ring_read(size_t limit)
     rx_.copy_out(rbuf_.get(), n);
     size_t whole = whole_frames(rbuf_.get(), n, n);
     if (whole == 0) {
-        // Writers publish whole frames of at most kMaxRecord bytes, and
-        // limit >= kMaxRecord: this is not a frame. Drop what is there
+        // Writers publish whole frames of at most kMaxRecord bytes (less
+        // for a small ring), and limit >= kMaxRecord: this is not a frame. Drop what is there
         // rather than stall on it forever.
         rx_.consume(avail);
         if (rx_.take_want_space())
@@ -160,7 +163,7 @@ bool Channel::push2(uint8_t kind, uint64_t id, int32_t arg, std::string_view a,
 {
     if (full())
         return false;
-    constexpr size_t kMaxPayload = kMaxRecord - sizeof(FrameHeader);
+    const size_t kMaxPayload = max_frame_ - sizeof(FrameHeader);
     size_t total = a.size() + b.size();
     if (total <= kMaxPayload) {
         append_frame(kind, 0, id, arg, a, b);

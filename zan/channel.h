@@ -99,6 +99,7 @@ public:
         out_.clear();
         partial_.clear();
         tx_ = rx_ = Ring();
+        max_frame_ = kMaxRecord;
         peer_wake_ = -1;
         peer_sleeping_ = nullptr;
     }
@@ -158,6 +159,7 @@ private:
     Ring tx_, rx_;                     // ring mode
     int peer_wake_ = -1;               // ring mode: the peer's eventfd
     int32_t* peer_sleeping_ = nullptr;  // ring mode: the peer's sleeping word
+    size_t max_frame_ = kMaxRecord;     // header included; half the tx ring at most
 };
 
 template <class Fn>
