@@ -50,10 +50,8 @@ int NetWorker::run()
     });
     loop_.watch(rt_.ctl.fd(), kReadable, [this](uint32_t) { on_ctl(); });
     loop_.watch_signal(SIGTERM, [this](const signalfd_siginfo&) {
-        if (::getppid() != rt_.master_pid) {
-            rt_.task_queue.remove();
-            _exit(0);
-        }
+        if (rt_.master_gone())
+            rt_.exit_orphaned();
         begin_stop();
     });
     loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
@@ -727,8 +725,7 @@ void NetWorker::on_ctl()
     });
     if (r < 0 && errno != EAGAIN) {
         log(Level::warn, "master is gone: exiting");
-        rt_.task_queue.remove();
-        _exit(0);
+        rt_.exit_orphaned();
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -45,6 +46,17 @@ Role Runtime::role_of(int id) const
     if (id < proc_count())
         return Role::user_worker;
     return Role::none;
+}
+
+bool Runtime::master_gone() const { return ::getppid() != master_pid; }
+
+void Runtime::exit_orphaned() const { leave_orphaned(task_queue.valid() ? task_queue.id() : -1); }
+
+void leave_orphaned(int task_queue_id)
+{
+    if (task_queue_id >= 0)
+        ::msgctl(task_queue_id, IPC_RMID, nullptr);
+    _exit(0);
 }
 
 SessionSlot* Runtime::live_session(SessionId s) const

@@ -125,12 +125,23 @@ struct Runtime {
     // Slot of a live session, or nullptr when the id is stale or invalid.
     SessionSlot* live_session(SessionId s) const;
 
+    // True when our parent is no longer the Master (it died; we were
+    // re-parented). See exit_orphaned().
+    bool master_gone() const;
+    // The Master is gone: remove the task queue, so that nothing is left
+    // behind, and _exit(0). See also leave_orphaned().
+    [[noreturn]] void exit_orphaned() const;
+
     // Allocates shared memory, the task queue and every channel.
     bool setup(std::string* err);
     // In a freshly forked child: become (role, index) and close every
     // inherited descriptor this role does not use.
     void become(Role r, int idx, Channel ctl_end);
 };
+
+// What exit_orphaned() does, for a signal handler that only has the task
+// queue's id (-1: none): only async-signal-safe calls.
+[[noreturn]] void leave_orphaned(int task_queue_id);
 
 // Process name set with prctl(PR_SET_NAME): zan-master, zan-net-<i>,
 // zan-worker-<i>, zan-task-<i>, zan-user-<i>.

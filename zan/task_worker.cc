@@ -119,9 +119,7 @@ static void on_term(int)
     if (::getppid() != g_master) {
         // The Master died (PR_SET_PDEATHSIG): leave at once, even in the
         // middle of a task, and take the queue with us.
-        if (g_queue >= 0)
-            ::msgctl(g_queue, IPC_RMID, nullptr);
-        _exit(0);
+        leave_orphaned(g_queue);
     }
 }
 static void on_reopen(int) { g_reopen = 1; }
@@ -191,7 +189,7 @@ int TaskWorker::run()
             break;
         }
     }
-    if (g_term && ::getppid() != rt_.master_pid) {
+    if (g_term && rt_.master_gone()) {
         rt_.task_queue.remove();  // the Master died: leave nothing behind
         return 0;
     }

@@ -24,10 +24,8 @@ static void on_term(int)
     g_term = 1;
     if (::getppid() != g_master) {
         // The Master died: the application's callback may never look at
-        // stopping(), so leave from here (async-signal-safe calls only).
-        if (g_queue >= 0)
-            ::msgctl(g_queue, IPC_RMID, nullptr);
-        _exit(0);
+        // stopping(), so leave from here.
+        leave_orphaned(g_queue);
     }
     if (g_wake_fd >= 0) {
         int saved = errno;
@@ -65,20 +63,16 @@ int UserWorker::run()
     sigaddset(&term, SIGTERM);
     ::sigprocmask(SIG_UNBLOCK, &term, nullptr);
     loop_.watch(wake_rd_.get(), kReadable, [this](uint32_t) {
-        if (::getppid() != rt_.master_pid) {
-            rt_.task_queue.remove();
-            _exit(0);  // the Master is gone
-        }
+        if (rt_.master_gone())
+            rt_.exit_orphaned();
         rt_.stopping = true;
         loop_.stop();
     });
     loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
     loop_.watch(rt_.ctl.fd(), kReadable, [this](uint32_t) {
         int r = rt_.ctl.receive([](const FrameHeader&, std::string_view) {});
-        if (r < 0 && errno != EAGAIN) {
-            rt_.task_queue.remove();
-            _exit(0);  // the Master is gone
-        }
+        if (r < 0 && errno != EAGAIN)
+            rt_.exit_orphaned();  // end of file: the Master is gone
     });
     rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
     rt_.ctl.flush_wait(1000);
@@ -90,7 +84,7 @@ int UserWorker::run()
     // forked again by the Master, with back-off if it ends quickly).
     if (!g_term && loop_.timer_count() > 0)
         loop_.run();
-    if (g_term && ::getppid() != rt_.master_pid)
+    if (g_term && rt_.master_gone())
         rt_.task_queue.remove();
     return 0;
 }

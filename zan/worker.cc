@@ -72,10 +72,8 @@ int Worker::run()
     }
     loop_.watch(rt_.ctl.fd(), kReadable, [this](uint32_t) { on_ctl(); });
     loop_.watch_signal(SIGTERM, [this](const signalfd_siginfo&) {
-        if (::getppid() != rt_.master_pid) {
-            rt_.task_queue.remove();  // the Master is gone: leave nothing behind
-            _exit(0);
-        }
+        if (rt_.master_gone())
+            rt_.exit_orphaned();
         begin_stop(false);
     });
     loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
@@ -275,8 +273,7 @@ void Worker::on_ctl()
     if (r < 0 && errno != EAGAIN) {
         // EOF on the control channel: the Master is gone.
         log(Level::warn, "master is gone: exiting");
-        rt_.task_queue.remove();
-        _exit(0);
+        rt_.exit_orphaned();
     }
 }
 
