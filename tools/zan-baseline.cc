@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/server_options.h"
 #include "zan/fd.h"
 #include "zan/inet_addr.h"
 #include "zan/socket.h"
@@ -311,10 +312,14 @@ int main(int argc, char** argv)
         else if (a == "--echo-lines") mode = kLines;
         else if (a == "--echo-length") mode = kLength;
         else if (a == "--host" && i + 1 < argc) host = argv[++i];
-        else if (a == "--port" && i + 1 < argc) port = atoi(argv[++i]);
-        else usage();
+        else if (a == "--port" && i + 1 < argc) {
+            long n = 0;
+            if (!zan_tools::parse_number(argv[++i], 0, 65535, &n))
+                usage();
+            port = static_cast<int>(n);
+        } else usage();
     }
-    if (mode < 0 || port < 0 || port > 65535)
+    if (mode < 0)
         usage();
     struct sigaction sa = {};
     sa.sa_handler = on_signal;  // no SA_RESTART: epoll_wait returns EINTR

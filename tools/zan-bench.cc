@@ -164,6 +164,7 @@ private:
     bool open(size_t i);
     void fail(size_t i, const char* why);
     void on_event(size_t i, uint32_t ev);
+    bool poll_once(std::vector<struct epoll_event>* evs, int timeout_ms);
     void on_connected(size_t i);
     void on_readable(size_t i);
     bool verify(size_t i, const char* p, size_t n);
@@ -468,6 +469,23 @@ void Bench::on_readable(size_t i)
         fill(i);
 }
 
+// One epoll_wait and the events it returns; false on failure (not EINTR).
+bool Bench::poll_once(std::vector<struct epoll_event>* evs, int timeout_ms)
+{
+    int n = epoll_wait(ep_.get(), evs->data(), static_cast<int>(evs->size()), timeout_ms);
+    if (n < 0 && errno != EINTR) {
+        perror("zan-bench: epoll_wait");
+        return false;
+    }
+    for (int k = 0; k < n; k++) {
+        uint64_t d = (*evs)[static_cast<size_t>(k)].data.u64;
+        size_t i = d & 0xffffffffu;
+        if (i < conns_.size() && conns_[i].gen == (d >> 32) && conns_[i].fd)
+            on_event(i, (*evs)[static_cast<size_t>(k)].events);
+    }
+    return true;
+}
+
 void Bench::on_event(size_t i, uint32_t ev)
 {
     Conn& c = conns_[i];
@@ -537,16 +555,8 @@ int Bench::run()
             next_sweep = now + 20000000LL;
         }
         int timeout = static_cast<int>((std::min(end, next_sweep) - now) / 1000000) + 1;
-        int n = epoll_wait(ep_.get(), evs.data(), static_cast<int>(evs.size()), timeout);
-        if (n < 0 && errno != EINTR) {
-            perror("zan-bench: epoll_wait");
+        if (!poll_once(&evs, timeout))
             return 1;
-        }
-        for (int k = 0; k < n; k++) {
-            size_t i = evs[k].data.u64 & 0xffffffffu;
-            if (i < conns_.size() && conns_[i].gen == (evs[k].data.u64 >> 32) && conns_[i].fd)
-                on_event(i, evs[k].events);
-        }
     }
     draining_ = true;
     report(static_cast<double>(std::min(now_ns(), end) - start) / 1e9);
@@ -580,16 +590,8 @@ int Bench::run_idle()
                    (now - start) / 1e6, given_up);
             fflush(stdout);
         }
-        int n = epoll_wait(ep_.get(), evs.data(), static_cast<int>(evs.size()), 20);
-        if (n < 0 && errno != EINTR) {
-            perror("zan-bench: epoll_wait");
+        if (!poll_once(&evs, 20))
             return 1;
-        }
-        for (int k = 0; k < n; k++) {
-            size_t i = evs[k].data.u64 & 0xffffffffu;
-            if (i < conns_.size() && conns_[i].gen == (evs[k].data.u64 >> 32) && conns_[i].fd)
-                on_event(i, evs[k].events);
-        }
         if (!hold_end)
             sweep(now_ns());
     }

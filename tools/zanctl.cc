@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/server_options.h"
 #include "zan/sys.h"
 
 static void usage()
@@ -105,8 +106,12 @@ int main(int argc, char** argv)
         std::string a = argv[i];
         if (a == "-p" && i + 1 < argc)
             pidfile = argv[++i];
-        else if (a == "-w" && i + 1 < argc)
-            wait_s = atoi(argv[++i]);
+        else if (a == "-w" && i + 1 < argc) {
+            long n = 0;
+            if (!zan_tools::parse_number(argv[++i], 0, 86400, &n))
+                usage();
+            wait_s = static_cast<int>(n);
+        }
         else if (cmd.empty() && a[0] != '-')
             cmd = a;
         else
