@@ -23,6 +23,8 @@ Worker::Worker(Runtime& rt) : rt_(rt)
     dirty_.resize(chans_.size(), false);
     sessions_.resize(chans_.size());
     inbox_dirty_.resize(static_cast<size_t>(rt_.W()), false);
+    for (Channel& out : rt_.inbox_wr)  // what send_message() may queue per inbox
+        out.set_max_pending(rt_.cfg.pipe_buffer_size);
     for (int k = 0; k < rt_.N(); k++)
         chans_[static_cast<size_t>(k)] = &rt_.worker_end[static_cast<size_t>(k * rt_.W() + rt_.index)];
 }
@@ -230,9 +232,14 @@ void Worker::bounce(const FrameHeader& h, std::string_view data)
         bounced_.push_back(Pending{h.kind, h.id, h.arg, std::string(data)});
         return;
     }
-    Channel& out = rt_.inbox_wr[static_cast<size_t>(rt_.index)];
-    if (!out.push(h.kind, h.id, h.arg, data) || !out.flush_wait(rt_.cfg.max_wait_time * 1000))
-        out.discard();
+    // Queued with our pipe messages and sent before the next poll (never
+    // dropping what else waits there for the inbox).
+    if (!rt_.inbox_wr[static_cast<size_t>(rt_.index)].push(h.kind, h.id, h.arg, data)) {
+        log(Level::warn, "task result %llu: the queue for our inbox is full: dropped",
+            static_cast<unsigned long long>(h.id));
+        return;
+    }
+    mark_inbox_dirty(rt_.index);
 }
 
 void Worker::handle_inbox(const FrameHeader& h, std::string_view data)
@@ -490,17 +497,21 @@ bool Worker::send_message(std::string_view data, int dst)
     // loop (its clients keep being served); up to pipe_buffer_size bytes
     // wait here for it.
     Channel& out = rt_.inbox_wr[static_cast<size_t>(dst)];
-    out.set_max_pending(rt_.cfg.pipe_buffer_size);
     if (!out.push(kFramePipeMessage, 0, rt_.id, data)) {
         log(Level::warn, "send_message(): %zu bytes already wait for the inbox of worker#%d",
             out.pending(), dst);
         return false;
     }
+    mark_inbox_dirty(dst);
+    return true;
+}
+
+void Worker::mark_inbox_dirty(int dst)
+{
     if (!inbox_dirty_[static_cast<size_t>(dst)]) {
         inbox_dirty_[static_cast<size_t>(dst)] = true;
         inbox_dirty_list_.push_back(dst);
     }
-    return true;
 }
 
 // Sends the pipe messages queued for other inboxes. An inbox that is full
@@ -592,8 +603,11 @@ void Worker::finish_and_exit()
     if (!bounced_.empty()) {
         // Results for our successor, read while we still owned the inbox.
         Channel& out = rt_.inbox_wr[static_cast<size_t>(rt_.index)];
+        size_t lost = 0;
         for (const Pending& p : bounced_)
-            out.push(p.kind, p.id, p.arg, p.data);
+            lost += out.push(p.kind, p.id, p.arg, p.data) ? 0 : 1;
+        if (lost)
+            log(Level::warn, "%zu task results for our successor dropped: the inbox queue is full", lost);
         if (!out.flush_wait(1000))
             log(Level::warn, "could not hand %zu task results to our successor", bounced_.size());
     }

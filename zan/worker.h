@@ -59,6 +59,7 @@ private:
     void flush_all();
     void publish_counts();
     void flush_inboxes();
+    void mark_inbox_dirty(int dst);
     void count_request();
     void begin_stop(bool retire);
     void finish_and_exit();
