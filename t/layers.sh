@@ -8,9 +8,9 @@ layer_of() {
     fd|sys|log|buffer|inet_addr|socket) echo 0 ;;
     poller|event_loop|timer_queue) echo 1 ;;
     shm|shm_mutex|ring|channel|msg_queue|stats) echo 2 ;;
-    callbacks|protocol|server_config|process|signals|master|net_worker|net_worker_replies|worker|task_worker|user_worker|frame|proc_table|session) echo 3 ;;
+    callbacks|protocol|server_config|process|signals|master|net_worker|net_worker_clients|net_worker_replies|worker|task_worker|user_worker|frame|proc_table|session) echo 3 ;;
     tcp_server) echo 4 ;;
-    http_parser|http_request|http_response|http_server) echo 5 ;;
+    http_chars|http_parser|http_parser_body|http_request|http_response|http_server) echo 5 ;;
     zan) echo 9 ;;
     *) echo "" ;;
     esac

@@ -3,7 +3,8 @@
 // and targets, table loops elsewhere; no per-byte dispatch), keeps what it
 // needs in fixed-size fields and returns where the next step starts, so a
 // message dribbled one byte per feed() costs the same as one fed whole.
-// See zan_http_parser(3).
+// The body and chunked coding are in http_parser_body.cc. See
+// zan_http_parser(3).
 #include "zan/http_parser.h"
 
 #include <string.h>
@@ -12,130 +13,11 @@
 #include <array>
 #include <string_view>
 
+#include "zan/http_chars.h"
+
 namespace zan {
 
-namespace {
-
-using Table = std::array<bool, 256>;
-
-template <typename F>
-constexpr Table make_table(F f) {
-    Table t{};
-    for (unsigned c = 0; c < 256; ++c) t[c] = f(c);
-    return t;
-}
-
-constexpr bool alnum(unsigned c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-constexpr bool among(unsigned c, const char* set) {
-    for (; *set; ++set)
-        if (static_cast<unsigned char>(*set) == c) return true;
-    return false;
-}
-
-// tchar (RFC 9110 5.6.2)
-constexpr Table kTchar = make_table([](unsigned c) { return alnum(c) || among(c, "!#$%&'*+-.^_`|~"); });
-// request-target bytes: visible ASCII
-constexpr Table kVchar = make_table([](unsigned c) { return c > 0x20 && c < 0x7f; });
-// authority-form: reg-name / IPv4 / IP-literal characters and ':'
-constexpr Table kAuth = make_table([](unsigned c) { return alnum(c) || among(c, "-._~%!$&'()*+,;=:[]"); });
-// qdtext (RFC 9110 5.6.4)
-constexpr Table kQdtext = make_table([](unsigned c) {
-    return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e) ||
-           c >= 0x80;
-});
-
-inline unsigned char uc(char c) { return static_cast<unsigned char>(c); }
-inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-// a[0, n) equals the lower-case literal b, ignoring ASCII case.
-inline bool iequal(const char* a, const char* b, size_t n) {
-    for (size_t i = 0; i < n; ++i)
-        if (lower(a[i]) != b[i]) return false;
-    return true;
-}
-
-// Word-at-a-time scanning (SWAR): non-zero iff some byte of x is below n
-// (n <= 0x80), or equal to c. Flags above the first true byte may be
-// false (borrows), the first one never is.
-constexpr uint64_t kOnes = 0x0101010101010101ull;
-constexpr uint64_t kHigh = 0x8080808080808080ull;
-inline uint64_t load8(const char* p) {
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
-inline uint64_t any_below(uint64_t x, unsigned n) { return (x - kOnes * n) & ~x & kHigh; }
-inline uint64_t any_equal(uint64_t x, unsigned c) { return any_below(x ^ (kOnes * c), 1); }
-
-// A byte that ends or breaks a field value: a CTL other than HTAB (CR
-// among them), or DEL.
-inline bool value_stop(char c) { return (uc(c) < 0x20 && c != '\t') || uc(c) == 0x7f; }
-
-// Index of the first byte flagged in a non-zero mask. On little-endian the
-// lowest flag is exact (a borrow only runs towards higher bytes).
-inline int first_flagged(uint64_t mask, const char* w, bool (*is)(char)) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    (void)w, (void)is;
-    return __builtin_ctzll(mask) >> 3;
-#else
-    (void)mask;
-    int i = 0;
-    while (!is(w[i])) ++i;
-    return i;
-#endif
-}
-
-inline bool below_space_or_del(char c) { return uc(c) < 0x20 || uc(c) == 0x7f; }
-
-const char* find_value_stop(const char* p, const char* end) {
-    while (end - p >= 8) {
-        uint64_t x = load8(p);
-        uint64_t m = any_below(x, 0x20) | any_equal(x, 0x7f);
-        if (!m) {
-            p += 8;
-            continue;
-        }
-        p += first_flagged(m, p, below_space_or_del);
-        if (*p != '\t') return p;
-        ++p;  // HTAB belongs to the value
-    }
-    while (p < end && !value_stop(*p)) ++p;
-    return p;
-}
-
-// First byte that is not visible ASCII (0x21-0x7e): ends a request-target.
-const char* find_target_stop(const char* p, const char* end) {
-    while (end - p >= 8) {
-        uint64_t x = load8(p);
-        if (any_below(x, 0x21) | (x & kHigh) | any_equal(x, 0x7f)) break;
-        p += 8;
-    }
-    while (p < end && kVchar[uc(*p)]) ++p;
-    return p;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// scheme "://" and a first authority byte, all within the kept head.
-bool absolute_form(const char* h, size_t n) {
-    size_t i = 0;
-    if (n == 0 || !((h[0] | 0x20) >= 'a' && (h[0] | 0x20) <= 'z')) return false;
-    while (i < n && (alnum(uc(h[i])) || h[i] == '+' || h[i] == '-' || h[i] == '.')) ++i;
-    if (i + 3 >= n || h[i] != ':' || h[i + 1] != '/' || h[i + 2] != '/') return false;
-    return h[i + 3] != '/' && h[i + 3] != '?' && h[i + 3] != '#';
-}
-
-enum Ext : uint8_t { kExtNameFirst, kExtName, kExtValueFirst, kExtToken, kExtQuoted, kExtPair, kExtClosed };
-
-}  // namespace
+using namespace http_chars;
 
 HttpParser::HttpParser(const HttpLimits& limits, bool store) : limits_(limits), store_(store) {}
 
@@ -550,115 +432,6 @@ const char* HttpParser::end_headers(const char* at) {
     if (s_.cl == 0) return complete(at);
     s_.remaining = s_.cl;
     s_.step = kBodyLength;
-    return at;
-}
-
-// ---- body ----
-
-const char* HttpParser::on_body(const char* p, const char* end) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(s_.remaining, static_cast<uint64_t>(end - p)));
-    if (store_) req_.body.append(p, n);
-    s_.remaining -= n;
-    p += n;
-    if (s_.step == kChunkData) {
-        s_.body_len += n;
-        if (s_.remaining == 0) s_.step = kChunkDataCr;
-        return p;
-    }
-    return s_.remaining == 0 ? complete(p) : p;
-}
-
-const char* HttpParser::on_chunk_size(const char* p, const char* end) {
-    for (; p < end; ++p) {
-        int d = hex_value(*p);
-        if (d >= 0) {
-            if (s_.remaining > (UINT64_MAX >> 4)) return fail(p, 413, "chunk size too large");
-            s_.remaining = s_.remaining * 16 + static_cast<unsigned>(d);
-            ++s_.chunk_digits;
-            if (s_.remaining > limits_.max_body - s_.body_len) return fail(p, 413, "body larger than the limit");
-            continue;
-        }
-        if (s_.chunk_digits == 0) return fail(p, 400, "invalid chunk size");
-        if (*p == ';') {
-            s_.ext = kExtNameFirst;
-            s_.step = kChunkExt;
-            return p + 1;
-        }
-        if (*p != '\r') return fail(p, 400, "invalid character after chunk size");
-        s_.step = kChunkLf;
-        return p + 1;
-    }
-    return p;
-}
-
-// chunk-ext = *( ";" token [ "=" ( token / quoted-string ) ] ), no BWS.
-const char* HttpParser::on_chunk_ext(const char* p, const char* end) {
-    for (; p < end; ++p) {
-        unsigned char c = uc(*p);
-        switch (s_.ext) {
-        case kExtNameFirst:
-            if (!kTchar[c]) return fail(p, 400, "invalid chunk extension");
-            s_.ext = kExtName;
-            continue;
-        case kExtName:
-            if (kTchar[c]) continue;
-            if (c == '=') {
-                s_.ext = kExtValueFirst;
-                continue;
-            }
-            break;
-        case kExtValueFirst:
-            if (c == '"') s_.ext = kExtQuoted;
-            else if (kTchar[c]) s_.ext = kExtToken;
-            else return fail(p, 400, "invalid chunk extension value");
-            continue;
-        case kExtToken:
-            if (kTchar[c]) continue;
-            break;
-        case kExtQuoted:
-            if (c == '"') s_.ext = kExtClosed;
-            else if (c == '\\') s_.ext = kExtPair;
-            else if (!kQdtext[c]) return fail(p, 400, "invalid character in chunk extension quoted-string");
-            continue;
-        case kExtPair:
-            if (!kQdtext[c] && c != '"' && c != '\\') return fail(p, 400, "invalid quoted-pair in chunk extension");
-            s_.ext = kExtQuoted;
-            continue;
-        default:
-            break;
-        }
-        // after a complete name or value: ';' or CR
-        if (c == ';') {
-            s_.ext = kExtNameFirst;
-            continue;
-        }
-        if (c != '\r') return fail(p, 400, "invalid character in chunk extension");
-        s_.step = kChunkLf;
-        return p + 1;
-    }
-    return p;
-}
-
-const char* HttpParser::on_chunk_lf(const char* p) {
-    if (*p != '\n') return fail(p, 400, "CR without LF after chunk size");
-    if (s_.remaining == 0) {
-        s_.in_trailers = true;
-        s_.fields = 0;
-        begin_section(p + 1, limits_.max_header_bytes, 431, "trailer section too large");
-        s_.step = kFieldStart;
-        return p + 1;
-    }
-    s_.sec_limit = SIZE_MAX;
-    s_.step = kChunkData;
-    return p + 1;
-}
-
-const char* HttpParser::complete(const char* at) {
-    state_ = kComplete;
-    s_.step = kDone;
-    s_.sec_limit = SIZE_MAX;
-    if (!req_.keep_alive) finished_ = "data after a Connection: close request";
-    if (req_.upgrade) finished_ = "data after an upgrade request";
     return at;
 }
 

@@ -7,7 +7,9 @@
 // leave in one write(2).
 // Connections live in a flat table; a session id carries the slot's
 // generation so a late reply to a reused slot is dropped.
-// Lives in a NetWorker process only.
+// Lives in a NetWorker process only. The code is in three files:
+// net_worker.cc (loop, accepting, timers, stopping), net_worker_clients.cc
+// (client I/O and dispatch) and net_worker_replies.cc (Worker replies).
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_WORKER_H
 #define ZAN_NET_WORKER_H
@@ -110,6 +112,9 @@ private:
     void on_conn(uint32_t slot, uint32_t ev);
     void read_conn(uint32_t slot);
     void process_input(uint32_t slot);
+    long next_request(uint32_t slot);
+    long next_frame(uint32_t slot);
+    bool dispatch(uint32_t slot, size_t len);
     long frame_len(const char* p, size_t n) const;
     int home_worker();
     int choose_worker(Conn& c);

@@ -1,7 +1,8 @@
 // NetWorker, the Worker side: replies coming back through the channel
 // rings (in request order, files sent with sendfile(2)), flushing the
 // frames queued for each Worker, and failing the clients of a Worker that
-// died. The rest of the class is in net_worker.cc.
+// died. The client side is in net_worker_clients.cc, the rest in
+// net_worker.cc.
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -219,6 +220,9 @@ void NetWorker::flush_channels()
     }
 }
 
+// Fails the connections waiting on Worker w (it died, or its channel
+// broke): a protocol failure reply (e.g. 503) after what is queued, or a
+// plain close.
 void NetWorker::fail_waiting_on(int w)
 {
     int n = 0;

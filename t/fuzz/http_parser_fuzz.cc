@@ -5,7 +5,7 @@
 // message boundaries, states and errors, and stored fields must obey the
 // rules the parser promises. Any disagreement aborts.
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I.
-//     t/fuzz/http_parser_fuzz.cc zan/http_parser.cc zan/http_request.cc
+//     t/fuzz/http_parser_fuzz.cc zan/http_parser.cc zan/http_parser_body.cc zan/http_request.cc
 //     -o build/fuzz/http_parser_fuzz
 // Without libFuzzer, t/fuzz/replay_main.cc replays files through it.
 #include <stdint.h>
