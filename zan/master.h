@@ -4,7 +4,8 @@
 // exponential back-off for a child that keeps dying young), drives rolling
 // reloads and the graceful shutdown, and tells the survivors about deaths
 // they must act on. Lives in the Master process only; a child never
-// returns into the Master's stack (it _exit()s).
+// returns into the Master's stack (it _exit()s). master.cc holds forking
+// and reaping, master_control.cc retire, reload and shutdown.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_MASTER_H
 #define ZAN_MASTER_H

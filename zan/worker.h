@@ -5,7 +5,8 @@
 // loop iteration is copied into each NetWorker's ring at once. With max_request
 // set it stops reading after that many messages, finishes what it holds,
 // and exits; the Master has already forked its successor.
-// Lives in a Worker process only.
+// Lives in a Worker process only. worker.cc holds the loop and the
+// channels, worker_calls.cc the calls made from callbacks (send, task, ...).
 // This is an internal header file, you should not include this.
 #ifndef ZAN_WORKER_H
 #define ZAN_WORKER_H

@@ -1,0 +1,127 @@
+// Master, the operator's controls: retiring a child, reload (all Workers
+// and TaskWorkers, or TaskWorkers only) and the two-phase shutdown. Forking,
+// reaping and respawning are in master.cc.
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zan/log.h"
+#include "zan/master.h"
+#include "zan/sys.h"
+
+namespace zan {
+
+// Marks pid as replaced. With now=true it is told to stop at once;
+// either way it is killed if still alive after max_wait_time.
+void Master::retire(pid_t pid, bool now)
+{
+    auto it = children_.find(pid);
+    if (it == children_.end())
+        return;
+    Child& ch = it->second;
+    ch.retiring = true;
+    if (current_[static_cast<size_t>(ch.id)] == pid)
+        current_[static_cast<size_t>(ch.id)] = 0;
+    if (now)
+        ::kill(pid, SIGTERM);
+    if (!ch.kill_timer) {
+        ch.kill_timer = loop_->run_after(rt_.cfg.max_wait_time * 1000LL, [this, pid] {
+            auto it2 = children_.find(pid);
+            if (it2 == children_.end())
+                return;
+            it2->second.kill_timer = 0;
+            log(Level::warn, "%s (pid %d) did not finish within max_wait_time: SIGKILL",
+                process_name(rt_.role_of(it2->second.id), rt_.index_of(it2->second.id)).c_str(),
+                pid);
+            ::kill(pid, SIGKILL);
+        });
+    }
+}
+
+void Master::reload(bool tasks_only)
+{
+    if (shutting_down_)
+        return;
+    log(Level::info, "reloading %s", tasks_only ? "TaskWorkers" : "Workers and TaskWorkers");
+    atomic_store(&rt_.stats->last_reload, static_cast<int64_t>(::time(nullptr)));
+    int from = tasks_only ? rt_.first_id(Role::task_worker) : 0;
+    int to = rt_.first_id(Role::task_worker) + rt_.T();
+    for (int id = from; id < to; id++) {
+        pid_t old = current_[static_cast<size_t>(id)];
+        if (!old)
+            continue;  // being respawned (with back-off) anyway
+        pid_t fresh = spawn(id, old);
+        auto it = children_.find(old);
+        if (it == children_.end())
+            continue;
+        it->second.retiring = true;
+        // The old one keeps serving until its successor is ready.
+        pid_t succ = fresh;
+        auto wait_ready = std::make_shared<EventLoop::TimerId>(0);
+        *wait_ready = loop_->run_every(5, [this, old, succ, wait_ready] {
+            auto s = children_.find(succ);
+            bool succ_ready = s != children_.end() && s->second.ready;
+            bool succ_gone = s == children_.end();
+            if (succ_ready || succ_gone || shutting_down_) {
+                loop_->cancel(*wait_ready);
+                retire(old, true);
+            }
+        });
+    }
+}
+
+void Master::begin_shutdown()
+{
+    if (shutting_down_)
+        return;
+    shutting_down_ = true;
+    log(Level::info, "shutting down");
+    for (auto t : respawn_timer_)
+        if (t)
+            loop_->cancel(t);
+    // Phase 1: NetWorkers stop accepting and drain their connections
+    // while the Workers still answer them (and end keep-alive).
+    atomic_store(&rt_.stats->shutting_down, static_cast<int64_t>(1));
+    for (auto& kv : children_)
+        if (rt_.role_of(kv.second.id) == Role::net_worker)
+            ::kill(kv.first, SIGTERM);
+    loop_->run_after(rt_.cfg.max_wait_time * 1000LL, [this] {
+        for (auto& kv : children_)
+            if (rt_.role_of(kv.second.id) == Role::net_worker) {
+                log(Level::warn, "net#%d did not drain within max_wait_time: SIGKILL",
+                    rt_.index_of(kv.second.id));
+                ::kill(kv.first, SIGKILL);
+            }
+        shutdown_phase2();
+    });
+    maybe_finish();
+}
+
+void Master::shutdown_phase2()
+{
+    if (phase2_)
+        return;
+    phase2_ = true;
+    for (auto& kv : children_)
+        ::kill(kv.first, SIGTERM);
+    loop_->run_after(rt_.cfg.max_wait_time * 1000LL, [this] {
+        for (auto& kv : children_) {
+            log(Level::warn, "%s (pid %d) did not stop within max_wait_time: SIGKILL",
+                process_name(rt_.role_of(kv.second.id), rt_.index_of(kv.second.id)).c_str(),
+                kv.first);
+            ::kill(kv.first, SIGKILL);
+        }
+    });
+}
+
+void Master::maybe_finish()
+{
+    if (!phase2_ && live_of_role(Role::net_worker) == 0)
+        shutdown_phase2();
+    if (children_.empty())
+        loop_->stop();
+}
+
+}  // namespace zan
