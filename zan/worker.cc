@@ -40,10 +40,34 @@ int Worker::run()
             mark_dirty(k);
         read_channels();
     });
-    // One process of an id reads its NetWorker channels at a time, so that
-    // the messages of a connection are never split between a predecessor
-    // and its successor (order, and the fragments of large messages). The
-    // successor takes over the moment the predecessor stops reading.
+    take_over_from_predecessor();
+    loop_.watch(rt_.ctl.fd(), kReadable, [this](uint32_t) { on_ctl(); });
+    loop_.watch_signal(SIGTERM, [this](const signalfd_siginfo&) {
+        if (rt_.master_gone())
+            rt_.exit_orphaned();
+        begin_stop(false);
+    });
+    loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
+    add_sleep_hooks();
+
+    if (rt_.cb.on_worker_start)
+        rt_.cb.on_worker_start(*rt_.server, rt_.id);
+    rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
+    rt_.ctl.flush_wait(1000);
+    loop_.run();
+    finish_and_exit();
+    return exit_code_;
+}
+
+// One process of an id reads its NetWorker channels at a time, so that
+// the messages of a connection are never split between a predecessor and
+// its successor (order, and the fragments of large messages). The
+// successor takes over the moment the predecessor stops reading.
+// While a predecessor with our id still runs (reload, recycling) it alone
+// reads the inbox: the results of its tasks are due to it. It hands ours
+// back when it exits.
+void Worker::take_over_from_predecessor()
+{
     int32_t* reader = &rt_.procs[rt_.id].reader;
     pid_t pred = rt_.predecessor;
     if (pred > 0 && atomic_load(reader) == pred && ::kill(pred, 0) == 0) {
@@ -57,9 +81,6 @@ int Worker::run()
     } else {
         start_reading();
     }
-    // While a predecessor with our id still runs (reload, recycling) it
-    // alone reads the inbox: the results of its tasks are due to it. It
-    // hands ours back when it exits.
     int inbox = rt_.inbox_rd[static_cast<size_t>(rt_.index)].fd();
     if (rt_.predecessor > 0 && ::kill(rt_.predecessor, 0) == 0) {
         auto timer = std::make_shared<EventLoop::TimerId>(0);
@@ -72,13 +93,12 @@ int Worker::run()
     } else {
         loop_.watch(inbox, kReadable, [this](uint32_t) { on_inbox(); });
     }
-    loop_.watch(rt_.ctl.fd(), kReadable, [this](uint32_t) { on_ctl(); });
-    loop_.watch_signal(SIGTERM, [this](const signalfd_siginfo&) {
-        if (rt_.master_gone())
-            rt_.exit_orphaned();
-        begin_stop(false);
-    });
-    loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
+}
+
+// Flush what this pass produced, then tell the NetWorkers we sleep (they
+// write our eventfd only then) unless a ring already holds work.
+void Worker::add_sleep_hooks()
+{
     loop_.add_before_poll([this] {
         flush_all();
         // Only the reader of this id's channels may say it sleeps (a
@@ -102,14 +122,6 @@ int Worker::run()
             Channel::end_sleep(rt_.sleeping_word());
         }
     });
-
-    if (rt_.cb.on_worker_start)
-        rt_.cb.on_worker_start(*rt_.server, rt_.id);
-    rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
-    rt_.ctl.flush_wait(1000);
-    loop_.run();
-    finish_and_exit();
-    return exit_code_;
 }
 
 void Worker::start_reading()

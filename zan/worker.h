@@ -49,6 +49,8 @@ private:
         int arg;
         std::string data;
     };
+    void take_over_from_predecessor();
+    void add_sleep_hooks();
     void start_reading();
     void on_channel(int k);
     void read_channels();  // every NetWorker channel, while we are the reader
