@@ -29,12 +29,18 @@ static void usage()
     exit(2);
 }
 
-int main(int argc, char** argv)
-{
+struct Args {
     std::string host = "127.0.0.1";
     int port = 9502;
     int user_procs = 0;
     zan::ServerConfig cfg;
+};
+
+// Exits 2 on bad usage.
+static Args parse_args(int argc, char** argv)
+{
+    Args r;
+    zan::ServerConfig& cfg = r.cfg;
     cfg.task_worker_num = 1;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -45,13 +51,13 @@ int main(int argc, char** argv)
         if (i + 1 >= argc)
             usage();
         std::string v = argv[++i];
-        if (zan_tools::take_server_option("zan-echod", a, v, &host, &port, &cfg, usage))
+        if (zan_tools::take_server_option("zan-echod", a, v, &r.host, &r.port, &cfg, usage))
             continue;
         auto number = [&](long lo, long hi) {
             return zan_tools::number_or_usage("zan-echod", a, v, lo, hi, usage);
         };
         if (a == "--task-worker-num") cfg.task_worker_num = static_cast<int>(number(0, INT_MAX));
-        else if (a == "--user-process-num") user_procs = static_cast<int>(number(0, 1024));
+        else if (a == "--user-process-num") r.user_procs = static_cast<int>(number(0, 1024));
         else if (a == "--task-max-request") cfg.task_max_request = number(0, LONG_MAX);
         else if (a == "--dispatch-mode") cfg.dispatch_mode = static_cast<int>(number(0, INT_MAX));
         else if (a == "--max-connection") cfg.max_connection = static_cast<int>(number(0, INT_MAX));
@@ -63,9 +69,15 @@ int main(int argc, char** argv)
     cfg.open_eof_check = true;
     cfg.package_eof = "\n";
     cfg.package_max_length = 1024 * 1024;
+    return r;
+}
 
-    zan::TcpServer srv(cfg);
-    if (!srv.listen(host, port))
+int main(int argc, char** argv)
+{
+    Args args = parse_args(argc, argv);
+    const std::string& host = args.host;
+    zan::TcpServer srv(args.cfg);
+    if (!srv.listen(host, args.port))
         return 1;
     std::unordered_map<zan::TaskId, zan::SessionId> waiting;  // per Worker process
 
@@ -106,7 +118,7 @@ int main(int argc, char** argv)
         waiting.erase(it);
     });
     srv.on_close([&](zan::TcpServer&, zan::SessionId) {});
-    for (int i = 0; i < user_procs; i++) {
+    for (int i = 0; i < args.user_procs; i++) {
         srv.add_process([](zan::TcpServer& s) {
             // A side process: stays up (a periodic timer) until stopped.
             s.tick(1000, [] {});

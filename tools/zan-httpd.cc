@@ -140,77 +140,91 @@ static int parse_range(const std::string& h, uint64_t size, uint64_t* from, uint
     return 1;
 }
 
-static void serve_file(const std::string& root, zan::HttpServer& srv, zan::HttpRequest& req,
-                       zan::HttpResponse& resp)
+static void refuse(zan::HttpResponse& resp, int status, const char* body = nullptr)
 {
-    (void)srv;
-    if (req.method != "GET" && req.method != "HEAD") {
-        resp.set_status(405);
-        resp.set_header("Allow", "GET, HEAD");
+    resp.set_status(status);
+    if (body) {
+        resp.set_header("Content-Type", "text/plain");
+        resp.end(body);
+    } else {
         resp.end();
-        return;
     }
+}
+
+// Maps the request path to a regular file under root: its name (for the
+// media type), real path and stat. False after answering the request
+// (301, 400, 403 or 404).
+static bool resolve_file(const std::string& root, const zan::HttpRequest& req,
+                         zan::HttpResponse& resp, std::string* name, std::string* real_path,
+                         struct stat* st)
+{
     std::string path;
     if (!url_decode(req.path, &path) || path.empty() || path[0] != '/') {
-        resp.set_status(400);
-        resp.end();
-        return;
+        refuse(resp, 400);
+        return false;
     }
     // Refuse any ".." segment outright; then make sure symlinks do not
     // lead outside the root either.
     if (("/" + path + "/").find("/../") != std::string::npos) {
-        resp.set_status(403);
-        resp.end("403 Forbidden\n");
-        return;
+        refuse(resp, 403, "403 Forbidden\n");
+        return false;
     }
     std::string full = root + path;
-    struct stat st;
-    if (::stat(full.c_str(), &st) < 0) {
-        resp.set_status(404);
-        resp.set_header("Content-Type", "text/plain");
-        resp.end("404 Not Found\n");
-        return;
+    if (::stat(full.c_str(), st) < 0) {
+        refuse(resp, 404, "404 Not Found\n");
+        return false;
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (S_ISDIR(st->st_mode)) {
         if (path.back() != '/') {
-            resp.set_status(301);
             resp.set_header("Location", req.path + "/");
-            resp.end();
-            return;
+            refuse(resp, 301);
+            return false;
         }
         full += "index.html";
-        if (::stat(full.c_str(), &st) < 0) {
-            resp.set_status(403);
-            resp.end("403 Forbidden\n");
-            return;
+        if (::stat(full.c_str(), st) < 0) {
+            refuse(resp, 403, "403 Forbidden\n");
+            return false;
         }
     }
     char real[PATH_MAX];
-    if (!S_ISREG(st.st_mode) || !realpath(full.c_str(), real) ||
+    if (!S_ISREG(st->st_mode) || !realpath(full.c_str(), real) ||
         std::string(real).compare(0, root.size() + 1, root + "/") != 0) {
-        resp.set_status(403);
-        resp.end("403 Forbidden\n");
+        refuse(resp, 403, "403 Forbidden\n");
+        return false;
+    }
+    *name = full;
+    *real_path = real;
+    return true;
+}
+
+static void serve_file(const std::string& root, zan::HttpRequest& req, zan::HttpResponse& resp)
+{
+    if (req.method != "GET" && req.method != "HEAD") {
+        resp.set_header("Allow", "GET, HEAD");
+        refuse(resp, 405);
         return;
     }
+    std::string name, real;
+    struct stat st;
+    if (!resolve_file(root, req, resp, &name, &real, &st))
+        return;
     resp.set_header("Last-Modified", http_date(st.st_mtime));
     resp.set_header("Accept-Ranges", "bytes");
     time_t ims;
     const std::string* h = req.header("If-Modified-Since");
     if (h && parse_http_date(*h, &ims) && st.st_mtime <= ims) {
-        resp.set_status(304);
-        resp.end();
+        refuse(resp, 304);
         return;
     }
-    resp.set_header("Content-Type", mime_type(full));
+    resp.set_header("Content-Type", mime_type(name));
     uint64_t size = static_cast<uint64_t>(st.st_size);
     uint64_t from = 0, len = size;
     const std::string* range = req.header("Range");
     if (range && !req.header("If-Range")) {
         int r = parse_range(*range, size, &from, &len);
         if (r < 0) {
-            resp.set_status(416);
             resp.set_header("Content-Range", "bytes */" + std::to_string(size));
-            resp.end();
+            refuse(resp, 416);
             return;
         }
         if (r > 0) {
@@ -223,58 +237,73 @@ static void serve_file(const std::string& root, zan::HttpServer& srv, zan::HttpR
     resp.sendfile(real, from, len);
 }
 
-int main(int argc, char** argv)
-{
+struct Args {
     std::string host = "127.0.0.1";
     int port = 9501;
-    std::string root;
+    std::string root;  // real path; empty: the hello server
+    bool static_files = false;
     zan::ServerConfig cfg;
     zan::HttpConfig hc;
+};
+
+// Exits 2 on bad usage, 1 when --root cannot be resolved.
+static Args parse_args(int argc, char** argv)
+{
+    Args r;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--daemonize") {
-            cfg.daemonize = true;
+            r.cfg.daemonize = true;
             continue;
         }
         if (a == "--cpu-affinity") {
-            cfg.open_cpu_affinity = true;
+            r.cfg.open_cpu_affinity = true;
             continue;
         }
         if (i + 1 >= argc)
             usage();
         std::string v = argv[++i];
-        if (zan_tools::take_server_option("zan-httpd", a, v, &host, &port, &cfg, usage))
+        if (zan_tools::take_server_option("zan-httpd", a, v, &r.host, &r.port, &r.cfg, usage))
             continue;
         auto number = [&](long lo, long hi) {
             return static_cast<int>(zan_tools::number_or_usage("zan-httpd", a, v, lo, hi, usage));
         };
-        if (a == "--root") root = v;
-        else if (a == "--keepalive-timeout") hc.keepalive_timeout_ms = number(0, INT_MAX);
-        else if (a == "--header-timeout") hc.header_timeout_ms = number(0, INT_MAX);
+        if (a == "--root") r.root = v;
+        else if (a == "--keepalive-timeout") r.hc.keepalive_timeout_ms = number(0, INT_MAX);
+        else if (a == "--header-timeout") r.hc.header_timeout_ms = number(0, INT_MAX);
         else usage();
     }
-    bool static_files = !root.empty();
-    if (static_files) {
+    r.static_files = !r.root.empty();
+    if (r.static_files) {
         char real[PATH_MAX];
-        if (!realpath(root.c_str(), real)) {
-            fprintf(stderr, "zan-httpd: --root %s: %s\n", root.c_str(), strerror(errno));
-            return 1;
+        if (!realpath(r.root.c_str(), real)) {
+            fprintf(stderr, "zan-httpd: --root %s: %s\n", r.root.c_str(), strerror(errno));
+            exit(1);
         }
-        root = real;
-        if (root == "/")
-            root.clear();  // "/" + path; the prefix check below uses root + "/"
+        r.root = real;
+        if (r.root == "/")
+            r.root.clear();  // "/" + path; the prefix check uses root + "/"
     }
-    zan::HttpServer srv(cfg, hc);
-    if (!srv.listen(host, port))
+    return r;
+}
+
+int main(int argc, char** argv)
+{
+    Args args = parse_args(argc, argv);
+    const std::string& host = args.host;
+    const std::string& root = args.root;
+    bool static_files = args.static_files;
+    zan::HttpServer srv(args.cfg, args.hc);
+    if (!srv.listen(host, args.port))
         return 1;
     srv.on_start([&](zan::TcpServer& s) {
         std::string line = "listening on " + host + ":" + std::to_string(s.port()) + "\n";
         ssize_t n = write(1, line.data(), line.size());
         (void)n;
     });
-    srv.on_request([&](zan::HttpServer& s, zan::HttpRequest& req, zan::HttpResponse& resp) {
+    srv.on_request([&](zan::HttpServer&, zan::HttpRequest& req, zan::HttpResponse& resp) {
         if (static_files) {
-            serve_file(root, s, req, resp);
+            serve_file(root, req, resp);
             return;
         }
         if (req.path == "/" && (req.method == "GET" || req.method == "HEAD")) {
