@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,18 +43,59 @@ void drain(int fd)
     }
 }
 
+// A callback that counts its calls in *calls and drains fd.
+EventLoop::IoCallback counting(int fd, int* calls)
+{
+    return [fd, calls](uint32_t) {
+        ++*calls;
+        drain(fd);
+    };
+}
+
+// Two readable pairs whose events come in one batch. Only the callback
+// that runs first acts: it drains its fd and calls on_first(other), the
+// index of the pair whose event is still pending in the batch.
+struct TwoInOneBatch {
+    EventLoop loop;
+    Pair p[2];
+    int calls[2] = {0, 0};
+    int first = -1;  // the pair whose callback ran first
+    Pair fresh;      // see take_over()
+    int fresh_calls = 0;
+
+    bool arm(const std::function<void(int other)>& on_first)
+    {
+        for (int i = 0; i < 2; ++i) {
+            bool ok = loop.watch(p[i].a.get(), kReadable, [this, i, on_first](uint32_t) {
+                ++calls[i];
+                if (first >= 0)
+                    return;
+                first = i;
+                drain(p[i].a.get());
+                on_first(1 - i);
+            });
+            if (!ok)
+                return false;
+            put(p[i].b.get());
+        }
+        return true;
+    }
+    // Moves fresh.a onto descriptor number `num` (closing what was there)
+    // and watches it, counting into fresh_calls.
+    bool take_over(int num)
+    {
+        if (::dup3(fresh.a.get(), num, O_CLOEXEC) != num)
+            return false;
+        fresh.a.reset(num);
+        return loop.watch(num, kReadable, counting(num, &fresh_calls));
+    }
+};
+
 bool blocked(int signo)
 {
     sigset_t cur;
     sigprocmask(SIG_BLOCK, nullptr, &cur);
     return sigismember(&cur, signo);
-}
-
-// Moves `fd` onto descriptor number `num` (closing what was there).
-void move_to(zan::Fd* fd, int num)
-{
-    ASSERT_EQ(::dup3(fd->get(), num, O_CLOEXEC), num);
-    fd->reset(num);
 }
 
 }  // namespace
@@ -222,75 +264,42 @@ TEST(EventLoop, UnwatchOtherFdWithPendingEventInSameBatch)
 
 TEST(EventLoop, CloseAndReuseFdWithPendingEventInSameBatch)
 {
-    EventLoop loop;
-    Pair p[2];
-    Pair fresh;
-    int calls[2] = {0, 0};
-    int first = -1, fresh_calls = 0, reused = -1;
-    for (int i = 0; i < 2; ++i) {
-        ASSERT_TRUE(loop.watch(p[i].a.get(), kReadable, [&, i](uint32_t) {
-            ++calls[i];
-            if (first >= 0)
-                return;
-            first = i;
-            drain(p[i].a.get());
-            // Another fd's callback closes an fd whose event is pending in
-            // this batch; a new descriptor gets the same number at once.
-            reused = p[1 - i].a.get();
-            loop.unwatch(reused);
-            p[1 - i].a.reset();
-            move_to(&fresh.a, reused);
-            ASSERT_TRUE(loop.watch(reused, kReadable, [&](uint32_t) {
-                ++fresh_calls;
-                drain(fresh.a.get());
-            }));
-        }));
-        put(p[i].b.get());
-    }
-    EXPECT_EQ(loop.run_once(1000), 1);
-    ASSERT_GE(first, 0);
-    EXPECT_EQ(calls[first], 1);
-    EXPECT_EQ(calls[1 - first], 0);
-    EXPECT_EQ(fresh_calls, 0);  // the stale event was not delivered to it
-    EXPECT_EQ(loop.run_once(0), 0);
-    put(fresh.b.get());
-    EXPECT_EQ(loop.run_once(1000), 1);
-    EXPECT_EQ(fresh_calls, 1);
-    EXPECT_EQ(calls[1 - first], 0);
+    TwoInOneBatch t;
+    ASSERT_TRUE(t.arm([&](int other) {
+        // Another fd's callback closes an fd whose event is pending in
+        // this batch; a new descriptor gets the same number at once.
+        int reused = t.p[other].a.get();
+        t.loop.unwatch(reused);
+        t.p[other].a.reset();
+        ASSERT_TRUE(t.take_over(reused));
+    }));
+    EXPECT_EQ(t.loop.run_once(1000), 1);
+    ASSERT_GE(t.first, 0);
+    EXPECT_EQ(t.calls[t.first], 1);
+    EXPECT_EQ(t.calls[1 - t.first], 0);
+    EXPECT_EQ(t.fresh_calls, 0);  // the stale event was not delivered to it
+    EXPECT_EQ(t.loop.run_once(0), 0);
+    put(t.fresh.b.get());
+    EXPECT_EQ(t.loop.run_once(1000), 1);
+    EXPECT_EQ(t.fresh_calls, 1);
+    EXPECT_EQ(t.calls[1 - t.first], 0);
 }
 
 TEST(EventLoop, FdClosedWithoutUnwatchThenReusedAndWatched)
 {
-    EventLoop loop;
-    Pair p[2];
-    Pair fresh;
-    int calls[2] = {0, 0};
-    int first = -1, fresh_calls = 0;
-    for (int i = 0; i < 2; ++i) {
-        ASSERT_TRUE(loop.watch(p[i].a.get(), kReadable, [&, i](uint32_t) {
-            ++calls[i];
-            if (first >= 0)
-                return;
-            first = i;
-            drain(p[i].a.get());
-            // dup3() closes the old fd (epoll forgets it) and reuses its
-            // number; watch() then replaces the stale registration.
-            int num = p[1 - i].a.release();
-            move_to(&fresh.a, num);
-            ASSERT_TRUE(loop.watch(num, kReadable, [&](uint32_t) {
-                ++fresh_calls;
-                drain(fresh.a.get());
-            }));
-        }));
-        put(p[i].b.get());
-    }
-    EXPECT_EQ(loop.run_once(1000), 1);
-    ASSERT_GE(first, 0);
-    EXPECT_EQ(calls[1 - first], 0);
-    EXPECT_EQ(fresh_calls, 0);
-    put(fresh.b.get());
-    EXPECT_EQ(loop.run_once(1000), 1);
-    EXPECT_EQ(fresh_calls, 1);
+    TwoInOneBatch t;
+    ASSERT_TRUE(t.arm([&](int other) {
+        // dup3() closes the old fd (epoll forgets it) and reuses its
+        // number; watch() then replaces the stale registration.
+        ASSERT_TRUE(t.take_over(t.p[other].a.release()));
+    }));
+    EXPECT_EQ(t.loop.run_once(1000), 1);
+    ASSERT_GE(t.first, 0);
+    EXPECT_EQ(t.calls[1 - t.first], 0);
+    EXPECT_EQ(t.fresh_calls, 0);
+    put(t.fresh.b.get());
+    EXPECT_EQ(t.loop.run_once(1000), 1);
+    EXPECT_EQ(t.fresh_calls, 1);
 }
 
 TEST(EventLoop, ReplaceOwnCallbackDuringDispatch)
@@ -375,10 +384,7 @@ TEST(EventLoop, CallbackReplacedDuringPassIsFreedAfterIt)
     ASSERT_TRUE(loop.watch(q.a.get(), kReadable, [token, &old_calls](uint32_t) { ++old_calls; }));
     ASSERT_TRUE(loop.watch(p.a.get(), kReadable, [&](uint32_t) {
         drain(p.a.get());
-        ASSERT_TRUE(loop.watch(q.a.get(), kReadable, [&](uint32_t) {
-            ++new_calls;
-            drain(q.a.get());
-        }));
+        ASSERT_TRUE(loop.watch(q.a.get(), kReadable, counting(q.a.get(), &new_calls)));
         during = token.use_count();
     }));
     put(p.b.get());
@@ -417,11 +423,7 @@ TEST(EventLoop, MoreReadyFdsThanOneBatch)
     std::vector<Pair> pairs(kPairs);
     int calls = 0;
     for (auto& p : pairs) {
-        int fd = p.a.get();
-        ASSERT_TRUE(loop.watch(fd, kReadable, [&, fd](uint32_t) {
-            ++calls;
-            drain(fd);
-        }));
+        ASSERT_TRUE(loop.watch(p.a.get(), kReadable, counting(p.a.get(), &calls)));
         put(p.b.get());
     }
     EXPECT_EQ(loop.run_once(1000), EventLoop::kMaxEvents);
@@ -761,10 +763,7 @@ TEST(EventLoop, CloseAfterForkLeavesParentRegistrationsAlone)
     EventLoop loop;
     Pair p;
     int calls = 0;
-    ASSERT_TRUE(loop.watch(p.a.get(), kReadable, [&](uint32_t) {
-        ++calls;
-        drain(p.a.get());
-    }));
+    ASSERT_TRUE(loop.watch(p.a.get(), kReadable, counting(p.a.get(), &calls)));
     ASSERT_TRUE(loop.watch_signal(SIGUSR2, [](const struct signalfd_siginfo&) {}));
     pid_t pid = fork();
     ASSERT_GE(pid, 0);

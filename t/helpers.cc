@@ -444,9 +444,29 @@ int start_httpd(Proc* p, const std::vector<std::string>& args, int timeout_ms)
     return start_on_loopback(p, "zan-httpd", args, timeout_ms);
 }
 
-std::vector<std::string> args(std::initializer_list<const char*> l)
+static ::testing::AssertionResult started(const char* what, Proc& p, int port)
 {
-    return std::vector<std::string>(l.begin(), l.end());
+    if (port > 0)
+        return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << what << " did not come up:\n" << p.output();
+}
+
+::testing::AssertionResult ServerTest::start_echod(const std::vector<std::string>& args)
+{
+    port_ = zt::start_echod(&server_, args);
+    return started("zan-echod", server_, port_);
+}
+
+::testing::AssertionResult ServerTest::start_httpd(const std::vector<std::string>& args)
+{
+    port_ = zt::start_httpd(&server_, args);
+    return started("zan-httpd", server_, port_);
+}
+
+bool ServerTest::freeze(pid_t pid)
+{
+    guard_.add(pid);
+    return ::kill(pid, SIGSTOP) == 0;
 }
 
 struct sockaddr_in loopback_addr(int port)
@@ -1195,6 +1215,17 @@ int Child::wait(int timeout_ms)
             ::nanosleep(&ts, nullptr);
         }
     }
+}
+
+Gate::Gate() { zan::make_pipe(false, &rd_, &wr_); }
+
+bool Gate::open() { return wr_ && zan::write_all(wr_.get(), "g", 1) == 1; }
+
+bool Gate::wait(int timeout_ms)
+{
+    wr_.reset();
+    char c;
+    return rd_ && read_byte(rd_.get(), timeout_ms, &c);
 }
 
 int wait_child(pid_t pid, int timeout_ms)

@@ -1,22 +1,24 @@
 // Test helpers: spawn real programs, wait for their readiness line, talk
 // to them over loopback, and clean up every process we started (by pid)
 // even when a test fails. Used by t/server_*_test.cc; the unit tests that
-// fork use the helpers at the end (Child, wait_child, read_byte).
+// fork use the helpers at the end (Child, Gate, wait_child, read_byte).
 #ifndef ZAN_T_HELPERS_H
 #define ZAN_T_HELPERS_H
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/types.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <functional>
-#include <initializer_list>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "zan/fd.h"
 
 namespace zt {
 
@@ -116,8 +118,6 @@ private:
 int start_echod(Proc* p, const std::vector<std::string>& args, int timeout_ms = 10000);
 // The same for build_dir()/tools/zan-httpd.
 int start_httpd(Proc* p, const std::vector<std::string>& args = {}, int timeout_ms = 10000);
-// Command-line words, for start_echod(&p, args({"--worker-num", "2"})).
-std::vector<std::string> args(std::initializer_list<const char*> l);
 
 // 127.0.0.1:port, for a test that makes its own socket.
 struct sockaddr_in loopback_addr(int port);
@@ -276,6 +276,27 @@ private:
     bool eof_ = false, reset_ = false, bad_ = false;
 };
 
+// A connection to 127.0.0.1:port that reads responses as an HttpReader;
+// it owns the socket and closes it at scope exit.
+class HttpClient : public HttpReader {
+public:
+    HttpClient() : HttpReader(-1) {}  // not connected: assign one later
+    explicit HttpClient(int port, int timeout_ms = 3000)
+        : HttpClient(Sock(connect_local(port, timeout_ms))) {}
+    bool ok() const { return sock_.ok(); }
+    int fd() const { return sock_.get(); }
+    bool send(const std::string& raw) { return send_str(sock_.get(), raw); }
+    // Sends `raw` and reads the next response into *r.
+    bool request(const std::string& raw, HttpReply* r, bool head = false, int timeout_ms = 5000)
+    {
+        return send(raw) && next(r, head, timeout_ms);
+    }
+
+private:
+    explicit HttpClient(Sock s) : HttpReader(s.get()), sock_(std::move(s)) {}
+    Sock sock_;
+};
+
 // Runs `cmd` with /bin/sh under timeout(1) (SIGKILL 2 s after timeout_s);
 // stdout goes to *out. Returns the exit code, or -1 if it could not run
 // or was killed by a signal (124/137 mean timeout(1) stopped it).
@@ -327,6 +348,37 @@ std::string stop_and_check(Proc* p, int timeout_ms = 10000);
 std::string sanitizer_report(const std::string& out);
 
 
+// Fixture of the integration tests: one zan-echod or zan-httpd per test,
+// e.g. `using ServerBasic = zt::ServerTest;` then TEST_F(ServerBasic, ...).
+// A test's locals (client sockets) go before the fixture's members, so the
+// server is stopped after its clients have closed; then queues_ removes
+// any SysV queue the test capture()d. All of it also when a test fails.
+class ServerTest : public ::testing::Test {
+protected:
+    // Starts build_dir()/tools/zan-echod (zan-httpd) on 127.0.0.1 with
+    // --port 0 plus `args`; sets port_. The failure shows the output.
+    ::testing::AssertionResult start_echod(const std::vector<std::string>& args);
+    ::testing::AssertionResult start_httpd(const std::vector<std::string>& args = {});
+    // A new connection to the server (check ok()).
+    Sock connect(int timeout_ms = 3000) const { return Sock(connect_local(port_, timeout_ms)); }
+    // zt::find_by_name() and zt::wait_for_name() below the Master.
+    pid_t find_by_name(const std::string& name) const { return zt::find_by_name(server_.pid(), name); }
+    pid_t wait_for_name(const std::string& name, pid_t not_pid, int timeout_ms = 5000) const
+    {
+        return zt::wait_for_name(server_.pid(), name, not_pid, timeout_ms);
+    }
+    // SIGSTOPs pid; guard_ SIGKILLs it at the end should it still be there.
+    bool freeze(pid_t pid);
+    // zt::stop_and_check() of the server: "" when it stopped cleanly.
+    std::string stop_and_check(int timeout_ms = 10000) { return zt::stop_and_check(&server_, timeout_ms); }
+
+    QueueGuard queues_;  // runs last: after the server has stopped
+    Proc server_;
+    PidGuard guard_;  // runs first: a frozen Worker would hold up the stop
+    int port_ = 0;
+};
+
+
 // ---- Helpers for the unit tests that fork ----
 
 // A forked child that runs `body` and _exit()s with its return value (120
@@ -348,6 +400,23 @@ public:
 
 private:
     pid_t pid_ = -1;
+};
+
+// A one-byte signal across fork, over a pipe made by the constructor: one
+// process open()s the gate, the other wait()s for it. wait() first closes
+// its own copy of the write end, so that it ends at once (false) when the
+// other process dies without opening the gate.
+class Gate {
+public:
+    Gate();
+    Gate(const Gate&) = delete;
+    Gate& operator=(const Gate&) = delete;
+    bool open();
+    // False on timeout, EOF, or when the pipe could not be made.
+    bool wait(int timeout_ms);
+
+private:
+    zan::Fd rd_, wr_;
 };
 
 // Waits for the forked child pid. Returns its wait status, or kills it and

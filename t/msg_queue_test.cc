@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <functional>
 #include <set>
 #include <string>
 
@@ -22,10 +23,9 @@
 namespace {
 
 using zt::Child;
-using zt::read_byte;
 
-// Declared first in a test, so it runs last: every queue the test made
-// must be gone by then.
+// Declared first, so it runs last: every queue the test made must be
+// gone by then.
 class NoQueueLeft {
 public:
     NoQueueLeft() : before_(zt::sysv_queues()) {}
@@ -78,14 +78,36 @@ bool wait_in_msgrcv(pid_t pid, int timeout_ms)
 volatile sig_atomic_t g_signalled = 0;
 void on_signal(int) { g_signalled = 1; }
 
-}  // namespace
-
 using Q = zan::MsgQueue;
 
-TEST(MsgQueue, CreateAndRemove)
+// A fresh queue q_ for each test, which must leave no queue behind.
+class MsgQueue : public ::testing::Test {
+protected:
+    void SetUp() override { ASSERT_TRUE(q_.create()) << strerror(errno); }
+
+    // Runs body(ready) in *child; the body opens `ready` right before it
+    // blocks in msgrcv(2). Returns once the child sleeps there.
+    ::testing::AssertionResult start_blocked(Child* child, const std::function<int(zt::Gate&)>& body)
+    {
+        zt::Gate ready;
+        if (!child->start([&] { return body(ready); }))
+            return ::testing::AssertionFailure() << "fork failed";
+        if (!ready.wait(5000))
+            return ::testing::AssertionFailure() << "child exited: " << child->wait(0);
+        if (!wait_in_msgrcv(child->pid(), 5000))
+            return ::testing::AssertionFailure() << "the child is not in msgrcv(2)";
+        return ::testing::AssertionSuccess();
+    }
+
+    NoQueueLeft guard_;  // first: checks after q_ is gone
+    Q q_;
+};
+
+}  // namespace
+
+TEST_F(MsgQueue, CreateAndRemove)
 {
-    NoQueueLeft guard;
-    Q q;
+    Q q;  // a queue of its own: the fixture's q_ is created already
     EXPECT_FALSE(q.valid());
     ASSERT_TRUE(q.create()) << strerror(errno);
     EXPECT_TRUE(q.valid());
@@ -105,9 +127,8 @@ TEST(MsgQueue, CreateAndRemove)
     EXPECT_EQ(q.recv(0, nullptr, nullptr, false), Q::kRemoved);
 }
 
-TEST(MsgQueue, DestructorRemovesInCreator)
+TEST_F(MsgQueue, DestructorRemovesInCreator)
 {
-    NoQueueLeft guard;
     int id;
     {
         Q q;
@@ -123,83 +144,73 @@ TEST(MsgQueue, DestructorRemovesInCreator)
     EXPECT_FALSE(queue_exists(id));
 }
 
-TEST(MsgQueue, SendRecvByType)
+TEST_F(MsgQueue, SendRecvByType)
 {
-    NoQueueLeft guard;
-    Q q;
-    ASSERT_TRUE(q.create());
-    ASSERT_EQ(q.send(3, "three", 5, false), Q::kOk);
-    ASSERT_EQ(q.send(1, "one", 3, false), Q::kOk);
-    ASSERT_EQ(q.send(2, "two", 3, false), Q::kOk);
-    ASSERT_EQ(q.send(2, "", 0, false), Q::kOk);  // empty payloads are fine
-    EXPECT_EQ(q.queued_messages(), 4u);
-    EXPECT_EQ(q.queued_bytes(), 11u);
+    ASSERT_EQ(q_.send(3, "three", 5, false), Q::kOk);
+    ASSERT_EQ(q_.send(1, "one", 3, false), Q::kOk);
+    ASSERT_EQ(q_.send(2, "two", 3, false), Q::kOk);
+    ASSERT_EQ(q_.send(2, "", 0, false), Q::kOk);  // empty payloads are fine
+    EXPECT_EQ(q_.queued_messages(), 4u);
+    EXPECT_EQ(q_.queued_bytes(), 11u);
 
     std::string out = "stale";
     long type = 0;
-    ASSERT_EQ(q.recv(2, &out, &type, false), Q::kOk);  // first of type 2
+    ASSERT_EQ(q_.recv(2, &out, &type, false), Q::kOk);  // first of type 2
     EXPECT_EQ(out, "two");
     EXPECT_EQ(type, 2);
-    ASSERT_EQ(q.recv(-2, &out, &type, false), Q::kOk);  // lowest type <= 2
+    ASSERT_EQ(q_.recv(-2, &out, &type, false), Q::kOk);  // lowest type <= 2
     EXPECT_EQ(out, "one");
     EXPECT_EQ(type, 1);
-    ASSERT_EQ(q.recv(0, &out, &type, false), Q::kOk);  // oldest of any type
+    ASSERT_EQ(q_.recv(0, &out, &type, false), Q::kOk);  // oldest of any type
     EXPECT_EQ(out, "three");
     EXPECT_EQ(type, 3);
-    EXPECT_EQ(q.recv(3, &out, &type, false), Q::kAgain);  // none of type 3 left
-    ASSERT_EQ(q.recv(0, nullptr, nullptr, false), Q::kOk);  // discard the empty one
-    EXPECT_EQ(q.queued_messages(), 0u);
+    EXPECT_EQ(q_.recv(3, &out, &type, false), Q::kAgain);  // none of type 3 left
+    ASSERT_EQ(q_.recv(0, nullptr, nullptr, false), Q::kOk);  // discard the empty one
+    EXPECT_EQ(q_.queued_messages(), 0u);
 
     errno = 0;
-    EXPECT_EQ(q.send(0, "x", 1, false), Q::kError);
+    EXPECT_EQ(q_.send(0, "x", 1, false), Q::kError);
     EXPECT_EQ(errno, EINVAL);
-    EXPECT_EQ(q.send(-4, "x", 1, false), Q::kError);
-    EXPECT_EQ(q.send(1, nullptr, 1, false), Q::kError);
+    EXPECT_EQ(q_.send(-4, "x", 1, false), Q::kError);
+    EXPECT_EQ(q_.send(1, nullptr, 1, false), Q::kError);
 }
 
-TEST(MsgQueue, NonBlockingRecvOnEmptyIsAgain)
+TEST_F(MsgQueue, NonBlockingRecvOnEmptyIsAgain)
 {
-    NoQueueLeft guard;
-    Q q;
-    ASSERT_TRUE(q.create());
     std::string out = "kept";
     long type = 99;
-    EXPECT_EQ(q.recv(0, &out, &type, false), Q::kAgain);
+    EXPECT_EQ(q_.recv(0, &out, &type, false), Q::kAgain);
     EXPECT_EQ(out, "kept");  // untouched on failure
     EXPECT_EQ(type, 99);
-    ASSERT_EQ(q.send(5, "five", 4, false), Q::kOk);
-    EXPECT_EQ(q.recv(4, &out, &type, false), Q::kAgain);
-    EXPECT_EQ(q.recv(-4, &out, &type, false), Q::kAgain);
-    EXPECT_EQ(q.recv(-5, &out, &type, false), Q::kOk);
+    ASSERT_EQ(q_.send(5, "five", 4, false), Q::kOk);
+    EXPECT_EQ(q_.recv(4, &out, &type, false), Q::kAgain);
+    EXPECT_EQ(q_.recv(-4, &out, &type, false), Q::kAgain);
+    EXPECT_EQ(q_.recv(-5, &out, &type, false), Q::kOk);
     EXPECT_EQ(out, "five");
 }
 
-TEST(MsgQueue, FillUntilAgain)
+TEST_F(MsgQueue, FillUntilAgain)
 {
-    NoQueueLeft guard;
-    Q q;
-    ASSERT_TRUE(q.create());
-    ASSERT_TRUE(q.set_max_queue_bytes(4096)) << strerror(errno);
-    EXPECT_EQ(q.max_queue_bytes(), 4096u);
+    ASSERT_TRUE(q_.set_max_queue_bytes(4096)) << strerror(errno);
+    EXPECT_EQ(q_.max_queue_bytes(), 4096u);
     std::string msg(1000, 'm');
     size_t sent = 0;
     Q::Result r;
-    while ((r = q.send(1, msg.data(), msg.size(), false)) == Q::kOk && sent < 100)
+    while ((r = q_.send(1, msg.data(), msg.size(), false)) == Q::kOk && sent < 100)
         sent++;
     EXPECT_EQ(r, Q::kAgain);
     EXPECT_EQ(sent, 4u);
-    EXPECT_EQ(q.queued_messages(), 4u);
-    EXPECT_EQ(q.queued_bytes(), 4000u);
+    EXPECT_EQ(q_.queued_messages(), 4u);
+    EXPECT_EQ(q_.queued_bytes(), 4000u);
     std::string out;
-    ASSERT_EQ(q.recv(0, &out, nullptr, false), Q::kOk);
+    ASSERT_EQ(q_.recv(0, &out, nullptr, false), Q::kOk);
     EXPECT_EQ(out, msg);
-    EXPECT_EQ(q.send(1, msg.data(), msg.size(), false), Q::kOk);  // room again
-    EXPECT_EQ(q.send(1, msg.data(), msg.size(), false), Q::kAgain);
+    EXPECT_EQ(q_.send(1, msg.data(), msg.size(), false), Q::kOk);  // room again
+    EXPECT_EQ(q_.send(1, msg.data(), msg.size(), false), Q::kAgain);
 }
 
-TEST(MsgQueue, TooBig)
+TEST_F(MsgQueue, TooBig)
 {
-    NoQueueLeft guard;
     size_t max = Q::max_message_size();
     FILE* f = ::fopen("/proc/sys/kernel/msgmax", "r");
     if (f != nullptr) {
@@ -208,94 +219,71 @@ TEST(MsgQueue, TooBig)
         ::fclose(f);
         EXPECT_EQ(max, proc);
     }
-    Q q;
-    ASSERT_TRUE(q.create());
     std::string big(max + 1, 'b');
-    EXPECT_EQ(q.send(1, big.data(), big.size(), false), Q::kTooBig);
-    EXPECT_EQ(q.send(1, big.data(), big.size(), true), Q::kTooBig);  // never blocks
-    EXPECT_EQ(q.queued_messages(), 0u);
-    if (q.max_queue_bytes() < max)
+    EXPECT_EQ(q_.send(1, big.data(), big.size(), false), Q::kTooBig);
+    EXPECT_EQ(q_.send(1, big.data(), big.size(), true), Q::kTooBig);  // never blocks
+    EXPECT_EQ(q_.queued_messages(), 0u);
+    if (q_.max_queue_bytes() < max)
         GTEST_SKIP() << "msg_qbytes below msgmax: a full-size message never fits";
     for (size_t i = 0; i < max; i++)
         big[i] = static_cast<char>(i * 7);
-    ASSERT_EQ(q.send(9, big.data(), max, false), Q::kOk);
+    ASSERT_EQ(q_.send(9, big.data(), max, false), Q::kOk);
     std::string out;
-    ASSERT_EQ(q.recv(9, &out, nullptr, false), Q::kOk);
+    ASSERT_EQ(q_.recv(9, &out, nullptr, false), Q::kOk);
     EXPECT_EQ(out.size(), max);
     EXPECT_EQ(memcmp(out.data(), big.data(), max), 0);
 }
 
-TEST(MsgQueue, RecvAcrossFork)
+TEST_F(MsgQueue, RecvAcrossFork)
 {
-    NoQueueLeft guard;
-    Q q;
-    ASSERT_TRUE(q.create());
-    zan::Fd ready_rd, ready_wr;
-    ASSERT_TRUE(zan::make_pipe(false, &ready_rd, &ready_wr));
     Child child;
-    ASSERT_TRUE(child.start([&] {
-        zan::write_all(ready_wr.get(), "r", 1);
+    ASSERT_TRUE(start_blocked(&child, [&](zt::Gate& ready) {
+        ready.open();
         std::string out;
         long type = 0;
-        if (q.recv(7, &out, &type, true) != Q::kOk)  // blocks in msgrcv
+        if (q_.recv(7, &out, &type, true) != Q::kOk)  // blocks in msgrcv
             return 1;
         if (type != 7 || out != "for seven")
             return 2;
         std::string reply = "got " + out;
-        return q.send(9, reply.data(), reply.size(), true) == Q::kOk ? 0 : 3;
+        return q_.send(9, reply.data(), reply.size(), true) == Q::kOk ? 0 : 3;
     }));
-    ready_wr.reset();
-    char b;
-    ASSERT_TRUE(read_byte(ready_rd.get(), 5000, &b)) << "child exited: " << child.wait(0);
-    ASSERT_TRUE(wait_in_msgrcv(child.pid(), 5000));
-    ASSERT_EQ(q.send(5, "for five", 8, true), Q::kOk);  // not for the child
-    ASSERT_EQ(q.send(7, "for seven", 9, true), Q::kOk);
+    ASSERT_EQ(q_.send(5, "for five", 8, true), Q::kOk);  // not for the child
+    ASSERT_EQ(q_.send(7, "for seven", 9, true), Q::kOk);
     ASSERT_EQ(child.wait(5000), 0);
     std::string out;
     long type = 0;
-    ASSERT_EQ(q.recv(0, &out, &type, false), Q::kOk);
+    ASSERT_EQ(q_.recv(0, &out, &type, false), Q::kOk);
     EXPECT_EQ(type, 5);
     EXPECT_EQ(out, "for five");
-    ASSERT_EQ(q.recv(0, &out, &type, false), Q::kOk);
+    ASSERT_EQ(q_.recv(0, &out, &type, false), Q::kOk);
     EXPECT_EQ(type, 9);
     EXPECT_EQ(out, "got for seven");
 }
 
-TEST(MsgQueue, RemovedWhileBlocked)
+TEST_F(MsgQueue, RemovedWhileBlocked)
 {
-    NoQueueLeft guard;
-    Q q;
-    ASSERT_TRUE(q.create());
-    zan::Fd ready_rd, ready_wr;
-    ASSERT_TRUE(zan::make_pipe(false, &ready_rd, &ready_wr));
     Child child;
-    ASSERT_TRUE(child.start([&] {
-        zan::write_all(ready_wr.get(), "r", 1);
+    ASSERT_TRUE(start_blocked(&child, [&](zt::Gate& ready) {
+        ready.open();
         std::string out;
-        if (q.recv(0, &out, nullptr, true) != Q::kRemoved)  // EIDRM
+        if (q_.recv(0, &out, nullptr, true) != Q::kRemoved)  // EIDRM
             return 1;
-        if (q.valid())
+        if (q_.valid())
             return 2;
-        return q.send(1, "x", 1, true) == Q::kRemoved ? 0 : 3;
+        return q_.send(1, "x", 1, true) == Q::kRemoved ? 0 : 3;
     }));
-    ready_wr.reset();
-    char b;
-    ASSERT_TRUE(read_byte(ready_rd.get(), 5000, &b)) << "child exited: " << child.wait(0);
-    ASSERT_TRUE(wait_in_msgrcv(child.pid(), 5000));
-    ASSERT_TRUE(q.remove());
+    ASSERT_TRUE(q_.remove());
     EXPECT_EQ(child.wait(5000), 0);
 }
 
-TEST(MsgQueue, AnyProcessMayRemove)
+TEST_F(MsgQueue, AnyProcessMayRemove)
 {
-    NoQueueLeft guard;
-    Q q;
-    ASSERT_TRUE(q.create());
-    int id = q.id();
+    int id = q_.id();
     Child child;
     ASSERT_TRUE(child.start([&] {
         {
-            Q mine(std::move(q));  // not the creator: destruction keeps the queue
+            Q mine(std::move(q_));  // not the creator: destruction keeps the queue
         }
         if (!queue_exists(id))
             return 1;
@@ -305,27 +293,22 @@ TEST(MsgQueue, AnyProcessMayRemove)
     }));
     ASSERT_EQ(child.wait(5000), 0);
     EXPECT_TRUE(queue_exists(id));
-    EXPECT_EQ(q.send(1, "x", 1, false), Q::kOk);
+    EXPECT_EQ(q_.send(1, "x", 1, false), Q::kOk);
 
     Child remover;
-    ASSERT_TRUE(remover.start([&] { return q.remove() && !q.valid() ? 0 : 1; }));
+    ASSERT_TRUE(remover.start([&] { return q_.remove() && !q_.valid() ? 0 : 1; }));
     ASSERT_EQ(remover.wait(5000), 0);
     EXPECT_FALSE(queue_exists(id));
-    EXPECT_TRUE(q.valid());  // the parent has not noticed yet
-    EXPECT_EQ(q.recv(0, nullptr, nullptr, false), Q::kRemoved);
-    EXPECT_FALSE(q.valid());
-    EXPECT_TRUE(q.remove());  // and its destructor has nothing left to do
+    EXPECT_TRUE(q_.valid());  // the parent has not noticed yet
+    EXPECT_EQ(q_.recv(0, nullptr, nullptr, false), Q::kRemoved);
+    EXPECT_FALSE(q_.valid());
+    EXPECT_TRUE(q_.remove());  // and its destructor has nothing left to do
 }
 
-TEST(MsgQueue, InterruptedWithoutRetry)
+TEST_F(MsgQueue, InterruptedWithoutRetry)
 {
-    NoQueueLeft guard;
-    Q q;
-    ASSERT_TRUE(q.create());
-    zan::Fd ready_rd, ready_wr;
-    ASSERT_TRUE(zan::make_pipe(false, &ready_rd, &ready_wr));
     Child child;
-    ASSERT_TRUE(child.start([&] {
+    ASSERT_TRUE(start_blocked(&child, [&](zt::Gate& ready) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = on_signal;
@@ -333,18 +316,14 @@ TEST(MsgQueue, InterruptedWithoutRetry)
         sa.sa_flags = 0;  // no SA_RESTART (msgrcv ignores it anyway)
         if (::sigaction(SIGUSR1, &sa, nullptr) < 0)
             return 1;
-        zan::write_all(ready_wr.get(), "r", 1);
-        Q::Result r = q.recv(0, nullptr, nullptr, true, false);
+        ready.open();
+        Q::Result r = q_.recv(0, nullptr, nullptr, true, false);
         if (r != Q::kInterrupted)
             return 10 + static_cast<int>(r);
-        if (!g_signalled || !q.valid())
+        if (!g_signalled || !q_.valid())
             return 2;
         return 0;
     }));
-    ready_wr.reset();
-    char b;
-    ASSERT_TRUE(read_byte(ready_rd.get(), 5000, &b)) << "child exited: " << child.wait(0);
-    ASSERT_TRUE(wait_in_msgrcv(child.pid(), 5000));
     // Should the signal still beat msgrcv(2) (a hidden wchan), the handler
     // runs outside it and the child keeps waiting: signal again.
     int rc = -1;

@@ -3,7 +3,7 @@
 // tasks, stats, user processes, dispatch modes, the pid file and a
 // graceful SIGTERM. Every test starts the real build/tools/zan-echod on
 // 127.0.0.1 with --port 0 and talks to it over loopback sockets; every
-// wait has a deadline, and zt::Proc / zt::QueueGuard clean up processes
+// wait has a deadline, and the zt::ServerTest fixture cleans up processes
 // and SysV queues even when an assertion fails.
 #include <signal.h>
 #include <sys/socket.h>
@@ -22,10 +22,10 @@
 
 namespace {
 
-using zt::args;
 using zt::LineReader;
 using zt::Proc;
 using zt::Sock;
+using ServerBasic = zt::ServerTest;
 
 // Sends all lines in one write and reads back as many reply lines.
 std::vector<std::string> pipeline(int fd, const std::vector<std::string>& lines, int timeout_ms = 10000)
@@ -73,44 +73,38 @@ void set_send_timeout(int fd, int ms)
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-TEST(ServerBasic, ProcessTreeAndNames)
+TEST_F(ServerBasic, ProcessTreeAndNames)
 {
-    zt::QueueGuard queues;
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "2",
-                                         "--task-worker-num", "2", "--user-process-num", "2"}));
-    ASSERT_GT(port, 0) << p.output();
-    Sock c(zt::connect_local(port));
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "2", "--task-worker-num", "2",
+                             "--user-process-num", "2"}));
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     EXPECT_EQ(zt::request(c.get(), "hello"), "hello");
     EXPECT_EQ(zt::request(c.get(), "task t"), "task-done t");
-    queues.capture(p.pid());
+    queues_.capture(server_.pid());
 
-    EXPECT_EQ(zt::comm_of(p.pid()), "zan-master");
+    EXPECT_EQ(zt::comm_of(server_.pid()), "zan-master");
     std::multiset<std::string> names;
-    for (pid_t c : zt::children_of(p.pid()))
+    for (pid_t c : zt::children_of(server_.pid()))
         names.insert(zt::comm_of(c));
     std::multiset<std::string> want{"zan-worker-0", "zan-worker-1", "zan-task-0", "zan-task-1",
                                     "zan-user-0",   "zan-user-1",   "zan-net-0",  "zan-net-1"};
     EXPECT_EQ(names, want);
     // Every process is a direct child of the Master: no grandchildren.
-    EXPECT_EQ(zt::descendants_of(p.pid()).size(), want.size());
+    EXPECT_EQ(zt::descendants_of(server_.pid()).size(), want.size());
     // One task queue for the TaskWorkers.
-    EXPECT_EQ(queues.ours().size(), 1u);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(queues_.ours().size(), 1u);
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerBasic, EchoAcrossManyConnections)
+TEST_F(ServerBasic, EchoAcrossManyConnections)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "2",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "2", "--task-worker-num", "0"}));
 
     const int kConns = 64;
     std::vector<Sock> socks;
     for (int i = 0; i < kConns; i++) {
-        socks.emplace_back(zt::connect_local(port));
+        socks.emplace_back(connect());
         ASSERT_TRUE(socks.back().ok()) << "connection " << i;
     }
     // Interleaved: every connection has a request in flight at once.
@@ -125,32 +119,26 @@ TEST(ServerBasic, EchoAcrossManyConnections)
             EXPECT_EQ(line, "c" + std::to_string(i) + "-r" + std::to_string(round));
         }
     }
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerBasic, EchoPipelinedLinesInOrder)
+TEST_F(ServerBasic, EchoPipelinedLinesInOrder)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "1",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
-    Sock c(zt::connect_local(port));
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "0"}));
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     std::vector<std::string> lines = numbered("pipelined line ", 2000);
     // A CRLF line is echoed as received, CR included.
     lines.push_back("crlf\r");
     std::vector<std::string> replies = pipeline(c.get(), lines);
     EXPECT_EQ(replies, lines);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerBasic, EchoLargeLine)
+TEST_F(ServerBasic, EchoLargeLine)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "1", "--net-worker-num", "1",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
-    Sock c(zt::connect_local(port));
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num", "0"}));
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     set_send_timeout(c.get(), 10000);
 
@@ -166,39 +154,33 @@ TEST(ServerBasic, EchoLargeLine)
     EXPECT_TRUE(line == big) << "512 KiB line came back altered";
     ASSERT_TRUE(r.next(&line, 5000));
     EXPECT_EQ(line, "after");
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerBasic, OversizedLineClosesOnlyThatConnection)
+TEST_F(ServerBasic, OversizedLineClosesOnlyThatConnection)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "1", "--net-worker-num", "1",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
-    Sock other(zt::connect_local(port));
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num", "0"}));
+    Sock other = connect();
     ASSERT_TRUE(other.ok());
     ASSERT_EQ(zt::request(other.get(), "before"), "before");
 
     // zan-echod sets package_max_length to 1 MiB: 1.5 MiB without a newline
     // is a framing error and the connection is closed.
-    Sock c(zt::connect_local(port));
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     set_send_timeout(c.get(), 5000);
     std::string junk(1536 * 1024, 'j');
     zt::send_str(c.get(), junk);  // may fail part-way once the server closes
     EXPECT_TRUE(zt::wait_closed(c.get(), 5000)) << "oversized message did not close the connection";
     EXPECT_EQ(zt::request(other.get(), "still here"), "still here");
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerBasic, TaskRoundTrip)
+TEST_F(ServerBasic, TaskRoundTrip)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "1",
-                                         "--task-worker-num", "2"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "2"}));
 
-    Sock c(zt::connect_local(port));
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     EXPECT_EQ(zt::request(c.get(), "task hello"), "task-done hello");
 
@@ -206,7 +188,7 @@ TEST(ServerBasic, TaskRoundTrip)
     // them in any order, so compare as sets.
     std::vector<Sock> socks;
     for (int i = 0; i < 3; i++) {
-        socks.emplace_back(zt::connect_local(port));
+        socks.emplace_back(connect());
         ASSERT_TRUE(socks.back().ok());
     }
     for (size_t i = 0; i < socks.size(); i++) {
@@ -226,7 +208,7 @@ TEST(ServerBasic, TaskRoundTrip)
 
     // A payload larger than one SysV message (msgmax is 8 KiB by default)
     // and than one channel record (64 KiB), on a fresh connection.
-    Sock d(zt::connect_local(port));
+    Sock d = connect();
     ASSERT_TRUE(d.ok());
     std::string big(300 * 1024, 'T');
     for (size_t i = 0; i < big.size(); i++)
@@ -236,19 +218,16 @@ TEST(ServerBasic, TaskRoundTrip)
     EXPECT_EQ(got[0].size(), big.size() + 10);
     EXPECT_TRUE(got[0] == "task-done " + big)
         << "300 KiB task came back altered; starts with: " << got[0].substr(0, 40);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerBasic, StatsReportsCounters)
+TEST_F(ServerBasic, StatsReportsCounters)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "2",
-                                         "--task-worker-num", "1"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "2", "--task-worker-num", "1"}));
 
     std::vector<Sock> socks;
     for (int i = 0; i < 3; i++) {
-        socks.emplace_back(zt::connect_local(port));
+        socks.emplace_back(connect());
         ASSERT_TRUE(socks.back().ok());
         // A reply proves the connection was accepted.
         ASSERT_EQ(zt::request(socks.back().get(), "ping"), "ping");
@@ -284,40 +263,36 @@ TEST(ServerBasic, StatsReportsCounters)
     EXPECT_EQ(conns, 2) << js;
     EXPECT_EQ(closes, 1) << js;
     EXPECT_GE(zt::json_int(js, "request_count"), 6) << js;
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerBasic, UserProcessesAllStarted)
+TEST_F(ServerBasic, UserProcessesAllStarted)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "1", "--net-worker-num", "1",
-                                         "--task-worker-num", "0", "--user-process-num", "3"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num", "0",
+                             "--user-process-num", "3"}));
     for (int i = 0; i < 3; i++) {
         std::string name = "zan-user-" + std::to_string(i);
-        pid_t u = zt::find_by_name(p.pid(), name);
+        pid_t u = find_by_name(name);
         EXPECT_GT(u, 0) << name << " is missing";
         if (u > 0) {
-            std::vector<pid_t> kids = zt::children_of(p.pid());
+            std::vector<pid_t> kids = zt::children_of(server_.pid());
             EXPECT_NE(std::find(kids.begin(), kids.end(), u), kids.end()) << name;
         }
     }
-    EXPECT_EQ(zt::find_by_name(p.pid(), "zan-user-3"), 0);
-    Sock c(zt::connect_local(port));
+    EXPECT_EQ(find_by_name("zan-user-3"), 0);
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     EXPECT_EQ(zt::stat_of(c.get(), "user_worker_num"), 3);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // Mode 1: every message goes to the next Worker in turn; a connection's
 // replies may come back out of order, but none is lost.
-TEST(ServerBasic, DispatchMode1RoundRobin)
+TEST_F(ServerBasic, DispatchMode1RoundRobin)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "4", "--net-worker-num", "1",
-                                         "--task-worker-num", "0", "--dispatch-mode", "1"}));
-    ASSERT_GT(port, 0) << p.output();
-    Sock c(zt::connect_local(port));
+    ASSERT_TRUE(start_echod({"--worker-num", "4", "--net-worker-num", "1", "--task-worker-num", "0",
+                             "--dispatch-mode", "1"}));
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     std::map<int, int> hits;
     for (int i = 0; i < 20; i++) {
@@ -334,20 +309,18 @@ TEST(ServerBasic, DispatchMode1RoundRobin)
     std::sort(got.begin(), got.end());
     std::sort(lines.begin(), lines.end());
     EXPECT_EQ(got, lines);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // Mode 2 (default): all messages of a connection go to one Worker, in order.
-TEST(ServerBasic, DispatchMode2ByConnection)
+TEST_F(ServerBasic, DispatchMode2ByConnection)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "4", "--net-worker-num", "2",
-                                         "--task-worker-num", "0", "--dispatch-mode", "2"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "4", "--net-worker-num", "2", "--task-worker-num", "0",
+                             "--dispatch-mode", "2"}));
     std::set<int> used;
     std::vector<Sock> socks;
     for (int i = 0; i < 8; i++) {
-        socks.emplace_back(zt::connect_local(port));
+        socks.emplace_back(connect());
         ASSERT_TRUE(socks.back().ok());
     }
     for (auto& s : socks) {
@@ -361,20 +334,17 @@ TEST(ServerBasic, DispatchMode2ByConnection)
 
     std::vector<std::string> lines = numbered("bc-", 1000);
     EXPECT_EQ(pipeline(socks[0].get(), lines), lines);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // Mode 3: idle Worker first. Worker 0 is stopped (SIGSTOP) with one
 // message parked on it; every later message must go to the idle Worker 1
 // instead of queueing behind it.
-TEST(ServerBasic, DispatchMode3IdleWorkerFirst)
+TEST_F(ServerBasic, DispatchMode3IdleWorkerFirst)
 {
-    Proc p;
-    zt::PidGuard guard;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "1",
-                                         "--task-worker-num", "0", "--dispatch-mode", "3"}));
-    ASSERT_GT(port, 0) << p.output();
-    Sock a(zt::connect_local(port)), b(zt::connect_local(port));
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "0",
+                             "--dispatch-mode", "3"}));
+    Sock a(connect()), b(connect());
     ASSERT_TRUE(a.ok() && b.ok());
     ASSERT_EQ(zt::request(a.get(), "a"), "a");
     ASSERT_EQ(zt::request(b.get(), "b"), "b");
@@ -385,10 +355,9 @@ TEST(ServerBasic, DispatchMode3IdleWorkerFirst)
         seen.insert(zt::whoami(b.get()));
     EXPECT_EQ(seen, (std::set<int>{0, 1}));
 
-    pid_t w0 = zt::find_by_name(p.pid(), "zan-worker-0");
+    pid_t w0 = find_by_name("zan-worker-0");
     ASSERT_GT(w0, 0);
-    guard.add(w0);
-    ASSERT_EQ(::kill(w0, SIGSTOP), 0);
+    ASSERT_TRUE(freeze(w0));
     // Park a message on Worker 0: a reply can only come from Worker 1, so
     // ask until one stays unanswered.
     bool parked = false;
@@ -417,22 +386,20 @@ TEST(ServerBasic, DispatchMode3IdleWorkerFirst)
     std::string line;
     ASSERT_TRUE(zt::read_line(a.get(), &line, 5000));
     EXPECT_EQ(line.rfind("worker 0 ", 0), 0u) << "the parked message: " << line;
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // Mode 4: by client IP. Loopback accepts any 127.x.y.z as a source.
-TEST(ServerBasic, DispatchMode4ByClientIp)
+TEST_F(ServerBasic, DispatchMode4ByClientIp)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "4", "--net-worker-num", "2",
-                                         "--task-worker-num", "0", "--dispatch-mode", "4"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "4", "--net-worker-num", "2", "--task-worker-num", "0",
+                             "--dispatch-mode", "4"}));
     std::map<std::string, int> by_ip;
     std::set<int> used;
     for (int round = 0; round < 2; round++) {
         for (int i = 1; i <= 8; i++) {
             std::string ip = "127.0.0." + std::to_string(i);
-            Sock s(zt::connect_from(port, ip));
+            Sock s(zt::connect_from(port_, ip));
             ASSERT_TRUE(s.ok()) << ip;
             int w = zt::whoami(s.get());
             ASSERT_GE(w, 0) << ip;
@@ -447,56 +414,50 @@ TEST(ServerBasic, DispatchMode4ByClientIp)
     }
     EXPECT_GE(used.size(), 2u) << "8 client addresses all went to one of 4 Workers";
 
-    Sock s(zt::connect_from(port, "127.0.0.9"));
+    Sock s(zt::connect_from(port_, "127.0.0.9"));
     ASSERT_TRUE(s.ok());
     std::vector<std::string> lines = numbered("ip-", 500);
     EXPECT_EQ(pipeline(s.get(), lines), lines);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerBasic, PidFileWrittenAndRemoved)
+TEST_F(ServerBasic, PidFileWrittenAndRemoved)
 {
     zt::TempDir dir;
     ASSERT_FALSE(dir.path.empty());
     std::string pid_file = dir.path + "/zan-echod.pid";
-    Proc p;
-    int port = zt::start_echod(&p, {"--worker-num", "1", "--net-worker-num", "1",
-                                    "--task-worker-num", "0", "--pid-file", pid_file});
-    ASSERT_GT(port, 0) << p.output();
-    EXPECT_EQ(zt::read_file(pid_file), std::to_string(p.pid()) + "\n");
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num", "0",
+                             "--pid-file", pid_file}));
+    EXPECT_EQ(zt::read_file(pid_file), std::to_string(server_.pid()) + "\n");
+    EXPECT_EQ(stop_and_check(), "");
     EXPECT_FALSE(zt::file_exists(pid_file));
 }
 
-TEST(ServerBasic, GracefulStopLeavesNothing)
+TEST_F(ServerBasic, GracefulStopLeavesNothing)
 {
-    zt::QueueGuard queues;
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "2",
-                                         "--task-worker-num", "2", "--user-process-num", "2"}));
-    ASSERT_GT(port, 0) << p.output();
-    Sock idle(zt::connect_local(port));
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "2", "--task-worker-num", "2",
+                             "--user-process-num", "2"}));
+    Sock idle = connect();
     ASSERT_TRUE(idle.ok());
     EXPECT_EQ(zt::request(idle.get(), "task t"), "task-done t");
-    queues.capture(p.pid());
-    ASSERT_EQ(queues.ours().size(), 1u) << "the server's task queue was not found";
-    std::vector<pid_t> kids = zt::descendants_of(p.pid());
+    queues_.capture(server_.pid());
+    ASSERT_EQ(queues_.ours().size(), 1u) << "the server's task queue was not found";
+    std::vector<pid_t> kids = zt::descendants_of(server_.pid());
     EXPECT_EQ(kids.size(), 8u);
-    zt::PidGuard guard;
-    guard.add(kids);
+    guard_.add(kids);
 
     long long t0 = zt::now_ms();
-    p.signal(SIGTERM);
-    int st = p.wait_exit(15000);
+    server_.signal(SIGTERM);
+    int st = server_.wait_exit(15000);
     ASSERT_NE(st, -1) << "no exit within 15 s after SIGTERM";
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
     EXPECT_LT(zt::now_ms() - t0, 3000) << "an idle server took long to stop";
     EXPECT_TRUE(zt::wait_closed(idle.get(), 2000)) << "idle client not disconnected";
     for (pid_t k : kids)
         EXPECT_FALSE(zt::pid_alive(k)) << "child " << k << " outlived the Master";
-    EXPECT_TRUE(queues.leftover().empty()) << "SysV task queue left behind";
-    EXPECT_TRUE(zt::port_bindable(port));
-    std::string out = p.output();
+    EXPECT_TRUE(queues_.leftover().empty()) << "SysV task queue left behind";
+    EXPECT_TRUE(zt::port_bindable(port_));
+    std::string out = server_.output();
     EXPECT_EQ(out.find("SIGKILL"), std::string::npos) << "a child had to be killed:\n" << out;
     EXPECT_EQ(zt::sanitizer_report(out), "");
 }
@@ -505,7 +466,7 @@ TEST(ServerBasic, GracefulStopLeavesNothing)
 
 // A bad option value is an error (exit 2, the option named on stderr),
 // never a silent default such as port 0 for "--port abc".
-TEST(ServerBasic, BadOptionValuesAreRefused)
+TEST_F(ServerBasic, BadOptionValuesAreRefused)
 {
     struct Case {
         const char* tool;

@@ -3,8 +3,9 @@
 // the service continues), several Workers at once, repeated kills, the
 // death of the Master (nothing may be left behind), the death of the
 // accept lock holder, and running out of descriptors (EMFILE). Every wait
-// has a deadline; zt::Proc, zt::PidGuard and zt::QueueGuard clean up
-// processes and SysV queues even when an assertion fails.
+// has a deadline; the zt::ServerTest fixture (its Proc, PidGuard and
+// QueueGuard) cleans up processes and SysV queues even when an assertion
+// fails.
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -28,8 +29,6 @@
 
 namespace {
 
-using zt::args;
-using zt::Proc;
 using zt::Sock;
 
 // A new connection answers an echo request.
@@ -39,44 +38,104 @@ bool echo_ok(int port, const std::string& text, int timeout_ms = 5000)
     return s.ok() && zt::request(s.get(), text, timeout_ms) == text;
 }
 
-bool is_child(pid_t parent, pid_t pid)
+// A non-blocking connect: the handshake completes in the kernel and the
+// connection waits in the listen backlog until a NetWorker accepts it.
+int connect_nb(int port)
 {
-    std::vector<pid_t> kids = zt::children_of(parent);
-    return std::find(kids.begin(), kids.end(), pid) != kids.end();
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = zt::loopback_addr(port);
+    if (::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) < 0 && errno != EINPROGRESS) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
 }
 
-std::string killed_line(const std::string& name, pid_t pid)
-{
-    return name + " (pid " + std::to_string(pid) + ") killed by signal 9";
-}
+// One zan-echod per test (zt::ServerTest), plus checks of respawned
+// children and the accept lock trap.
+class ServerFailure : public zt::ServerTest {
+protected:
+    // The successor of the server's process `name` after pid `old` was
+    // killed: a new pid (in *fresh, 0 if none within 5 s), a child of the
+    // Master.
+    ::testing::AssertionResult respawned(const std::string& name, pid_t old, pid_t* fresh)
+    {
+        *fresh = wait_for_name(name, old);
+        if (*fresh <= 0)
+            return ::testing::AssertionFailure() << name << " was not respawned\n" << server_.output();
+        std::vector<pid_t> kids = zt::children_of(server_.pid());
+        if (std::find(kids.begin(), kids.end(), *fresh) == kids.end())
+            return ::testing::AssertionFailure() << name << " (" << *fresh << ") is no child of the Master";
+        return ::testing::AssertionSuccess();
+    }
+    // The Master logs the death of `name` (pid `pid`) by SIGKILL.
+    ::testing::AssertionResult logged_kill(const std::string& name, pid_t pid)
+    {
+        if (server_.wait_for(name + " (pid " + std::to_string(pid) + ") killed by signal 9", 2000))
+            return ::testing::AssertionSuccess();
+        return ::testing::AssertionFailure() << "no log line about " << name << "\n" << server_.output();
+    }
 
-TEST(ServerFailure, WorkerKilledIsReplaced)
+    // Freezes NetWorker `net` (ptrace, in trap_) at its next accept4(),
+    // which it calls only while holding the accept lock; connections made
+    // every 5 ms meanwhile (kept in pokes_) give it something to accept.
+    // Then checks from outside that the lock is held: a probe connection
+    // is not served, because no other NetWorker may accept. The probe's
+    // request stays pending in probe_. Skips where ptrace is not permitted.
+    void trap_lock_holder(pid_t net)
+    {
+        trap_.reset(new zt::SyscallTrap(net));
+        bool stopped = trap_->stop_at(SYS_accept4, 10000, [&] { pokes_.emplace_back(connect_nb(port_)); });
+        if (!stopped && trap_->error().rfind("PTRACE_SEIZE", 0) == 0)
+            GTEST_SKIP() << "ptrace is not permitted here: " << trap_->error();
+        ASSERT_TRUE(stopped) << "could not stop the NetWorker in accept4(): " << trap_->error();
+        Sock s = connect();
+        ASSERT_TRUE(s.ok());
+        ASSERT_TRUE(zt::send_str(s.get(), "probe\n"));
+        std::string line;
+        ASSERT_FALSE(zt::read_line(s.get(), &line, 300))
+            << "another NetWorker accepted while the lock was held";
+        probe_ = std::move(s);
+    }
+    // The probe's request is answered within 5 s.
+    ::testing::AssertionResult probe_served()
+    {
+        std::string line;
+        if (zt::read_line(probe_.get(), &line, 5000) && line == "probe")
+            return ::testing::AssertionSuccess();
+        return ::testing::AssertionFailure() << "the probe got \"" << line << "\"";
+    }
+
+    std::unique_ptr<zt::SyscallTrap> trap_;
+    std::vector<Sock> pokes_;
+    Sock probe_;
+};
+
+TEST_F(ServerFailure, WorkerKilledIsReplaced)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "1",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "0"}));
     // Idle connections homed on both Workers survive the kill.
     std::vector<Sock> socks;
     std::set<int> homes;
     for (int i = 0; i < 4; i++) {
-        socks.emplace_back(zt::connect_local(port));
+        socks.emplace_back(connect());
         ASSERT_TRUE(socks.back().ok());
         homes.insert(zt::whoami(socks.back().get()));
     }
     ASSERT_EQ(homes, (std::set<int>{0, 1}));
 
-    pid_t old = zt::find_by_name(p.pid(), "zan-worker-0");
-    pid_t other = zt::find_by_name(p.pid(), "zan-worker-1");
+    pid_t old = find_by_name("zan-worker-0");
+    pid_t other = find_by_name("zan-worker-1");
     ASSERT_GT(old, 0);
     ASSERT_EQ(::kill(old, SIGKILL), 0);
-    pid_t fresh = zt::wait_for_name(p.pid(), "zan-worker-0", old, 5000);
-    ASSERT_GT(fresh, 0) << "zan-worker-0 was not respawned\n" << p.output();
+    pid_t fresh;
+    ASSERT_TRUE(respawned("zan-worker-0", old, &fresh));
     EXPECT_NE(fresh, old);
-    EXPECT_TRUE(is_child(p.pid(), fresh));
     EXPECT_TRUE(zt::wait_gone(old, 2000));
-    EXPECT_EQ(zt::find_by_name(p.pid(), "zan-worker-1"), other) << "the other Worker was touched";
-    EXPECT_TRUE(p.wait_for(killed_line("zan-worker-0", old), 2000)) << p.output();
+    EXPECT_EQ(find_by_name("zan-worker-1"), other) << "the other Worker was touched";
+    EXPECT_TRUE(logged_kill("zan-worker-0", old));
 
     bool saw_new = false;
     for (size_t i = 0; i < socks.size(); i++) {
@@ -89,21 +148,18 @@ TEST(ServerFailure, WorkerKilledIsReplaced)
         }
     }
     EXPECT_TRUE(saw_new);
-    EXPECT_TRUE(echo_ok(port, "after worker kill"));
+    EXPECT_TRUE(echo_ok(port_, "after worker kill"));
     EXPECT_GE(zt::stat_of(socks[0].get(), "worker_respawn_count"), 1);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // Reliability scenario A5: with clients looping on both Workers, SIGKILL
 // of Worker 0 fails at most the request each of its clients had in flight
 // (the connection is closed, nothing hangs); Worker 1's clients see no
 // error at all.
-TEST(ServerFailure, WorkerKilledUnderLoadOnlyItsClientsFail)
+TEST_F(ServerFailure, WorkerKilledUnderLoadOnlyItsClientsFail)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "1",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "0"}));
 
     struct Client {
         Sock s;
@@ -117,7 +173,7 @@ TEST(ServerFailure, WorkerKilledUnderLoadOnlyItsClientsFail)
     std::vector<std::unique_ptr<Client>> cl;
     for (int i = 0; i < kClients; i++) {
         cl.emplace_back(new Client);
-        cl.back()->s.reset(zt::connect_local(port));
+        cl.back()->s = connect();
         ASSERT_TRUE(cl.back()->s.ok());
         cl.back()->home = zt::whoami(cl.back()->s.get());
         ASSERT_GE(cl.back()->home, 0);
@@ -158,10 +214,10 @@ TEST(ServerFailure, WorkerKilledUnderLoadOnlyItsClientsFail)
         ::usleep(1000);  // polling the clients' counters
     ASSERT_GE(total_ok(), 300) << "no load before the kill";
 
-    pid_t w0 = zt::find_by_name(p.pid(), "zan-worker-0");
+    pid_t w0 = find_by_name("zan-worker-0");
     ASSERT_GT(w0, 0);
     ASSERT_EQ(::kill(w0, SIGKILL), 0);
-    ASSERT_GT(zt::wait_for_name(p.pid(), "zan-worker-0", w0, 5000), 0) << p.output();
+    ASSERT_GT(wait_for_name("zan-worker-0", w0), 0) << server_.output();
     int base = total_ok();
     until = zt::now_ms() + 5000;
     while (total_ok() < base + 300 && zt::now_ms() < until)
@@ -179,50 +235,42 @@ TEST(ServerFailure, WorkerKilledUnderLoadOnlyItsClientsFail)
         }
         EXPECT_GT(c.ok.load(), 0) << "client " << i;
     }
-    EXPECT_TRUE(echo_ok(port, "after"));
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_TRUE(echo_ok(port_, "after"));
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerFailure, TaskWorkerKilledIsReplaced)
+TEST_F(ServerFailure, TaskWorkerKilledIsReplaced)
 {
-    zt::QueueGuard queues;
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "1", "--net-worker-num", "1",
-                                         "--task-worker-num", "1"}));
-    ASSERT_GT(port, 0) << p.output();
-    Sock c(zt::connect_local(port));
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num", "1"}));
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     ASSERT_EQ(zt::request(c.get(), "task first"), "task-done first");
-    queues.capture(p.pid());
-    ASSERT_EQ(queues.ours().size(), 1u);
+    queues_.capture(server_.pid());
+    ASSERT_EQ(queues_.ours().size(), 1u);
 
     // Five rounds, as swoole's task/kill_01: the task path works each time.
     for (int round = 0; round < 5; round++) {
-        pid_t old = zt::find_by_name(p.pid(), "zan-task-0");
+        pid_t old = find_by_name("zan-task-0");
         ASSERT_GT(old, 0);
         ASSERT_EQ(::kill(old, SIGKILL), 0);
-        pid_t fresh = zt::wait_for_name(p.pid(), "zan-task-0", old, 5000);
-        ASSERT_GT(fresh, 0) << "round " << round << ": zan-task-0 not respawned\n" << p.output();
-        EXPECT_TRUE(is_child(p.pid(), fresh));
+        pid_t fresh;
+        ASSERT_TRUE(respawned("zan-task-0", old, &fresh)) << "round " << round;
         std::string t = "r" + std::to_string(round);
         EXPECT_EQ(zt::request(c.get(), "task " + t, 5000), "task-done " + t) << "round " << round;
     }
     // Killing a TaskWorker must not take the shared queue with it.
-    EXPECT_EQ(queues.leftover(), queues.ours());
+    EXPECT_EQ(queues_.leftover(), queues_.ours());
     EXPECT_EQ(zt::request(c.get(), "echo"), "echo");
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // Connections are spread over two NetWorkers; each connection's NetWorker
 // is found from /proc (server-side socket inode in its fd table). Killing
 // one NetWorker cuts exactly its clients.
-TEST(ServerFailure, NetWorkerKilledCutsOnlyItsClients)
+TEST_F(ServerFailure, NetWorkerKilledCutsOnlyItsClients)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "2",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
-    pid_t net[2] = {zt::find_by_name(p.pid(), "zan-net-0"), zt::find_by_name(p.pid(), "zan-net-1")};
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "2", "--task-worker-num", "0"}));
+    pid_t net[2] = {find_by_name("zan-net-0"), find_by_name("zan-net-1")};
     ASSERT_GT(net[0], 0);
     ASSERT_GT(net[1], 0);
 
@@ -230,11 +278,11 @@ TEST(ServerFailure, NetWorkerKilledCutsOnlyItsClients)
     long long deadline = zt::now_ms() + 15000;
     int opened = 0;
     while ((on[0].size() < 3 || on[1].size() < 3) && zt::now_ms() < deadline && opened < 400) {
-        Sock s(zt::connect_local(port));
+        Sock s = connect();
         ASSERT_TRUE(s.ok());
         opened++;
         ASSERT_EQ(zt::request(s.get(), "hi"), "hi");  // accepted and served
-        unsigned long ino = zt::server_inode_of(s.get(), port);
+        unsigned long ino = zt::server_inode_of(s.get(), port_);
         ASSERT_NE(ino, 0ul);
         int k = zt::has_socket_inode(net[0], ino) ? 0 : zt::has_socket_inode(net[1], ino) ? 1 : -1;
         ASSERT_GE(k, 0) << "no NetWorker owns the connection";
@@ -253,11 +301,10 @@ TEST(ServerFailure, NetWorkerKilledCutsOnlyItsClients)
         EXPECT_EQ(zt::request(on[1][i].get(), "alive " + std::to_string(i)), "alive " + std::to_string(i))
             << "client " << i << " of the surviving NetWorker";
 
-    pid_t fresh = zt::wait_for_name(p.pid(), "zan-net-0", net[0], 5000);
-    ASSERT_GT(fresh, 0) << "zan-net-0 was not respawned\n" << p.output();
-    EXPECT_TRUE(is_child(p.pid(), fresh));
-    EXPECT_EQ(zt::find_by_name(p.pid(), "zan-net-1"), net[1]);
-    EXPECT_TRUE(p.wait_for(killed_line("zan-net-0", net[0]), 2000)) << p.output();
+    pid_t fresh;
+    ASSERT_TRUE(respawned("zan-net-0", net[0], &fresh));
+    EXPECT_EQ(find_by_name("zan-net-1"), net[1]);
+    EXPECT_TRUE(logged_kill("zan-net-0", net[0]));
 
     // The dead NetWorker's sessions were cleared from the shared table:
     // only the surviving clients (and this one) are counted.
@@ -273,41 +320,35 @@ TEST(ServerFailure, NetWorkerKilledCutsOnlyItsClients)
     EXPECT_EQ(conns, want);
     for (size_t i = 0; i < on[1].size(); i++)
         EXPECT_EQ(zt::request(on[1][i].get(), "still"), "still");
-    EXPECT_TRUE(echo_ok(port, "new client after net kill"));
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_TRUE(echo_ok(port_, "new client after net kill"));
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerFailure, UserWorkerKilledIsReplaced)
+TEST_F(ServerFailure, UserWorkerKilledIsReplaced)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "1", "--net-worker-num", "1",
-                                         "--task-worker-num", "0", "--user-process-num", "2"}));
-    ASSERT_GT(port, 0) << p.output();
-    pid_t u0 = zt::find_by_name(p.pid(), "zan-user-0");
-    pid_t u1 = zt::find_by_name(p.pid(), "zan-user-1");
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num", "0",
+                             "--user-process-num", "2"}));
+    pid_t u0 = find_by_name("zan-user-0");
+    pid_t u1 = find_by_name("zan-user-1");
     ASSERT_GT(u0, 0);
     ASSERT_GT(u1, 0);
     ASSERT_EQ(::kill(u1, SIGKILL), 0);
-    pid_t fresh = zt::wait_for_name(p.pid(), "zan-user-1", u1, 5000);
-    ASSERT_GT(fresh, 0) << "zan-user-1 was not respawned\n" << p.output();
-    EXPECT_TRUE(is_child(p.pid(), fresh));
-    EXPECT_EQ(zt::find_by_name(p.pid(), "zan-user-0"), u0);
-    EXPECT_TRUE(p.wait_for(killed_line("zan-user-1", u1), 2000)) << p.output();
-    EXPECT_TRUE(echo_ok(port, "after user kill"));
+    pid_t fresh;
+    ASSERT_TRUE(respawned("zan-user-1", u1, &fresh));
+    EXPECT_EQ(find_by_name("zan-user-0"), u0);
+    EXPECT_TRUE(logged_kill("zan-user-1", u1));
+    EXPECT_TRUE(echo_ok(port_, "after user kill"));
     // The replacement stays up (it is not a crash loop).
     EXPECT_FALSE(zt::wait_gone(fresh, 300));
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerFailure, SeveralWorkersKilledAtOnce)
+TEST_F(ServerFailure, SeveralWorkersKilledAtOnce)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "4", "--net-worker-num", "1",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "4", "--net-worker-num", "1", "--task-worker-num", "0"}));
     std::vector<pid_t> old;
     for (int i = 0; i < 4; i++) {
-        old.push_back(zt::find_by_name(p.pid(), "zan-worker-" + std::to_string(i)));
+        old.push_back(find_by_name("zan-worker-" + std::to_string(i)));
         ASSERT_GT(old.back(), 0);
     }
     for (pid_t pid : old)
@@ -315,18 +356,18 @@ TEST(ServerFailure, SeveralWorkersKilledAtOnce)
     std::set<pid_t> fresh;
     for (int i = 0; i < 4; i++) {
         std::string name = "zan-worker-" + std::to_string(i);
-        pid_t f = zt::wait_for_name(p.pid(), name, old[static_cast<size_t>(i)], 5000);
-        EXPECT_GT(f, 0) << name << " was not respawned\n" << p.output();
+        pid_t f = wait_for_name(name, old[static_cast<size_t>(i)]);
+        EXPECT_GT(f, 0) << name << " was not respawned\n" << server_.output();
         EXPECT_EQ(std::count(old.begin(), old.end(), f), 0);
         fresh.insert(f);
     }
     EXPECT_EQ(fresh.size(), 4u);
     for (int i = 0; i < 4; i++)
-        EXPECT_TRUE(p.wait_for(killed_line("zan-worker-" + std::to_string(i), old[static_cast<size_t>(i)]), 2000));
+        EXPECT_TRUE(logged_kill("zan-worker-" + std::to_string(i), old[static_cast<size_t>(i)]));
     // Connections are homed round robin: 8 of them reach every new Worker.
     std::set<int> ids;
     for (int i = 0; i < 8; i++) {
-        Sock s(zt::connect_local(port));
+        Sock s = connect();
         ASSERT_TRUE(s.ok());
         pid_t pid = 0;
         int w = zt::whoami(s.get(), &pid);
@@ -335,58 +376,51 @@ TEST(ServerFailure, SeveralWorkersKilledAtOnce)
         ids.insert(w);
     }
     EXPECT_EQ(ids, (std::set<int>{0, 1, 2, 3}));
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // swoole kill_worker_02: 5 rounds of SIGKILL with 10 ms pauses; the Worker
 // is back each time and the server still answers.
-TEST(ServerFailure, WorkerKilledFiveRounds)
+TEST_F(ServerFailure, WorkerKilledFiveRounds)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "1",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "0"}));
     std::set<pid_t> seen;
     for (int round = 0; round < 5; round++) {
-        pid_t old = zt::find_by_name(p.pid(), "zan-worker-0");
+        pid_t old = find_by_name("zan-worker-0");
         ASSERT_GT(old, 0) << "round " << round;
         seen.insert(old);
         ASSERT_EQ(::kill(old, SIGKILL), 0);
         ::usleep(10000);  // swoole's pause between rounds (not a synchronisation)
-        pid_t fresh = zt::wait_for_name(p.pid(), "zan-worker-0", old, 8000);
-        ASSERT_GT(fresh, 0) << "round " << round << ": not respawned\n" << p.output();
+        pid_t fresh = wait_for_name("zan-worker-0", old, 8000);
+        ASSERT_GT(fresh, 0) << "round " << round << ": not respawned\n" << server_.output();
         EXPECT_EQ(seen.count(fresh), 0u);
         // Both Workers answer (connections alternate between them).
         for (int i = 0; i < 2; i++)
-            EXPECT_TRUE(echo_ok(port, "round " + std::to_string(round))) << "round " << round;
+            EXPECT_TRUE(echo_ok(port_, "round " + std::to_string(round))) << "round " << round;
     }
-    Sock s(zt::connect_local(port));
+    Sock s = connect();
     ASSERT_TRUE(s.ok());
     EXPECT_GE(zt::stat_of(s.get(), "worker_respawn_count"), 5);
-    EXPECT_EQ(p.count("killed by signal 9"), 5);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(server_.count("killed by signal 9"), 5);
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerFailure, MasterKilledLeavesNothing)
+TEST_F(ServerFailure, MasterKilledLeavesNothing)
 {
-    zt::QueueGuard queues;
-    zt::PidGuard guard;
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "2",
-                                         "--task-worker-num", "2", "--user-process-num", "2"}));
-    ASSERT_GT(port, 0) << p.output();
-    std::vector<pid_t> kids = zt::descendants_of(p.pid());
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "2", "--task-worker-num", "2",
+                             "--user-process-num", "2"}));
+    std::vector<pid_t> kids = zt::descendants_of(server_.pid());
     ASSERT_EQ(kids.size(), 8u);
-    guard.add(kids);
-    Sock c(zt::connect_local(port));
+    guard_.add(kids);
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     ASSERT_EQ(zt::request(c.get(), "task before"), "task-done before");
-    queues.capture(p.pid());
-    ASSERT_EQ(queues.ours().size(), 1u) << "the server's task queue was not found";
+    queues_.capture(server_.pid());
+    ASSERT_EQ(queues_.ours().size(), 1u) << "the server's task queue was not found";
 
     long long t0 = zt::now_ms();
-    p.signal(SIGKILL);
-    int st = p.wait_exit(5000);
+    server_.signal(SIGKILL);
+    int st = server_.wait_exit(5000);
     ASSERT_NE(st, -1);
     ASSERT_TRUE(WIFSIGNALED(st));
     std::vector<pid_t> left;
@@ -397,63 +431,25 @@ TEST(ServerFailure, MasterKilledLeavesNothing)
     EXPECT_TRUE(left.empty()) << left.size() << " children still alive 5 s after the Master died";
     EXPECT_LE(took, 2000) << "children took " << took << " ms to exit";
     EXPECT_TRUE(zt::wait_closed(c.get(), 1000)) << "client still connected";
-    EXPECT_TRUE(queues.leftover().empty()) << "SysV task queue left behind";
-    EXPECT_TRUE(zt::port_bindable(port)) << "port " << port << " is still held";
-    EXPECT_EQ(zt::sanitizer_report(p.output()), "");
-}
-
-// A non-blocking connect: the handshake completes in the kernel and the
-// connection waits in the listen backlog until a NetWorker accepts it.
-int connect_nb(int port)
-{
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = zt::loopback_addr(port);
-    if (::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)) < 0 && errno != EINPROGRESS) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-// Freezes NetWorker `net` (ptrace) at its next accept4(), which it calls
-// only while holding the accept lock; connections made every 5 ms meanwhile
-// (kept in *pokes) give it something to accept. Then checks from outside
-// that the lock is held: a probe connection is not served, because no
-// other NetWorker may accept. The probe's request stays pending in *probe.
-void trap_lock_holder(zt::SyscallTrap* trap, int port, std::vector<Sock>* pokes, Sock* probe)
-{
-    bool stopped = trap->stop_at(SYS_accept4, 10000, [&] { pokes->emplace_back(connect_nb(port)); });
-    if (!stopped && trap->error().rfind("PTRACE_SEIZE", 0) == 0)
-        GTEST_SKIP() << "ptrace is not permitted here: " << trap->error();
-    ASSERT_TRUE(stopped) << "could not stop the NetWorker in accept4(): " << trap->error();
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE(zt::send_str(s.get(), "probe\n"));
-    std::string line;
-    ASSERT_FALSE(zt::read_line(s.get(), &line, 300))
-        << "another NetWorker accepted while the lock was held";
-    *probe = std::move(s);
+    EXPECT_TRUE(queues_.leftover().empty()) << "SysV task queue left behind";
+    EXPECT_TRUE(zt::port_bindable(port_)) << "port " << port_ << " is still held";
+    EXPECT_EQ(zt::sanitizer_report(server_.output()), "");
 }
 
 // The accept lock is a robust mutex: a NetWorker SIGKILLed while holding
 // it must not wedge accepting. First NetWorkers are killed at random
 // points while a client thread connects continuously; then one is killed
 // for certain while it holds the lock (see trap_lock_holder()).
-TEST(ServerFailure, AcceptLockHolderKilled)
+TEST_F(ServerFailure, AcceptLockHolderKilled)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "2",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "2", "--task-worker-num", "0"}));
 
     std::atomic<bool> stop{false};
     std::atomic<int> bg_ok{0};
     std::vector<std::thread> bg;  // one client thread
     bg.emplace_back([&] {
         while (!stop.load()) {
-            Sock s(zt::connect_local(port, 2000));
+            Sock s(zt::connect_local(port_, 2000));
             if (s.ok() && zt::request(s.get(), "bg", 3000) == "bg")
                 bg_ok++;
         }
@@ -462,7 +458,7 @@ TEST(ServerFailure, AcceptLockHolderKilled)
 
     for (int round = 0; round < 4; round++) {
         std::string name = round % 2 ? "zan-net-1" : "zan-net-0";
-        pid_t victim = zt::find_by_name(p.pid(), name);
+        pid_t victim = find_by_name(name);
         ASSERT_GT(victim, 0);
         int before = bg_ok.load();
         // Let the client thread make progress so that accepts are running.
@@ -471,13 +467,13 @@ TEST(ServerFailure, AcceptLockHolderKilled)
             ::usleep(1000);
         ASSERT_EQ(::kill(victim, SIGKILL), 0);
         long long t0 = zt::now_ms();
-        Sock s(zt::connect_local(port));
+        Sock s = connect();
         ASSERT_TRUE(s.ok());
         std::string text = "after kill " + std::to_string(round);
         EXPECT_EQ(zt::request(s.get(), text, 5000), text) << "round " << round;
         long long took = zt::now_ms() - t0;
         EXPECT_LT(took, 1000) << "round " << round << ": a new connection waited " << took << " ms";
-        ASSERT_GT(zt::wait_for_name(p.pid(), name, victim, 5000), 0) << name << " not respawned";
+        ASSERT_GT(wait_for_name(name, victim), 0) << name << " not respawned";
     }
     int before = bg_ok.load();
     long long until = zt::now_ms() + 3000;
@@ -488,45 +484,34 @@ TEST(ServerFailure, AcceptLockHolderKilled)
     bg[0].join();
 
     // Now the holder for certain: frozen inside the lock, then killed.
-    pid_t n0 = zt::find_by_name(p.pid(), "zan-net-0");
+    pid_t n0 = find_by_name("zan-net-0");
     ASSERT_GT(n0, 0);
-    zt::SyscallTrap trap(n0);
-    std::vector<Sock> pokes;
-    Sock probe;
-    trap_lock_holder(&trap, port, &pokes, &probe);
+    trap_lock_holder(n0);
     if (HasFatalFailure() || IsSkipped())
         return;
-    ASSERT_TRUE(trap.kill_and_reap(5000));
+    ASSERT_TRUE(trap_->kill_and_reap(5000));
     long long t0 = zt::now_ms();
-    std::string line;
-    EXPECT_TRUE(zt::read_line(probe.get(), &line, 5000));
-    EXPECT_EQ(line, "probe");
+    EXPECT_TRUE(probe_served());
     long long took = zt::now_ms() - t0;
     EXPECT_LT(took, 1000) << "accepting resumed " << took << " ms after the holder died";
-    EXPECT_TRUE(p.wait_for("accept lock recovered", 2000)) << p.output();
-    EXPECT_TRUE(echo_ok(port, "done"));
-    EXPECT_GT(zt::wait_for_name(p.pid(), "zan-net-0", n0, 5000), 0) << "zan-net-0 not respawned";
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_TRUE(server_.wait_for("accept lock recovered", 2000)) << server_.output();
+    EXPECT_TRUE(echo_ok(port_, "done"));
+    EXPECT_GT(wait_for_name("zan-net-0", n0), 0) << "zan-net-0 not respawned";
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // While one NetWorker holds the accept lock (here: it is stopped inside
 // it), the others must wait without spinning on the readable listening
 // socket (nginx removes the listeners from epoll and retries after
 // accept_mutex_delay).
-TEST(ServerFailure, AcceptLockWaiterDoesNotSpin)
+TEST_F(ServerFailure, AcceptLockWaiterDoesNotSpin)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "1", "--net-worker-num", "2",
-                                         "--task-worker-num", "0"}));
-    ASSERT_GT(port, 0) << p.output();
-    pid_t n0 = zt::find_by_name(p.pid(), "zan-net-0");
-    pid_t n1 = zt::find_by_name(p.pid(), "zan-net-1");
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "2", "--task-worker-num", "0"}));
+    pid_t n0 = find_by_name("zan-net-0");
+    pid_t n1 = find_by_name("zan-net-1");
     ASSERT_GT(n0, 0);
     ASSERT_GT(n1, 0);
-    zt::SyscallTrap trap(n0);
-    std::vector<Sock> pokes;
-    Sock probe;
-    trap_lock_holder(&trap, port, &pokes, &probe);
+    trap_lock_holder(n0);
     if (HasFatalFailure() || IsSkipped())
         return;
     long long c0 = zt::cpu_ticks(n1);
@@ -535,35 +520,33 @@ TEST(ServerFailure, AcceptLockWaiterDoesNotSpin)
     long long hz = ::sysconf(_SC_CLK_TCK);
     EXPECT_LT(c1 - c0, hz / 10) << "zan-net-1 used " << (c1 - c0) << " ticks of " << hz / 2
                                 << " in 0.5 s waiting for the accept lock";
-    trap.release();
-    std::string line;
-    EXPECT_TRUE(zt::read_line(probe.get(), &line, 5000));
-    EXPECT_EQ(line, "probe");
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    trap_->release();
+    EXPECT_TRUE(probe_served());
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // Under RLIMIT_NOFILE 64 the NetWorker runs out of descriptors: it must
 // pause accepting instead of spinning on a readable listening socket, and
 // resume when descriptors free up.
-TEST(ServerFailure, EmfileDoesNotSpin)
+TEST_F(ServerFailure, EmfileDoesNotSpin)
 {
-    Proc p;
     std::string cmd = "ulimit -n 64; exec " + zt::tool("zan-echod") +
                       " --host 127.0.0.1 --port 0 --worker-num 1 --net-worker-num 1"
                       " --task-worker-num 0";
-    int port = zt::start_server(&p, {"/bin/sh", "-c", cmd});
-    ASSERT_GT(port, 0) << p.output();
-    pid_t net = zt::find_by_name(p.pid(), "zan-net-0");
+    port_ = zt::start_server(&server_, {"/bin/sh", "-c", cmd});
+    ASSERT_GT(port_, 0) << server_.output();
+    pid_t net = find_by_name("zan-net-0");
     ASSERT_GT(net, 0);
 
     const int kConns = 100;
     std::vector<Sock> socks;
     for (int i = 0; i < kConns; i++) {
-        socks.emplace_back(zt::connect_local(port));
+        socks.emplace_back(connect());
         ASSERT_TRUE(socks.back().ok()) << "connect " << i;
         ASSERT_TRUE(zt::send_str(socks.back().get(), "hello " + std::to_string(i) + "\n"));
     }
-    ASSERT_TRUE(p.wait_for("Too many open files", 5000)) << "EMFILE was never hit\n" << p.output();
+    ASSERT_TRUE(server_.wait_for("Too many open files", 5000))
+        << "EMFILE was never hit\n" << server_.output();
 
     // Replies of the accepted connections.
     std::vector<bool> answered(kConns, false);
@@ -612,7 +595,7 @@ TEST(ServerFailure, EmfileDoesNotSpin)
                                << " ticks in 1 s while out of descriptors";
     EXPECT_GT(first, 0);
     EXPECT_LT(first, kConns) << "all connections were accepted: EMFILE not reached";
-    EXPECT_EQ(zt::find_by_name(p.pid(), "zan-net-0"), net) << "the NetWorker was replaced";
+    EXPECT_EQ(find_by_name("zan-net-0"), net) << "the NetWorker was replaced";
 
     // Free 20 descriptors: that many waiting connections get served.
     int closed = 0;
@@ -627,8 +610,8 @@ TEST(ServerFailure, EmfileDoesNotSpin)
 
     for (auto& s : socks)
         s.reset();
-    EXPECT_TRUE(echo_ok(port, "fresh after emfile", 5000));
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_TRUE(echo_ok(port_, "fresh after emfile", 5000));
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 }  // namespace

@@ -4,12 +4,13 @@
 // and with raw sockets for what those clients cannot send: pipelining,
 // smuggling vectors, limits, slowloris, half-close. The HttpResponse API
 // that zan-httpd does not use is tested on a library server in a forked
-// child (LibServer). Every wait has a deadline; zt::Proc and LibServer
-// stop their server (and its children) even when an assertion fails, and
-// temporary directories are removed at scope exit.
+// child (LibServer). Every wait has a deadline; the zt::ServerTest
+// fixture and LibServer stop their server (and its children) even when an
+// assertion fails, and temporary directories are removed at scope exit.
 //
-// Sockets are declared after the Proc so they close first: the server's
-// graceful stop then has no keep-alive connection to wait for.
+// Client sockets are locals of the test, so they close before the fixture
+// stops the server: its graceful stop has no keep-alive connection to
+// wait for.
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -41,11 +42,9 @@
 
 namespace {
 
-using zt::HttpReader;
+using zt::HttpClient;
 using zt::HttpReply;
-using zt::Proc;
 using zt::Sock;
-using zt::start_httpd;
 
 std::string get(const std::string& path, const std::string& extra = "",
                 const std::string& method = "GET")
@@ -64,15 +63,14 @@ std::vector<HttpReply> exchange(int port, const std::string& raw, size_t n, bool
                                 int timeout_ms = 5000)
 {
     std::vector<HttpReply> out;
-    Sock s(zt::connect_local(port));
-    if (!s.ok() || !zt::send_str(s.get(), raw))
+    HttpClient c(port);
+    if (!c.ok() || !c.send(raw))
         return out;
-    HttpReader rd(s.get());
     HttpReply r;
-    while (out.size() < n && rd.next(&r, false, timeout_ms))
+    while (out.size() < n && c.next(&r, false, timeout_ms))
         out.push_back(r);
     if (closed)
-        *closed = rd.closed(2000);
+        *closed = c.closed(2000);
     return out;
 }
 
@@ -111,6 +109,13 @@ HttpReply curl_reply(const std::string& out, bool head = false)
             return r;
         pos += static_cast<size_t>(n);
     }
+}
+
+// curl -s -i with `args` (options and URL): its response; curl's exit
+// code goes to *rc.
+HttpReply curl(const std::string& args, int* rc = nullptr)
+{
+    return curl_reply(sh("curl -s -i --max-time 10 " + args, rc));
 }
 
 // A directory tree under /tmp, removed with everything in it at scope
@@ -175,16 +180,38 @@ std::string http_date(time_t t)
     return std::string(buf, n);
 }
 
+// One zan-httpd per test (zt::ServerTest).
+class HttpServer : public zt::ServerTest {
+protected:
+    // zan-httpd with one NetWorker and one Worker; *c is a keep-alive
+    // connection on which GET / was answered. Then the Worker (*worker) is
+    // frozen, so that further requests stay in flight until SIGCONT.
+    ::testing::AssertionResult start_with_frozen_worker(HttpClient* c, pid_t* worker)
+    {
+        ::testing::AssertionResult started = start_httpd({"--worker-num", "1", "--net-worker-num", "1"});
+        if (!started)
+            return started;
+        *worker = wait_for_name("zan-worker-0", 0);
+        if (*worker <= 0)
+            return ::testing::AssertionFailure() << "no zan-worker-0";
+        *c = HttpClient(port_);
+        HttpReply r;
+        if (!c->ok() || !c->request(get("/"), &r))
+            return ::testing::AssertionFailure() << "no answer to GET /";
+        if (!freeze(*worker))
+            return ::testing::AssertionFailure() << "cannot SIGSTOP the Worker";
+        return ::testing::AssertionSuccess();
+    }
+};
+
 // ---------------------------------------------------------------- clients
 
-TEST(HttpServer, CurlHelloHeadHttp10AndKeepAlive)
+TEST_F(HttpServer, CurlHelloHeadHttp10AndKeepAlive)
 {
-    Proc p;
-    int port = start_httpd(&p, {"--worker-num", "2"});
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd({"--worker-num", "2"}));
     int rc = -1;
 
-    HttpReply r = curl_reply(sh("curl -s -i --max-time 10 " + url(port), &rc));
+    HttpReply r = curl(url(port_), &rc);
     EXPECT_EQ(rc, 0);
     EXPECT_EQ(r.version, "HTTP/1.1");
     EXPECT_EQ(r.status, 200);
@@ -197,15 +224,15 @@ TEST(HttpServer, CurlHelloHeadHttp10AndKeepAlive)
     EXPECT_NE(r.header("Date")->find(" GMT"), std::string::npos);
     EXPECT_FALSE(r.closes());
 
-    r = curl_reply(sh("curl -s -i --max-time 10 " + url(port, "/missing"), &rc));
+    r = curl(url(port_, "/missing"), &rc);
     EXPECT_EQ(rc, 0);
     EXPECT_EQ(r.status, 404);
 
-    r = curl_reply(sh("curl -s -i --max-time 10 -X POST --data-binary abc " + url(port), &rc));
+    r = curl("-X POST --data-binary abc " + url(port_), &rc);
     EXPECT_EQ(r.status, 405);
 
     // HEAD: the GET headers with the GET Content-Length, and no body.
-    std::string out = sh("curl -s -I --max-time 10 " + url(port), &rc);
+    std::string out = sh("curl -s -I --max-time 10 " + url(port_), &rc);
     EXPECT_EQ(rc, 0);
     r = curl_reply(out, true);
     EXPECT_EQ(r.status, 200);
@@ -214,7 +241,7 @@ TEST(HttpServer, CurlHelloHeadHttp10AndKeepAlive)
     EXPECT_EQ(out.find("hello"), std::string::npos);
 
     // HTTP/1.0 without keep-alive: a 1.0 response that closes.
-    r = curl_reply(sh("curl -s -i --http1.0 --max-time 10 " + url(port), &rc));
+    r = curl("--http1.0 " + url(port_), &rc);
     EXPECT_EQ(rc, 0);
     EXPECT_EQ(r.version, "HTTP/1.0");
     EXPECT_EQ(r.status, 200);
@@ -223,20 +250,18 @@ TEST(HttpServer, CurlHelloHeadHttp10AndKeepAlive)
 
     // curl reuses one connection for three URLs: num_connects 1, 0, 0.
     out = sh("curl -s -w '%{http_code} %{num_connects}\\n' --max-time 10 -o /dev/null " +
-                 url(port) + " -o /dev/null " + url(port, "/x") + " -o /dev/null " + url(port),
+                 url(port_) + " -o /dev/null " + url(port_, "/x") + " -o /dev/null " + url(port_),
              &rc);
     EXPECT_EQ(rc, 0);
     EXPECT_EQ(out, "200 1\n404 0\n200 0\n");
 }
 
-TEST(HttpServer, PythonHttpClientKeepAlive)
+TEST_F(HttpServer, PythonHttpClientKeepAlive)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd());
     std::string py =
         "import http.client\n"
-        "c = http.client.HTTPConnection('127.0.0.1', " + std::to_string(port) + ", timeout=10)\n"
+        "c = http.client.HTTPConnection('127.0.0.1', " + std::to_string(port_) + ", timeout=10)\n"
         "out = []\n"
         "for i in range(5):\n"
         "    c.request('GET', '/')\n"
@@ -268,17 +293,15 @@ TEST(HttpServer, PythonHttpClientKeepAlive)
     EXPECT_EQ(out, want);
 }
 
-TEST(HttpServer, CurlExpectContinue)
+TEST_F(HttpServer, CurlExpectContinue)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd());
     TempTree dir;
     std::string file = dir.path + "/upload.bin";
     ASSERT_TRUE(write_file(file, random_bytes(300000, 7)));
     int rc = -1;
     std::string out = sh("curl -s -v --max-time 10 -H 'Expect: 100-continue' --data-binary @" + file +
-                             " -o /dev/null -w 'code %{http_code}\\n' " + url(port, "/upload") + " 2>&1",
+                             " -o /dev/null -w 'code %{http_code}\\n' " + url(port_, "/upload") + " 2>&1",
                          &rc);
     EXPECT_EQ(rc, 0) << out;
     EXPECT_NE(out.find("< HTTP/1.1 100 Continue"), std::string::npos) << out;
@@ -287,48 +310,41 @@ TEST(HttpServer, CurlExpectContinue)
 
 // ---------------------------------------------------------------- raw sockets
 
-TEST(HttpServer, ExpectContinueByVersion)
+TEST_F(HttpServer, ExpectContinueByVersion)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd());
     {
         // HTTP/1.1: 100 Continue once the headers are in, before the body.
-        Sock s(zt::connect_local(port));
-        ASSERT_TRUE(s.ok());
-        ASSERT_TRUE(zt::send_str(s.get(), "POST /up HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
-                                          "Content-Length: 5\r\n\r\n"));
-        HttpReader rd(s.get());
+        HttpClient c(port_);
+        ASSERT_TRUE(c.ok());
+        ASSERT_TRUE(c.send("POST /up HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                           "Content-Length: 5\r\n\r\n"));
         HttpReply r;
-        ASSERT_TRUE(rd.next(&r, false, 3000)) << "no 100 Continue";
+        ASSERT_TRUE(c.next(&r, false, 3000)) << "no 100 Continue";
         EXPECT_EQ(r.status, 100);
         EXPECT_EQ(r.version, "HTTP/1.1");
-        ASSERT_TRUE(zt::send_str(s.get(), "hello"));
-        ASSERT_TRUE(rd.next(&r));
+        ASSERT_TRUE(c.request("hello", &r));
         EXPECT_EQ(r.status, 404);
         // The connection stays usable.
-        ASSERT_TRUE(zt::send_str(s.get(), get("/")));
-        ASSERT_TRUE(rd.next(&r));
+        ASSERT_TRUE(c.request(get("/"), &r));
         EXPECT_EQ(r.status, 200);
     }
     {
         // HTTP/1.0: no interim response; the final one comes after the body.
-        Sock s(zt::connect_local(port));
-        ASSERT_TRUE(s.ok());
-        ASSERT_TRUE(zt::send_str(s.get(), "POST /up HTTP/1.0\r\nExpect: 100-continue\r\n"
-                                          "Content-Length: 5\r\n\r\n"));
-        HttpReader rd(s.get());
-        EXPECT_TRUE(rd.quiet(400)) << "answered an HTTP/1.0 Expect: " << rd.pending();
-        ASSERT_TRUE(zt::send_str(s.get(), "hello"));
+        HttpClient c(port_);
+        ASSERT_TRUE(c.ok());
+        ASSERT_TRUE(c.send("POST /up HTTP/1.0\r\nExpect: 100-continue\r\n"
+                           "Content-Length: 5\r\n\r\n"));
+        EXPECT_TRUE(c.quiet(400)) << "answered an HTTP/1.0 Expect: " << c.pending();
         HttpReply r;
-        ASSERT_TRUE(rd.next(&r));
+        ASSERT_TRUE(c.request("hello", &r));
         EXPECT_EQ(r.status, 404);
         EXPECT_EQ(r.version, "HTTP/1.0");
     }
     {
         // An expectation we cannot meet: 417 and close, the body never read.
         bool closed = false;
-        auto rs = exchange(port,
+        auto rs = exchange(port_,
                            "POST /up HTTP/1.1\r\nHost: t\r\nExpect: something-else\r\n"
                            "Content-Length: 5\r\n\r\n",
                            1, &closed);
@@ -340,18 +356,16 @@ TEST(HttpServer, ExpectContinueByVersion)
     {
         // Expect on a pipelined request behind one still being answered:
         // the 100 must not overtake the first response.
-        Sock s(zt::connect_local(port));
-        ASSERT_TRUE(s.ok());
-        ASSERT_TRUE(zt::send_str(s.get(), get("/") + "POST /up HTTP/1.1\r\nHost: t\r\n"
-                                                     "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
-        HttpReader rd(s.get());
+        HttpClient c(port_);
+        ASSERT_TRUE(c.ok());
+        ASSERT_TRUE(c.send(get("/") + "POST /up HTTP/1.1\r\nHost: t\r\n"
+                                      "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
         HttpReply r;
-        ASSERT_TRUE(rd.next(&r));
+        ASSERT_TRUE(c.next(&r));
         EXPECT_EQ(r.status, 200);
-        ASSERT_TRUE(rd.next(&r, false, 3000));
+        ASSERT_TRUE(c.next(&r, false, 3000));
         EXPECT_EQ(r.status, 100);
-        ASSERT_TRUE(zt::send_str(s.get(), "abc"));
-        ASSERT_TRUE(rd.next(&r));
+        ASSERT_TRUE(c.request("abc", &r));
         EXPECT_EQ(r.status, 404);
     }
 }
@@ -381,41 +395,36 @@ void check_pipeline(int port, size_t piece)
         want.push_back(st);
         heads.push_back(head);
     }
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
+    HttpClient c(port);
+    ASSERT_TRUE(c.ok());
     int one = 1;
-    ::setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    ::setsockopt(c.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     for (size_t off = 0; off < all.size(); off += piece)
-        ASSERT_TRUE(zt::send_str(s.get(), all.substr(off, piece)));
-    HttpReader rd(s.get());
+        ASSERT_TRUE(c.send(all.substr(off, piece)));
     for (int i = 0; i < n; i++) {
         HttpReply r;
-        ASSERT_TRUE(rd.next(&r, heads[static_cast<size_t>(i)], 10000))
-            << "response " << i << " missing (piece " << piece << "), pending: " << rd.pending();
+        ASSERT_TRUE(c.next(&r, heads[static_cast<size_t>(i)], 10000))
+            << "response " << i << " missing (piece " << piece << "), pending: " << c.pending();
         EXPECT_EQ(r.status, want[static_cast<size_t>(i)]) << "response " << i;
         if (r.status == 200 && !heads[static_cast<size_t>(i)]) {
             EXPECT_EQ(r.body, "hello\n");
         }
         EXPECT_FALSE(r.closes());
     }
-    EXPECT_TRUE(rd.quiet(100)) << "extra bytes: " << rd.pending();
+    EXPECT_TRUE(c.quiet(100)) << "extra bytes: " << c.pending();
 }
 
-TEST(HttpServer, PipeliningKeepsOrder)
+TEST_F(HttpServer, PipeliningKeepsOrder)
 {
-    Proc p;
-    int port = start_httpd(&p, {"--worker-num", "2"});
-    ASSERT_GT(port, 0) << p.output();
-    check_pipeline(port, 1 << 20);  // all in one write
-    check_pipeline(port, 7);        // a request spans many reads
+    ASSERT_TRUE(start_httpd({"--worker-num", "2"}));
+    check_pipeline(port_, 1 << 20);  // all in one write
+    check_pipeline(port_, 7);        // a request spans many reads
 }
 
 // Scenario 39: pipelined requests with Content-Length and chunked bodies.
-TEST(HttpServer, PipelinedBodies)
+TEST_F(HttpServer, PipelinedBodies)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd());
     std::string smuggled = get("/admin");  // a body, never a request
     std::string all =
         "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -424,21 +433,19 @@ TEST(HttpServer, PipelinedBodies)
         "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfoobar\r\n0\r\n\r\n" +
         post("/", "foobar");
     std::vector<int> want = {405, 404, 200, 404, 405, 405};
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE(zt::send_str(s.get(), all));
-    HttpReader rd(s.get());
+    HttpClient c(port_);
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c.send(all));
     for (size_t i = 0; i < want.size(); i++) {
         HttpReply r;
-        ASSERT_TRUE(rd.next(&r)) << "response " << i;
+        ASSERT_TRUE(c.next(&r)) << "response " << i;
         EXPECT_EQ(r.status, want[i]) << "response " << i;
     }
-    EXPECT_TRUE(rd.quiet(200)) << "the body was taken for a request: " << rd.pending();
+    EXPECT_TRUE(c.quiet(200)) << "the body was taken for a request: " << c.pending();
     // The last body ("foobar") was answered on its own: the connection is
     // at a message boundary.
-    ASSERT_TRUE(zt::send_str(s.get(), get("/")));
     HttpReply r;
-    ASSERT_TRUE(rd.next(&r));
+    ASSERT_TRUE(c.request(get("/"), &r));
     EXPECT_EQ(r.status, 200);
 }
 
@@ -448,11 +455,9 @@ struct BadVector {
     std::vector<int> statuses;  // acceptable answers
 };
 
-TEST(HttpServer, SmugglingVectorsGet400AndClose)
+TEST_F(HttpServer, SmugglingVectorsGet400AndClose)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd());
     const std::string h = "POST / HTTP/1.1\r\nHost: t\r\n";
     // RFC 9112 6.1 wants 501 for a transfer coding the server does not
     // know; zan answers "foo" with 501 and a known non-final one with 400.
@@ -487,7 +492,7 @@ TEST(HttpServer, SmugglingVectorsGet400AndClose)
     for (const BadVector& v : vectors) {
         SCOPED_TRACE(v.what);
         bool closed = false;
-        auto rs = exchange(port, v.raw, 1, &closed);
+        auto rs = exchange(port_, v.raw, 1, &closed);
         ASSERT_EQ(rs.size(), 1u) << "no response";
         bool allowed = false;
         for (int st : v.statuses)
@@ -499,7 +504,7 @@ TEST(HttpServer, SmugglingVectorsGet400AndClose)
     // Behind a good request: the good one is answered, the smuggled
     // "GET /admin" inside the bad one never is.
     bool closed = false;
-    auto rs = exchange(port,
+    auto rs = exchange(port_,
                        get("/") + h + "Content-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
                            get("/admin"),
                        3, &closed);
@@ -509,11 +514,9 @@ TEST(HttpServer, SmugglingVectorsGet400AndClose)
     EXPECT_TRUE(closed);
 }
 
-TEST(HttpServer, LimitsAnswerAndClose)
+TEST_F(HttpServer, LimitsAnswerAndClose)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd());
     const std::string long_target = "/" + std::string(9000, 'a');
     const std::string big_field = "X-Big: " + std::string(17000, 'b') + "\r\n";
     std::string many_fields;
@@ -540,7 +543,7 @@ TEST(HttpServer, LimitsAnswerAndClose)
         SCOPED_TRACE(v.what);
         bool closed = false;
         size_t n = v.statuses.size() == 2 ? 2 : 1;
-        auto rs = exchange(port, v.raw, n + 1, &closed);
+        auto rs = exchange(port_, v.raw, n + 1, &closed);
         ASSERT_EQ(rs.size(), n);
         if (n == 2) {
             EXPECT_EQ(rs[0].status, 200);
@@ -560,145 +563,128 @@ TEST(HttpServer, LimitsAnswerAndClose)
     std::string ok_fields;
     for (int i = 0; i < 90; i++)
         ok_fields += "X-" + std::to_string(i) + ": v\r\n";
-    auto rs = exchange(port, get(near_target) + get("/", near_field) + get("/", ok_fields) +
-                                 get("/") + get(near_target) + get("/", near_field),
+    auto rs = exchange(port_, get(near_target) + get("/", near_field) + get("/", ok_fields) +
+                                  get("/") + get(near_target) + get("/", near_field),
                        6);
     ASSERT_EQ(rs.size(), 6u);
     std::vector<int> want = {404, 200, 200, 200, 404, 200};
     for (size_t i = 0; i < want.size(); i++)
         EXPECT_EQ(rs[i].status, want[i]) << "request " << i;
     // The Worker survived all of it.
-    expect_serves(port);
+    expect_serves(port_);
 }
 
-TEST(HttpServer, SlowlorisGets408)
+TEST_F(HttpServer, SlowlorisGets408)
 {
-    Proc p;
-    int port = start_httpd(&p, {"--header-timeout", "500"});
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd({"--header-timeout", "500"}));
     {
         // Half a header section, then silence.
-        Sock s(zt::connect_local(port));
-        ASSERT_TRUE(s.ok());
+        HttpClient c(port_);
+        ASSERT_TRUE(c.ok());
         long long t0 = zt::now_ms();
-        ASSERT_TRUE(zt::send_str(s.get(), "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: "));
-        HttpReader rd(s.get());
         HttpReply r;
-        ASSERT_TRUE(rd.next(&r, false, 3000)) << "no 408";
+        ASSERT_TRUE(c.request("GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ", &r, false, 3000)) << "no 408";
         long long took = zt::now_ms() - t0;
         EXPECT_EQ(r.status, 408);
         EXPECT_TRUE(r.closes());
         EXPECT_GE(took, 400);
         EXPECT_LE(took, 2000);
-        EXPECT_TRUE(rd.closed(1000));
+        EXPECT_TRUE(c.closed(1000));
     }
     {
         // One byte every 100 ms: trickling does not restart the clock.
-        Sock s(zt::connect_local(port));
-        ASSERT_TRUE(s.ok());
+        HttpClient c(port_);
+        ASSERT_TRUE(c.ok());
         std::string slow = "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + std::string(100, 'z');
         long long t0 = zt::now_ms();
         size_t i = 0;
-        struct pollfd pf = {s.get(), POLLIN, 0};
+        struct pollfd pf = {c.fd(), POLLIN, 0};
         while (i < slow.size() && zt::now_ms() - t0 < 3000 && ::poll(&pf, 1, 100) == 0)
-            if (!zt::send_str(s.get(), slow.substr(i++, 1)))
+            if (!c.send(slow.substr(i++, 1)))
                 break;
-        HttpReader rd(s.get());
         HttpReply r;
-        ASSERT_TRUE(rd.next(&r, false, 1000)) << "no 408 after " << i << " bytes";
+        ASSERT_TRUE(c.next(&r, false, 1000)) << "no 408 after " << i << " bytes";
         EXPECT_EQ(r.status, 408);
         EXPECT_LE(zt::now_ms() - t0, 2000);
-        EXPECT_TRUE(rd.closed(1000));
+        EXPECT_TRUE(c.closed(1000));
     }
     // A whole request is still served.
-    expect_serves(port);
+    expect_serves(port_);
 }
 
 // The header timeout is for the header section: a body that keeps
 // arriving (here a byte every 100 ms for 1.5 s, three times the 500 ms
 // header timeout) is read to its end and answered by the handler.
-TEST(HttpServer, SlowBodyIsNotCutByTheHeaderTimeout)
+TEST_F(HttpServer, SlowBodyIsNotCutByTheHeaderTimeout)
 {
-    Proc p;
-    int port = start_httpd(&p, {"--header-timeout", "500"});
-    ASSERT_GT(port, 0) << p.output();
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE(start_httpd({"--header-timeout", "500"}));
+    HttpClient c(port_);
+    ASSERT_TRUE(c.ok());
     const int kBody = 15;
-    ASSERT_TRUE(zt::send_str(s.get(), "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-                                          std::to_string(kBody) + "\r\n\r\n"));
-    struct pollfd pf = {s.get(), POLLIN, 0};
+    ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(kBody) +
+                       "\r\n\r\n"));
+    struct pollfd pf = {c.fd(), POLLIN, 0};
     int sent = 0;
     while (sent < kBody && ::poll(&pf, 1, 100) == 0)  // paced: one byte per 100 ms
-        if (zt::send_str(s.get(), "x"))
+        if (c.send("x"))
             sent++;
-    HttpReader rd(s.get());
     HttpReply r;
-    ASSERT_TRUE(rd.next(&r, false, 3000));
+    ASSERT_TRUE(c.next(&r, false, 3000));
     EXPECT_EQ(sent, kBody) << "answered before the body was complete";
     EXPECT_EQ(r.status, 404);
 }
 
-TEST(HttpServer, IdleKeepAliveTimesOut)
+TEST_F(HttpServer, IdleKeepAliveTimesOut)
 {
-    Proc p;
-    int port = start_httpd(&p, {"--keepalive-timeout", "500"});
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd({"--keepalive-timeout", "500"}));
     {
-        Sock s(zt::connect_local(port));
-        ASSERT_TRUE(s.ok());
-        ASSERT_TRUE(zt::send_str(s.get(), get("/")));
-        HttpReader rd(s.get());
+        HttpClient c(port_);
+        ASSERT_TRUE(c.ok());
         HttpReply r;
-        ASSERT_TRUE(rd.next(&r));
+        ASSERT_TRUE(c.request(get("/"), &r));
         EXPECT_EQ(r.status, 200);
         long long t0 = zt::now_ms();
-        EXPECT_TRUE(rd.closed(3000)) << "idle keep-alive connection left open";
+        EXPECT_TRUE(c.closed(3000)) << "idle keep-alive connection left open";
         long long took = zt::now_ms() - t0;
         EXPECT_GE(took, 400);
         EXPECT_LE(took, 2000);
-        EXPECT_TRUE(rd.pending().empty()) << rd.pending();
+        EXPECT_TRUE(c.pending().empty()) << c.pending();
     }
     {
         // A connection that never sends a byte.
-        Sock s(zt::connect_local(port));
-        ASSERT_TRUE(s.ok());
-        HttpReader rd(s.get());
-        EXPECT_TRUE(rd.closed(3000));
+        HttpClient c(port_);
+        ASSERT_TRUE(c.ok());
+        EXPECT_TRUE(c.closed(3000));
     }
     {
         // Activity keeps a connection open past the timeout.
-        Sock s(zt::connect_local(port));
-        ASSERT_TRUE(s.ok());
-        HttpReader rd(s.get());
+        HttpClient c(port_);
+        ASSERT_TRUE(c.ok());
         for (int i = 0; i < 6; i++) {
-            ASSERT_TRUE(zt::send_str(s.get(), get("/"))) << i;
+            ASSERT_TRUE(c.send(get("/"))) << i;
             HttpReply r;
-            ASSERT_TRUE(rd.next(&r)) << "request " << i;
+            ASSERT_TRUE(c.next(&r)) << "request " << i;
             EXPECT_EQ(r.status, 200);
             ::usleep(200 * 1000);  // pacing the client, below the timeout
         }
     }
 }
 
-TEST(HttpServer, MaxRequestsPerConnection)
+TEST_F(HttpServer, MaxRequestsPerConnection)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
-    HttpReader rd(s.get());
+    ASSERT_TRUE(start_httpd());
+    HttpClient c(port_);
+    ASSERT_TRUE(c.ok());
     const int kMax = 1000, kBatch = 50;
     int got = 0;
     for (int b = 0; b < kMax / kBatch; b++) {
         std::string batch;
         for (int i = 0; i < kBatch; i++)
             batch += get("/");
-        ASSERT_TRUE(zt::send_str(s.get(), batch)) << "batch " << b;
+        ASSERT_TRUE(c.send(batch)) << "batch " << b;
         for (int i = 0; i < kBatch; i++) {
             HttpReply r;
-            ASSERT_TRUE(rd.next(&r, false, 10000)) << "response " << got + 1;
+            ASSERT_TRUE(c.next(&r, false, 10000)) << "response " << got + 1;
             got++;
             ASSERT_EQ(r.status, 200);
             if (got < kMax)
@@ -708,66 +694,57 @@ TEST(HttpServer, MaxRequestsPerConnection)
         }
     }
     EXPECT_EQ(got, kMax);
-    EXPECT_TRUE(rd.closed(2000));
-    EXPECT_TRUE(rd.pending().empty());
+    EXPECT_TRUE(c.closed(2000));
+    EXPECT_TRUE(c.pending().empty());
 }
 
-TEST(HttpServer, HalfCloseGetsFullResponse)
+TEST_F(HttpServer, HalfCloseGetsFullResponse)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE(zt::send_str(s.get(), get("/") + get("/nope") + get("/")));
-    ASSERT_EQ(::shutdown(s.get(), SHUT_WR), 0);
-    HttpReader rd(s.get());
+    ASSERT_TRUE(start_httpd());
+    HttpClient c(port_);
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c.send(get("/") + get("/nope") + get("/")));
+    ASSERT_EQ(::shutdown(c.fd(), SHUT_WR), 0);
     std::vector<int> want = {200, 404, 200};
     for (size_t i = 0; i < want.size(); i++) {
         HttpReply r;
-        ASSERT_TRUE(rd.next(&r)) << "response " << i;
+        ASSERT_TRUE(c.next(&r)) << "response " << i;
         EXPECT_EQ(r.status, want[i]);
     }
-    EXPECT_TRUE(rd.closed(2000)) << "not closed after a half-close";
-    EXPECT_FALSE(rd.reset());
+    EXPECT_TRUE(c.closed(2000)) << "not closed after a half-close";
+    EXPECT_FALSE(c.reset());
 }
 
-TEST(HttpServer, HeadHasLengthButNoBody)
+TEST_F(HttpServer, HeadHasLengthButNoBody)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE(zt::send_str(s.get(), get("/", "", "HEAD") + get("/missing", "", "HEAD") + get("/")));
-    HttpReader rd(s.get());
+    ASSERT_TRUE(start_httpd());
+    HttpClient c(port_);
+    ASSERT_TRUE(c.ok());
     HttpReply r;
-    ASSERT_TRUE(rd.next(&r, true));
+    ASSERT_TRUE(c.request(get("/", "", "HEAD") + get("/missing", "", "HEAD") + get("/"), &r, true));
     EXPECT_EQ(r.status, 200);
     ASSERT_TRUE(r.header("Content-Length"));
     EXPECT_EQ(*r.header("Content-Length"), "6");
-    ASSERT_TRUE(rd.next(&r, true));
+    ASSERT_TRUE(c.next(&r, true));
     EXPECT_EQ(r.status, 404);
     ASSERT_TRUE(r.header("Content-Length"));
     EXPECT_EQ(*r.header("Content-Length"), "14");
     // Had either HEAD response carried a body, this would not parse.
-    ASSERT_TRUE(rd.next(&r)) << "pending: " << rd.pending();
+    ASSERT_TRUE(c.next(&r)) << "pending: " << c.pending();
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, "hello\n");
-    EXPECT_TRUE(rd.quiet(100));
+    EXPECT_TRUE(c.quiet(100));
 }
 
-TEST(HttpServer, ConnectionCloseBothWays)
+TEST_F(HttpServer, ConnectionCloseBothWays)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd());
     // The client asks: the answer says so and the server closes; what
     // follows in the same write is not answered.
     for (const char* token : {"close", "Close", "keep-alive, close"}) {
         SCOPED_TRACE(token);
         bool closed = false;
-        auto rs = exchange(port, get("/", std::string("Connection: ") + token + "\r\n") + get("/"), 2,
+        auto rs = exchange(port_, get("/", std::string("Connection: ") + token + "\r\n") + get("/"), 2,
                            &closed);
         ASSERT_EQ(rs.size(), 1u);
         EXPECT_EQ(rs[0].status, 200);
@@ -776,7 +753,7 @@ TEST(HttpServer, ConnectionCloseBothWays)
     }
     // The server decides: HTTP/1.0 without keep-alive.
     bool closed = false;
-    auto rs = exchange(port, "GET / HTTP/1.0\r\n\r\n", 2, &closed);
+    auto rs = exchange(port_, "GET / HTTP/1.0\r\n\r\n", 2, &closed);
     ASSERT_EQ(rs.size(), 1u);
     EXPECT_EQ(rs[0].version, "HTTP/1.0");
     EXPECT_TRUE(rs[0].closes());
@@ -784,25 +761,21 @@ TEST(HttpServer, ConnectionCloseBothWays)
     // A 1.1 client that closes right after its request (no half-close):
     // the server just sees EOF, nothing breaks.
     {
-        Sock s(zt::connect_local(port));
+        Sock s = connect();
         ASSERT_TRUE(s.ok());
         ASSERT_TRUE(zt::send_str(s.get(), get("/")));
     }
-    expect_serves(port);
+    expect_serves(port_);
 }
 
-TEST(HttpServer, Http10KeepAlive)
+TEST_F(HttpServer, Http10KeepAlive)
 {
-    Proc p;
-    int port = start_httpd(&p);
-    ASSERT_GT(port, 0) << p.output();
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
-    HttpReader rd(s.get());
+    ASSERT_TRUE(start_httpd());
+    HttpClient c(port_);
+    ASSERT_TRUE(c.ok());
     for (int i = 0; i < 3; i++) {
-        ASSERT_TRUE(zt::send_str(s.get(), "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
         HttpReply r;
-        ASSERT_TRUE(rd.next(&r)) << "request " << i;
+        ASSERT_TRUE(c.request("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r)) << "request " << i;
         EXPECT_EQ(r.version, "HTTP/1.0");
         EXPECT_EQ(r.status, 200);
         EXPECT_EQ(r.body, "hello\n");
@@ -810,22 +783,19 @@ TEST(HttpServer, Http10KeepAlive)
         EXPECT_EQ(*r.header("Connection"), "keep-alive");
         ASSERT_TRUE(r.header("Content-Length"));
     }
-    ASSERT_TRUE(zt::send_str(s.get(), "GET / HTTP/1.0\r\n\r\n"));
     HttpReply r;
-    ASSERT_TRUE(rd.next(&r));
+    ASSERT_TRUE(c.request("GET / HTTP/1.0\r\n\r\n", &r));
     EXPECT_TRUE(r.closes());
-    EXPECT_TRUE(rd.closed(2000));
+    EXPECT_TRUE(c.closed(2000));
 }
 
 // A Worker parses each request with one HttpParser for all connections:
 // a request that ends its connection (Connection: close, HTTP/1.0, a
 // refused or upgrade request) must not leave that parser refusing the
 // next connection's requests. One Worker, so every request meets it.
-TEST(HttpServer, WorkerServesAfterConnectionEndingRequests)
+TEST_F(HttpServer, WorkerServesAfterConnectionEndingRequests)
 {
-    Proc p;
-    int port = start_httpd(&p, {"--worker-num", "1"});
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd({"--worker-num", "1"}));
     const struct {
         const char* what;
         std::string raw;
@@ -839,15 +809,15 @@ TEST(HttpServer, WorkerServesAfterConnectionEndingRequests)
     };
     for (const auto& e : enders) {
         SCOPED_TRACE(e.what);
-        auto rs = exchange(port, e.raw, 1);
+        auto rs = exchange(port_, e.raw, 1);
         ASSERT_EQ(rs.size(), 1u);
         EXPECT_EQ(rs[0].status, e.status);
-        rs = exchange(port, get("/") + get("/"), 2);
+        rs = exchange(port_, get("/") + get("/"), 2);
         ASSERT_EQ(rs.size(), 2u);
         EXPECT_EQ(rs[0].status, 200) << "the Worker refuses requests after a " << e.what << " request";
         EXPECT_EQ(rs[1].status, 200);
     }
-    EXPECT_EQ(p.count("failed to parse in the Worker"), 0) << p.output();
+    EXPECT_EQ(server_.count("failed to parse in the Worker"), 0) << server_.output();
 }
 
 // ---------------------------------------------------------------- static files
@@ -872,26 +842,24 @@ struct StaticSite {
     }
 };
 
-TEST(HttpServer, StaticFiles)
+TEST_F(HttpServer, StaticFiles)
 {
     StaticSite site;
     ASSERT_TRUE(site.make());
-    Proc p;
-    int port = start_httpd(&p, {"--root", site.root});
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd({"--root", site.root}));
     int rc = -1;
 
-    HttpReply r = curl_reply(sh("curl -s -i --max-time 10 " + url(port), &rc));
+    HttpReply r = curl(url(port_), &rc);
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, "<h1>index</h1>\n");
     ASSERT_TRUE(r.header("Content-Type"));
     EXPECT_EQ(r.header("Content-Type")->rfind("text/html", 0), 0u);
     ASSERT_TRUE(r.header("Last-Modified"));
 
-    r = curl_reply(sh("curl -s -i --max-time 10 " + url(port, "/sub/"), &rc));
+    r = curl(url(port_, "/sub/"), &rc);
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, "<h1>sub</h1>\n");
-    r = curl_reply(sh("curl -s -i --max-time 10 " + url(port, "/sub"), &rc));
+    r = curl(url(port_, "/sub"), &rc);
     EXPECT_EQ(r.status, 301);
     ASSERT_TRUE(r.header("Location"));
     EXPECT_EQ(*r.header("Location"), "/sub/");
@@ -899,17 +867,17 @@ TEST(HttpServer, StaticFiles)
     // MIME types by extension.
     std::string cmd = "curl -s -w '%{content_type}\\n' --max-time 10";
     for (const char* f : {"/style.css", "/app.js", "/data.json", "/logo.png", "/blob.bin", "/r.txt"})
-        cmd += " -o /dev/null " + url(port, f);
+        cmd += " -o /dev/null " + url(port_, f);
     std::string out = sh(cmd);
     EXPECT_EQ(out,
               "text/css\ntext/javascript\napplication/json\nimage/png\n"
               "application/octet-stream\ntext/plain; charset=utf-8\n");
 
-    r = curl_reply(sh("curl -s -i --max-time 10 " + url(port, "/no-such-file"), &rc));
+    r = curl(url(port_, "/no-such-file"), &rc);
     EXPECT_EQ(r.status, 404);
 
     // HEAD of a file: its length, no body.
-    out = sh("curl -s -I --max-time 10 " + url(port, "/r.txt"));
+    out = sh("curl -s -I --max-time 10 " + url(port_, "/r.txt"));
     r = curl_reply(out, true);
     EXPECT_EQ(r.status, 200);
     ASSERT_TRUE(r.header("Content-Length"));
@@ -922,41 +890,38 @@ TEST(HttpServer, StaticFiles)
                              "/%2e%2e%2fsecret.txt", "/..%2fsecret.txt", "/escape.txt",
                              "/updir/secret.txt"}) {
         SCOPED_TRACE(path);
-        auto rs = exchange(port, get(path), 1);
+        auto rs = exchange(port_, get(path), 1);
         ASSERT_EQ(rs.size(), 1u);
         EXPECT_TRUE(rs[0].status == 403 || rs[0].status == 404) << rs[0].status;
         EXPECT_EQ(rs[0].body.find("TOP-SECRET"), std::string::npos);
     }
     // Only GET and HEAD.
-    r = curl_reply(sh("curl -s -i --max-time 10 -X DELETE " + url(port, "/r.txt"), &rc));
+    r = curl("-X DELETE " + url(port_, "/r.txt"), &rc);
     EXPECT_EQ(r.status, 405);
 }
 
-TEST(HttpServer, StaticConditionalAndRanges)
+TEST_F(HttpServer, StaticConditionalAndRanges)
 {
     StaticSite site;
     ASSERT_TRUE(site.make());
     const time_t mtime = 1577836800;  // 2020-01-01 00:00:00 UTC
     set_mtime(site.root + "/r.txt", mtime);
-    Proc p;
-    int port = start_httpd(&p, {"--root", site.root});
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd({"--root", site.root}));
     int rc = -1;
-    std::string u = url(port, "/r.txt");
+    std::string u = url(port_, "/r.txt");
 
-    HttpReply r = curl_reply(sh("curl -s -i --max-time 10 " + u, &rc));
+    HttpReply r = curl(u, &rc);
     ASSERT_TRUE(r.header("Last-Modified"));
     EXPECT_EQ(*r.header("Last-Modified"), http_date(mtime));
 
     // If-Modified-Since: not modified since then (same second or later).
     for (time_t t : {mtime, mtime + 3600}) {
-        r = curl_reply(sh("curl -s -i --max-time 10 -z " + zt::shell_quote(http_date(t)) + " " + u, &rc));
+        r = curl("-z " + zt::shell_quote(http_date(t)) + " " + u, &rc);
         EXPECT_EQ(r.status, 304);
         EXPECT_TRUE(r.body.empty());
         EXPECT_FALSE(r.header("Content-Length") && *r.header("Content-Length") != "0");
     }
-    r = curl_reply(sh("curl -s -i --max-time 10 -z " + zt::shell_quote(http_date(mtime - 60)) + " " + u,
-                      &rc));
+    r = curl("-z " + zt::shell_quote(http_date(mtime - 60)) + " " + u, &rc);
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, site.text);
 
@@ -973,18 +938,18 @@ TEST(HttpServer, StaticConditionalAndRanges)
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.range);
-        r = curl_reply(sh(std::string("curl -s -i --max-time 10 -r ") + c.range + " " + u, &rc));
+        r = curl(std::string("-r ") + c.range + " " + u, &rc);
         EXPECT_EQ(r.status, 206);
         ASSERT_TRUE(r.header("Content-Range"));
         EXPECT_EQ(*r.header("Content-Range"), c.content_range);
         EXPECT_EQ(r.body, c.body);
     }
-    r = curl_reply(sh("curl -s -i --max-time 10 -r 30-40 " + u, &rc));
+    r = curl("-r 30-40 " + u, &rc);
     EXPECT_EQ(r.status, 416);
     ASSERT_TRUE(r.header("Content-Range"));
     EXPECT_EQ(*r.header("Content-Range"), "bytes */20");
     // The connection survives a 416 and a 206 (raw, pipelined).
-    auto rs = exchange(port,
+    auto rs = exchange(port_,
                        get("/r.txt", "Range: bytes=30-40\r\n") + get("/r.txt", "Range: bytes=0-0\r\n") +
                            get("/r.txt"),
                        3);
@@ -996,18 +961,16 @@ TEST(HttpServer, StaticConditionalAndRanges)
     EXPECT_EQ(rs[2].body, site.text);
 }
 
-TEST(HttpServer, LargeFileByteExactWithCurl)
+TEST_F(HttpServer, LargeFileByteExactWithCurl)
 {
     TempTree dir;
     const std::string data = random_bytes(20 << 20, 20);
     ASSERT_TRUE(write_file(dir.path + "/big.bin", data));
-    Proc p;
-    int port = start_httpd(&p, {"--root", dir.path});
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd({"--root", dir.path}));
     std::string dst = dir.path + ".download";
     int rc = -1;
     std::string out = sh("curl -s --max-time 40 -o " + dst + " -w '%{http_code} %{size_download}' " +
-                             url(port, "/big.bin"),
+                             url(port_, "/big.bin"),
                          &rc, 45);
     std::string got = zt::read_file(dst);
     ::unlink(dst.c_str());
@@ -1017,34 +980,31 @@ TEST(HttpServer, LargeFileByteExactWithCurl)
     EXPECT_EQ(fnv1a(got), fnv1a(data)) << "content differs";
     EXPECT_TRUE(got == data);
     // Half-close right after the request: still every byte, then EOF.
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE(zt::send_str(s.get(), get("/big.bin")));
-    ::shutdown(s.get(), SHUT_WR);
-    HttpReader rd(s.get());
+    HttpClient c(port_);
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c.send(get("/big.bin")));
+    ::shutdown(c.fd(), SHUT_WR);
     HttpReply r;
-    ASSERT_TRUE(rd.next(&r, false, 20000));
+    ASSERT_TRUE(c.next(&r, false, 20000));
     EXPECT_EQ(r.body.size(), data.size());
     EXPECT_TRUE(r.body == data);
-    EXPECT_TRUE(rd.closed(3000));
+    EXPECT_TRUE(c.closed(3000));
 }
 
 // Scenario 27: a client with a 64 KiB receive buffer that reads 8-64 KiB
 // every 10 ms gets every byte of a large file (sendfile back-pressure).
-TEST(HttpServer, SlowReaderGetsEveryByte)
+TEST_F(HttpServer, SlowReaderGetsEveryByte)
 {
     TempTree dir;
     const std::string data = random_bytes(3 << 20, 27);
     ASSERT_TRUE(write_file(dir.path + "/slow.bin", data));
-    Proc p;
-    int port = start_httpd(&p, {"--root", dir.path});
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_httpd({"--root", dir.path}));
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(fd, 0);
     Sock s(fd);
     int rcvbuf = 64 * 1024;
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    struct sockaddr_in a = zt::loopback_addr(port);
+    struct sockaddr_in a = zt::loopback_addr(port_);
     ASSERT_EQ(::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)), 0);
     ASSERT_TRUE(zt::send_str(fd, get("/slow.bin")));
     std::string in;
@@ -1222,58 +1182,55 @@ private:
     int port_ = 0;
 };
 
-TEST(HttpServer, DetachedResponseKeepsPipelineOrder)
+// Sends `slow`, /fast, `slow`, /fast in one write: the answers (200 each)
+// must come in request order, "slow\n" first, though /fast is done first.
+void expect_request_order(HttpClient& c, const std::string& slow)
+{
+    ASSERT_TRUE(c.send(get(slow) + get("/fast") + get(slow) + get("/fast")));
+    for (const char* want : {"slow\n", "fast\n", "slow\n", "fast\n"}) {
+        HttpReply r;
+        ASSERT_TRUE(c.next(&r)) << "missing response " << want;
+        EXPECT_EQ(r.status, 200);
+        EXPECT_EQ(r.body, want) << "responses out of request order";
+    }
+}
+
+TEST_F(HttpServer, DetachedResponseKeepsPipelineOrder)
 {
     LibServer srv;
     ASSERT_GT(srv.port(), 0);
     // The first response is finished 150 ms after the second request has
     // been handled: it must still come first.
-    Sock s(zt::connect_local(srv.port()));
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE(zt::send_str(s.get(), get("/slow") + get("/fast") + get("/slow") + get("/fast")));
-    HttpReader rd(s.get());
-    for (const char* want : {"slow\n", "fast\n", "slow\n", "fast\n"}) {
-        HttpReply r;
-        ASSERT_TRUE(rd.next(&r)) << "missing response " << want;
-        EXPECT_EQ(r.status, 200);
-        EXPECT_EQ(r.body, want) << "responses out of request order";
-    }
+    HttpClient c(srv.port());
+    ASSERT_TRUE(c.ok());
+    ASSERT_NO_FATAL_FAILURE(expect_request_order(c, "/slow"));
     // Not pipelined: a detached response on its own.
-    ASSERT_TRUE(zt::send_str(s.get(), get("/slow")));
     HttpReply r;
-    ASSERT_TRUE(rd.next(&r));
+    ASSERT_TRUE(c.request(get("/slow"), &r));
     EXPECT_EQ(r.body, "slow\n");
 }
 
 // Pipelined responses keep request order whatever the dispatch mode.
-TEST(HttpServer, PipelineOrderWithRoundRobinDispatch)
+TEST_F(HttpServer, PipelineOrderWithRoundRobinDispatch)
 {
     LibServer srv(2, 1);
     ASSERT_GT(srv.port(), 0);
-    Sock s(zt::connect_local(srv.port()));
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE(zt::send_str(s.get(), get("/sleep") + get("/fast") + get("/sleep") + get("/fast")));
-    HttpReader rd(s.get());
-    for (const char* want : {"slow\n", "fast\n", "slow\n", "fast\n"}) {
-        HttpReply r;
-        ASSERT_TRUE(rd.next(&r)) << "missing response " << want;
-        EXPECT_EQ(r.body, want) << "responses out of request order";
-    }
+    HttpClient c(srv.port());
+    ASSERT_TRUE(c.ok());
+    ASSERT_NO_FATAL_FAILURE(expect_request_order(c, "/sleep"));
 }
 
-TEST(HttpServer, ResponseApiFraming)
+TEST_F(HttpServer, ResponseApiFraming)
 {
     LibServer srv;
     ASSERT_GT(srv.port(), 0);
     int port = srv.port();
 
     // write(): chunked on HTTP/1.1, keep-alive kept.
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
-    HttpReader rd(s.get());
-    ASSERT_TRUE(zt::send_str(s.get(), get("/stream")));
+    HttpClient c(port);
+    ASSERT_TRUE(c.ok());
     HttpReply r;
-    ASSERT_TRUE(rd.next(&r));
+    ASSERT_TRUE(c.request(get("/stream"), &r));
     EXPECT_EQ(r.status, 200);
     ASSERT_TRUE(r.header("Transfer-Encoding"));
     EXPECT_EQ(*r.header("Transfer-Encoding"), "chunked");
@@ -1282,10 +1239,9 @@ TEST(HttpServer, ResponseApiFraming)
     EXPECT_FALSE(r.closes());
     // HEAD of a streamed response: headers only, and the connection is
     // still at a message boundary.
-    ASSERT_TRUE(zt::send_str(s.get(), get("/stream", "", "HEAD") + get("/fast")));
-    ASSERT_TRUE(rd.next(&r, true));
+    ASSERT_TRUE(c.request(get("/stream", "", "HEAD") + get("/fast"), &r, true));
     EXPECT_EQ(r.status, 200);
-    ASSERT_TRUE(rd.next(&r)) << "pending: " << rd.pending();
+    ASSERT_TRUE(c.next(&r)) << "pending: " << c.pending();
     EXPECT_EQ(r.body, "fast\n");
 
     // write() on HTTP/1.0: the body ends with the connection.
@@ -1331,46 +1287,39 @@ TEST(HttpServer, ResponseApiFraming)
 
 // ---------------------------------------------------------------- process model
 
-TEST(HttpServer, WorkerKilledWithRequestsInFlight)
+TEST_F(HttpServer, WorkerKilledWithRequestsInFlight)
 {
-    Proc p;
-    zt::PidGuard guard;  // only for the Worker we SIGSTOP
-    int port = start_httpd(&p, {"--worker-num", "2", "--net-worker-num", "1"});
-    ASSERT_GT(port, 0) << p.output();
-    pid_t w0 = zt::wait_for_name(p.pid(), "zan-worker-0", 0, 5000);
+    ASSERT_TRUE(start_httpd({"--worker-num", "2", "--net-worker-num", "1"}));
+    pid_t w0 = wait_for_name("zan-worker-0", 0);
     ASSERT_GT(w0, 0);
-    guard.add(w0);
-    ASSERT_EQ(::kill(w0, SIGSTOP), 0);
+    ASSERT_TRUE(freeze(w0));
     // Connections are spread over both Workers; the stopped one's requests
     // stay in flight.
-    std::vector<Sock> socks;
-    std::vector<HttpReader> readers;
+    std::vector<HttpClient> clients;
     for (int i = 0; i < 6; i++) {
-        socks.emplace_back(zt::connect_local(port));
-        ASSERT_TRUE(socks.back().ok());
+        clients.emplace_back(port_);
+        ASSERT_TRUE(clients.back().ok());
     }
-    for (auto& s : socks) {
-        ASSERT_TRUE(zt::send_str(s.get(), get("/")));
-        readers.emplace_back(s.get());
-    }
+    for (auto& c : clients)
+        ASSERT_TRUE(c.send(get("/")));
     std::vector<size_t> stuck;
     long long settle = zt::now_ms() + 1000;
-    for (size_t i = 0; i < socks.size(); i++) {
+    for (size_t i = 0; i < clients.size(); i++) {
         HttpReply r;
-        if (readers[i].next(&r, false, static_cast<int>(std::max(50LL, settle - zt::now_ms())))) {
+        if (clients[i].next(&r, false, static_cast<int>(std::max(50LL, settle - zt::now_ms())))) {
             EXPECT_EQ(r.status, 200);
         } else {
             stuck.push_back(i);
         }
     }
     ASSERT_FALSE(stuck.empty()) << "no connection landed on the stopped Worker";
-    ASSERT_LT(stuck.size(), socks.size()) << "the running Worker answered nothing";
+    ASSERT_LT(stuck.size(), clients.size()) << "the running Worker answered nothing";
     ASSERT_EQ(::kill(w0, SIGKILL), 0);
     long long t0 = zt::now_ms();
     int failed = 0;
     for (size_t i : stuck) {
         HttpReply r;
-        bool got = readers[i].next(&r, false, 5000);
+        bool got = clients[i].next(&r, false, 5000);
         if (got && r.status == 200)
             continue;  // a slow answer from the running Worker (loaded machine)
         failed++;
@@ -1378,24 +1327,22 @@ TEST(HttpServer, WorkerKilledWithRequestsInFlight)
             EXPECT_EQ(r.status, 503);
             EXPECT_TRUE(r.closes());
         }
-        EXPECT_TRUE(readers[i].closed(5000)) << "client " << i << " hangs after its Worker died";
+        EXPECT_TRUE(clients[i].closed(5000)) << "client " << i << " hangs after its Worker died";
     }
     EXPECT_GT(failed, 0) << "no client was waiting on the killed Worker";
     EXPECT_LE(zt::now_ms() - t0, 6000);
     // A new Worker takes over; fresh connections are served.
-    EXPECT_GT(zt::wait_for_name(p.pid(), "zan-worker-0", w0, 5000), 0);
+    EXPECT_GT(wait_for_name("zan-worker-0", w0), 0);
     for (int i = 0; i < 4; i++) {
-        expect_serves(port, "connection " + std::to_string(i));
+        expect_serves(port_, "connection " + std::to_string(i));
     }
 }
 
-TEST(HttpServer, ReloadDropsNoRequest)
+TEST_F(HttpServer, ReloadDropsNoRequest)
 {
-    Proc p;
-    int port = start_httpd(&p, {"--worker-num", "2"});
-    ASSERT_GT(port, 0) << p.output();
-    pid_t old0 = zt::wait_for_name(p.pid(), "zan-worker-0", 0, 5000);
-    pid_t old1 = zt::wait_for_name(p.pid(), "zan-worker-1", 0, 5000);
+    ASSERT_TRUE(start_httpd({"--worker-num", "2"}));
+    pid_t old0 = wait_for_name("zan-worker-0", 0);
+    pid_t old1 = wait_for_name("zan-worker-1", 0);
     ASSERT_GT(old0, 0);
     ASSERT_GT(old1, 0);
     std::atomic<bool> stop{false};
@@ -1405,20 +1352,19 @@ TEST(HttpServer, ReloadDropsNoRequest)
     // connection alive for 20 requests at a time.
     auto client = [&](int per_conn) {
         while (!stop) {
-            Sock s(zt::connect_local(port, 2000));
-            if (!s.ok()) {
+            HttpClient c(port_, 2000);
+            if (!c.ok()) {
                 if (failed++ == 0)
                     first_failure = "connect failed";
                 continue;
             }
-            HttpReader rd(s.get());
             for (int i = 0; i < per_conn && !stop; i++) {
                 HttpReply r;
-                if (!zt::send_str(s.get(), get("/")) || !rd.next(&r, false, 5000) || r.status != 200) {
+                if (!c.request(get("/"), &r) || r.status != 200) {
                     if (failed++ == 0)
                         first_failure = "request " + std::to_string(i) + " on a connection: " +
                                         (r.status ? std::to_string(r.status) : "no response") +
-                                        (rd.eof() ? " (closed)" : "");
+                                        (c.eof() ? " (closed)" : "");
                     break;
                 }
                 ok++;
@@ -1427,24 +1373,24 @@ TEST(HttpServer, ReloadDropsNoRequest)
     };
     std::thread a(client, 1), b(client, 20);
     ::usleep(300 * 1000);
-    p.signal(SIGUSR1);
-    bool replaced = zt::wait_for_name(p.pid(), "zan-worker-0", old0, 5000) > 0 &&
-                    zt::wait_for_name(p.pid(), "zan-worker-1", old1, 5000) > 0;
+    server_.signal(SIGUSR1);
+    bool replaced = wait_for_name("zan-worker-0", old0) > 0 &&
+                    wait_for_name("zan-worker-1", old1) > 0;
     // Let the old Workers finish and the clients run on the new ones.
     long long until = zt::now_ms() + 5000;
     while ((zt::pid_alive(old0) || zt::pid_alive(old1)) && zt::now_ms() < until)
         ::usleep(20 * 1000);
     ::usleep(300 * 1000);
     int before_second = ok;
-    p.signal(SIGUSR1);
+    server_.signal(SIGUSR1);
     ::usleep(700 * 1000);
     stop = true;
     a.join();
     b.join();
-    EXPECT_TRUE(replaced) << p.output();
+    EXPECT_TRUE(replaced) << server_.output();
     EXPECT_FALSE(zt::pid_alive(old0));
     EXPECT_FALSE(zt::pid_alive(old1));
-    EXPECT_EQ(failed.load(), 0) << "first failure: " << first_failure << "\n" << p.output();
+    EXPECT_EQ(failed.load(), 0) << "first failure: " << first_failure << "\n" << server_.output();
     EXPECT_GT(ok.load(), before_second);
     EXPECT_GT(ok.load(), 50);
 }
@@ -1452,80 +1398,58 @@ TEST(HttpServer, ReloadDropsNoRequest)
 // Scenarios 16 and 18: requests in flight on a Worker when SIGUSR1
 // arrives are answered in full, and a keep-alive connection idle across
 // the reload is served by the new Worker (or closed), never left hanging.
-TEST(HttpServer, ReloadFinishesInFlightRequests)
+TEST_F(HttpServer, ReloadFinishesInFlightRequests)
 {
-    Proc p;
-    zt::PidGuard guard;  // only for the Worker we SIGSTOP
-    int port = start_httpd(&p, {"--worker-num", "1", "--net-worker-num", "1"});
-    ASSERT_GT(port, 0) << p.output();
-    pid_t old = zt::wait_for_name(p.pid(), "zan-worker-0", 0, 5000);
-    ASSERT_GT(old, 0);
-    guard.add(old);
-    Sock idle(zt::connect_local(port));
-    ASSERT_TRUE(idle.ok());
-    HttpReader idle_rd(idle.get());
+    HttpClient idle;
+    pid_t old;
+    ASSERT_TRUE(start_with_frozen_worker(&idle, &old));
     HttpReply r;
-    ASSERT_TRUE(zt::send_str(idle.get(), get("/")));
-    ASSERT_TRUE(idle_rd.next(&r));
-    // Stop the Worker so that the next requests stay in flight.
-    ASSERT_EQ(::kill(old, SIGSTOP), 0);
-    std::vector<Sock> socks;
+    std::vector<HttpClient> clients;
     for (int i = 0; i < 3; i++) {
-        socks.emplace_back(zt::connect_local(port));
-        ASSERT_TRUE(socks.back().ok());
-        ASSERT_TRUE(zt::send_str(socks.back().get(), get("/")));
+        clients.emplace_back(port_);
+        ASSERT_TRUE(clients.back().ok());
+        ASSERT_TRUE(clients.back().send(get("/")));
     }
     ::usleep(100 * 1000);  // let the NetWorker hand them to the stopped Worker
-    p.signal(SIGUSR1);
+    server_.signal(SIGUSR1);
     // The successor starts while the old Worker is still stopped (the
     // master SIGKILLs a Worker that does not finish within max_wait_time,
     // 3 s, so resume it well before that).
     ::usleep(300 * 1000);
     ASSERT_EQ(::kill(old, SIGCONT), 0);
-    for (size_t i = 0; i < socks.size(); i++) {
-        HttpReader rd(socks[i].get());
-        ASSERT_TRUE(rd.next(&r)) << "in-flight request " << i << " lost in the reload";
+    for (size_t i = 0; i < clients.size(); i++) {
+        ASSERT_TRUE(clients[i].next(&r)) << "in-flight request " << i << " lost in the reload";
         EXPECT_EQ(r.status, 200);
         EXPECT_EQ(r.body, "hello\n");
     }
     EXPECT_TRUE(zt::wait_gone(old, 5000)) << "the old Worker did not exit";
-    EXPECT_GT(zt::wait_for_name(p.pid(), "zan-worker-0", old, 5000), 0);
-    ASSERT_TRUE(zt::send_str(idle.get(), get("/")));
-    bool served = idle_rd.next(&r, false, 3000);
-    EXPECT_TRUE(served ? r.status == 200 : idle_rd.eof()) << "idle connection hangs after the reload";
+    EXPECT_GT(wait_for_name("zan-worker-0", old), 0);
+    ASSERT_TRUE(idle.send(get("/")));
+    bool served = idle.next(&r, false, 3000);
+    EXPECT_TRUE(served ? r.status == 200 : idle.eof()) << "idle connection hangs after the reload";
 }
 
 // Scenario 17: a graceful stop ends keep-alive connections with an
 // explicit "Connection: close" on the last response, so a client never
 // sends a request into a connection the server is closing.
-TEST(HttpServer, GracefulStopMarksConnectionClose)
+TEST_F(HttpServer, GracefulStopMarksConnectionClose)
 {
-    Proc p;
-    zt::PidGuard guard;  // only for the Worker we SIGSTOP
-    int port = start_httpd(&p, {"--worker-num", "1", "--net-worker-num", "1"});
-    ASSERT_GT(port, 0) << p.output();
-    pid_t w = zt::wait_for_name(p.pid(), "zan-worker-0", 0, 5000);
-    ASSERT_GT(w, 0);
-    guard.add(w);
-    Sock s(zt::connect_local(port));
-    ASSERT_TRUE(s.ok());
-    HttpReader rd(s.get());
-    ASSERT_TRUE(zt::send_str(s.get(), get("/")));
+    HttpClient c;
+    pid_t w;
+    ASSERT_TRUE(start_with_frozen_worker(&c, &w));
     HttpReply r;
-    ASSERT_TRUE(rd.next(&r));
-    ASSERT_EQ(::kill(w, SIGSTOP), 0);
-    ASSERT_TRUE(zt::send_str(s.get(), get("/", "", "HEAD") + get("/", "", "HEAD")));
+    ASSERT_TRUE(c.send(get("/", "", "HEAD") + get("/", "", "HEAD")));
     ::usleep(100 * 1000);
-    p.signal(SIGTERM);
+    server_.signal(SIGTERM);
     ::usleep(100 * 1000);
     ASSERT_EQ(::kill(w, SIGCONT), 0);
-    ASSERT_TRUE(rd.next(&r, true)) << "in-flight request lost in the stop";
+    ASSERT_TRUE(c.next(&r, true)) << "in-flight request lost in the stop";
     EXPECT_EQ(r.status, 200);
-    ASSERT_TRUE(rd.next(&r, true)) << "in-flight request lost in the stop";
+    ASSERT_TRUE(c.next(&r, true)) << "in-flight request lost in the stop";
     EXPECT_EQ(r.status, 200);
     EXPECT_TRUE(r.closes()) << "the last response before the close lacks Connection: close";
-    EXPECT_TRUE(rd.closed(5000));
-    EXPECT_NE(p.wait_exit(10000), -1);
+    EXPECT_TRUE(c.closed(5000));
+    EXPECT_NE(server_.wait_exit(10000), -1);
 }
 
 }  // namespace
@@ -1533,21 +1457,18 @@ TEST(HttpServer, GracefulStopMarksConnectionClose)
 // send_message() from a Worker queues and returns: a full inbox at the
 // other end never stalls the sender's loop, and every message arrives, in
 // order, once the slow reader catches up.
-TEST(HttpServer, PipeMessagesToAFullInboxDoNotBlockTheSender)
+TEST_F(HttpServer, PipeMessagesToAFullInboxDoNotBlockTheSender)
 {
     LibServer srv(2);
     ASSERT_GT(srv.port(), 0);
-    Sock s(zt::connect_local(srv.port()));
-    ASSERT_TRUE(s.ok());
+    HttpClient c(srv.port());
+    ASSERT_TRUE(c.ok());
     // The receiver needs about 3 s for them; the sender answers at once.
     long long t0 = zt::now_ms();
-    ASSERT_TRUE(zt::send_str(s.get(), get("/pipe-flood")));
-    HttpReader rd(s.get());
     HttpReply r;
-    ASSERT_TRUE(rd.next(&r));
+    ASSERT_TRUE(c.request(get("/pipe-flood"), &r));
     EXPECT_EQ(r.body, "queued 3000\n");
-    ASSERT_TRUE(zt::send_str(s.get(), get("/fast")));
-    ASSERT_TRUE(rd.next(&r));
+    ASSERT_TRUE(c.request(get("/fast"), &r));
     EXPECT_EQ(r.body, "fast\n");
     EXPECT_LT(zt::now_ms() - t0, 1000) << "the sending Worker was blocked";
     // Every message arrives, in order: ask each Worker until the receiver
@@ -1556,12 +1477,10 @@ TEST(HttpServer, PipeMessagesToAFullInboxDoNotBlockTheSender)
     std::string last;
     bool done = false;
     while (!done && zt::now_ms() < deadline) {
-        Sock c(zt::connect_local(srv.port()));
-        ASSERT_TRUE(c.ok());
-        ASSERT_TRUE(zt::send_str(c.get(), get("/pipe-count")));
-        HttpReader cr(c.get());
+        HttpClient q(srv.port());
+        ASSERT_TRUE(q.ok());
         HttpReply cnt;
-        ASSERT_TRUE(cr.next(&cnt));
+        ASSERT_TRUE(q.request(get("/pipe-count"), &cnt));
         last = cnt.body;
         int wid = 0;
         long got = 0, disorder = 0;

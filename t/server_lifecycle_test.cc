@@ -2,7 +2,8 @@
 // task_max_request recycling (nothing lost), SIGUSR1 reload under load
 // (no failed request, every Worker and TaskWorker replaced), SIGUSR2
 // (TaskWorkers only) and log reopening on SIGRTMIN. Every wait has a
-// deadline; zt::Proc cleans up the server even when an assertion fails.
+// deadline; the zt::ServerTest fixture stops the server even when an
+// assertion fails.
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,44 +27,46 @@
 
 namespace {
 
-using zt::args;
 using zt::LineReader;
 using zt::Proc;
 using zt::Sock;
 
-// name -> pid of every process of the server tree.
-std::map<std::string, pid_t> tree(pid_t master)
-{
-    std::map<std::string, pid_t> m;
-    for (const auto& np : zt::named_descendants(master))
-        m[np.first] = np.second;
-    return m;
-}
-
-// Waits until `name` runs under a pid other than `old` and `old` is gone.
-pid_t wait_replaced(pid_t master, const std::string& name, pid_t old, int timeout_ms)
-{
-    long long deadline = zt::now_ms() + timeout_ms;
-    pid_t fresh = zt::wait_for_name(master, name, old, timeout_ms);
-    if (fresh <= 0)
-        return 0;
-    if (!zt::wait_gone(old, static_cast<int>(std::max(0LL, deadline - zt::now_ms()))))
-        return 0;
-    return fresh;
-}
+// One zan-echod per test (zt::ServerTest), plus views of its process tree.
+class ServerLifecycle : public zt::ServerTest {
+protected:
+    // name -> pid of every process of the server tree.
+    std::map<std::string, pid_t> tree()
+    {
+        std::map<std::string, pid_t> m;
+        for (const auto& np : zt::named_descendants(server_.pid()))
+            m[np.first] = np.second;
+        return m;
+    }
+    // Waits until `name` runs under a pid other than `old` and `old` is gone.
+    pid_t wait_replaced(const std::string& name, pid_t old, int timeout_ms)
+    {
+        long long deadline = zt::now_ms() + timeout_ms;
+        pid_t fresh = wait_for_name(name, old, timeout_ms);
+        if (fresh <= 0)
+            return 0;
+        if (!zt::wait_gone(old, static_cast<int>(std::max(0LL, deadline - zt::now_ms()))))
+            return 0;
+        return fresh;
+    }
+    // The start of the server's output, for failure messages.
+    std::string output_head() { return server_.output().substr(0, 4000); }
+};
 
 // max_request 50 with 2 Workers: 3000 requests (6 connections, pipelined
 // batches of 10) make each Worker recycle about 30 times. Every request is
 // answered, in order, and the Workers end up with new pids.
-TEST(ServerLifecycle, MaxRequestRecyclesWithoutLoss)
+TEST_F(ServerLifecycle, MaxRequestRecyclesWithoutLoss)
 {
-    Proc p;
     // One NetWorker: it homes its connections on both Workers in turn.
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "1",
-                                         "--task-worker-num", "0", "--max-request", "50"}));
-    ASSERT_GT(port, 0) << p.output();
-    pid_t w0 = zt::find_by_name(p.pid(), "zan-worker-0");
-    pid_t w1 = zt::find_by_name(p.pid(), "zan-worker-1");
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "0",
+                             "--max-request", "50"}));
+    pid_t w0 = find_by_name("zan-worker-0");
+    pid_t w1 = find_by_name("zan-worker-1");
     ASSERT_GT(w0, 0);
     ASSERT_GT(w1, 0);
 
@@ -71,7 +74,7 @@ TEST(ServerLifecycle, MaxRequestRecyclesWithoutLoss)
     std::vector<Sock> socks;
     std::vector<LineReader> readers;
     for (int i = 0; i < kConns; i++) {
-        socks.emplace_back(zt::connect_local(port));
+        socks.emplace_back(connect());
         ASSERT_TRUE(socks.back().ok());
     }
     for (auto& s : socks)
@@ -94,7 +97,7 @@ TEST(ServerLifecycle, MaxRequestRecyclesWithoutLoss)
                 ASSERT_TRUE(readers[static_cast<size_t>(i)].next(&line, 10000))
                     << "connection " << i << " round " << r << ": reply " << j << " lost (" << answered
                     << " answered so far)\n"
-                    << p.output().substr(0, 4000);
+                    << output_head();
                 answered++;
                 if (line != sent[static_cast<size_t>(i)][static_cast<size_t>(j)]) {
                     if (wrong++ < 5)
@@ -107,31 +110,29 @@ TEST(ServerLifecycle, MaxRequestRecyclesWithoutLoss)
     EXPECT_EQ(answered, kConns * kRounds * kBatch);
     EXPECT_EQ(wrong, 0) << "replies out of order or altered";
     // (A successor is named once it has started: wait for the name.)
-    EXPECT_GT(zt::wait_for_name(p.pid(), "zan-worker-0", w0, 5000), 0);
-    EXPECT_GT(zt::wait_for_name(p.pid(), "zan-worker-1", w1, 5000), 0);
+    EXPECT_GT(wait_for_name("zan-worker-0", w0), 0);
+    EXPECT_GT(wait_for_name("zan-worker-1", w1), 0);
     // About 3000 / 50 = 60 recycles; each is a clean exit, not a crash.
-    EXPECT_GE(p.count("exited with code 0"), 40) << p.output().substr(0, 4000);
-    EXPECT_EQ(p.count("killed by signal"), 0) << p.output().substr(0, 4000);
-    Sock s(zt::connect_local(port));
+    EXPECT_GE(server_.count("exited with code 0"), 40) << output_head();
+    EXPECT_EQ(server_.count("killed by signal"), 0) << output_head();
+    Sock s = connect();
     ASSERT_TRUE(s.ok());
     EXPECT_EQ(zt::request(s.get(), "after"), "after");
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // task_max_request 5 with one TaskWorker: 40 tasks all complete while the
 // TaskWorker is replaced about 8 times.
-TEST(ServerLifecycle, TaskMaxRequestRecycles)
+TEST_F(ServerLifecycle, TaskMaxRequestRecycles)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "1",
-                                         "--task-worker-num", "1", "--task-max-request", "5"}));
-    ASSERT_GT(port, 0) << p.output();
-    pid_t t0 = zt::find_by_name(p.pid(), "zan-task-0");
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "1",
+                             "--task-max-request", "5"}));
+    pid_t t0 = find_by_name("zan-task-0");
     ASSERT_GT(t0, 0);
 
     std::vector<Sock> socks;
     for (int i = 0; i < 4; i++) {
-        socks.emplace_back(zt::connect_local(port));
+        socks.emplace_back(connect());
         ASSERT_TRUE(socks.back().ok());
     }
     // Sequential tasks first, then pipelined ones from every connection.
@@ -156,12 +157,12 @@ TEST(ServerLifecycle, TaskMaxRequestRecycles)
             got.push_back(line);
         std::sort(got.begin(), got.end());
         std::sort(want[i].begin(), want[i].end());
-        EXPECT_EQ(got, want[i]) << "connection " << i << "\n" << p.output().substr(0, 4000);
+        EXPECT_EQ(got, want[i]) << "connection " << i << "\n" << output_head();
     }
-    EXPECT_GT(zt::wait_for_name(p.pid(), "zan-task-0", t0, 5000), 0);
-    EXPECT_GE(p.count("zan-task-0 (pid"), 7) << p.output().substr(0, 4000);
-    EXPECT_EQ(p.count("killed by signal"), 0) << p.output().substr(0, 4000);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_GT(wait_for_name("zan-task-0", t0), 0);
+    EXPECT_GE(server_.count("zan-task-0 (pid"), 7) << output_head();
+    EXPECT_EQ(server_.count("killed by signal"), 0) << output_head();
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // A client of the reload test: sequential requests on a persistent
@@ -270,13 +271,10 @@ bool wait_progress(const Load& load, int more, int timeout_ms)
     return true;
 }
 
-TEST(ServerLifecycle, ReloadUnderLoadLosesNothing)
+TEST_F(ServerLifecycle, ReloadUnderLoadLosesNothing)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "2",
-                                         "--task-worker-num", "2"}));
-    ASSERT_GT(port, 0) << p.output();
-    std::map<std::string, pid_t> before = tree(p.pid());
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "2", "--task-worker-num", "2"}));
+    std::map<std::string, pid_t> before = tree();
     ASSERT_EQ(before.size(), 6u);
 
     Load load;
@@ -284,21 +282,21 @@ TEST(ServerLifecycle, ReloadUnderLoadLosesNothing)
     std::vector<std::thread> threads;
     zt::JoinGuard join(stop, threads);
     for (int i = 0; i < 3; i++)
-        threads.emplace_back(persistent_client, port, i, &load, &stop);
+        threads.emplace_back(persistent_client, port_, i, &load, &stop);
     for (int i = 0; i < 2; i++)
-        threads.emplace_back(pipelined_client, port, i, &load, &stop);
-    threads.emplace_back(short_client, port, &load, &stop);
+        threads.emplace_back(pipelined_client, port_, i, &load, &stop);
+    threads.emplace_back(short_client, port_, &load, &stop);
     ASSERT_TRUE(wait_progress(load, 200, 10000)) << "no load before the reload";
 
     // Three reloads in a row, each completed (every Worker and TaskWorker
     // replaced, the old process gone) with the load running throughout.
     std::map<std::string, pid_t> cur = before;
     for (int round = 0; round < 3; round++) {
-        p.signal(SIGUSR1);
+        server_.signal(SIGUSR1);
         for (const char* name : {"zan-worker-0", "zan-worker-1", "zan-task-0", "zan-task-1"}) {
-            pid_t f = wait_replaced(p.pid(), name, cur[name], 15000);
+            pid_t f = wait_replaced(name, cur[name], 15000);
             ASSERT_GT(f, 0) << "reload " << round << ": " << name << " was not replaced\n"
-                            << p.output().substr(0, 4000);
+                            << output_head();
             cur[name] = f;
         }
         EXPECT_TRUE(wait_progress(load, 200, 10000)) << "no progress after reload " << round;
@@ -311,66 +309,62 @@ TEST(ServerLifecycle, ReloadUnderLoadLosesNothing)
         std::string all;
         for (const auto& e : load.errors)
             all += e + "\n";
-        return all + p.output().substr(0, 4000);
+        return all + output_head();
     }();
     EXPECT_GT(load.ok.load(), 400);
     // NetWorkers are not reloaded: their clients never noticed.
-    EXPECT_EQ(zt::find_by_name(p.pid(), "zan-net-0"), before["zan-net-0"]);
-    EXPECT_EQ(zt::find_by_name(p.pid(), "zan-net-1"), before["zan-net-1"]);
-    EXPECT_TRUE(p.wait_for("reloading Workers and TaskWorkers", 1000));
-    EXPECT_EQ(p.count("killed by signal"), 0) << p.output().substr(0, 4000);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(find_by_name("zan-net-0"), before["zan-net-0"]);
+    EXPECT_EQ(find_by_name("zan-net-1"), before["zan-net-1"]);
+    EXPECT_TRUE(server_.wait_for("reloading Workers and TaskWorkers", 1000));
+    EXPECT_EQ(server_.count("killed by signal"), 0) << output_head();
+    EXPECT_EQ(stop_and_check(), "");
 }
 
-TEST(ServerLifecycle, Usr2ReloadsOnlyTaskWorkers)
+TEST_F(ServerLifecycle, Usr2ReloadsOnlyTaskWorkers)
 {
-    Proc p;
-    int port = zt::start_echod(&p, args({"--worker-num", "2", "--net-worker-num", "1",
-                                         "--task-worker-num", "2", "--user-process-num", "1"}));
-    ASSERT_GT(port, 0) << p.output();
-    std::map<std::string, pid_t> before = tree(p.pid());
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "2",
+                             "--user-process-num", "1"}));
+    std::map<std::string, pid_t> before = tree();
     ASSERT_EQ(before.size(), 6u);
-    Sock c(zt::connect_local(port));
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     ASSERT_EQ(zt::request(c.get(), "task a"), "task-done a");
 
-    p.signal(SIGUSR2);
+    server_.signal(SIGUSR2);
     for (const char* name : {"zan-task-0", "zan-task-1"})
-        EXPECT_GT(wait_replaced(p.pid(), name, before[name], 15000), 0)
-            << name << " was not replaced\n" << p.output();
-    EXPECT_TRUE(p.wait_for("reloading TaskWorkers", 1000));
-    std::map<std::string, pid_t> after = tree(p.pid());
+        EXPECT_GT(wait_replaced(name, before[name], 15000), 0)
+            << name << " was not replaced\n" << server_.output();
+    EXPECT_TRUE(server_.wait_for("reloading TaskWorkers", 1000));
+    std::map<std::string, pid_t> after = tree();
     EXPECT_EQ(after.size(), before.size());
     for (const char* name : {"zan-worker-0", "zan-worker-1", "zan-net-0", "zan-user-0"})
         EXPECT_EQ(after[name], before[name]) << name << " was restarted by SIGUSR2";
     EXPECT_EQ(zt::request(c.get(), "task b"), "task-done b");
     EXPECT_EQ(zt::request(c.get(), "echo"), "echo");
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // --log-file F; F is renamed away; SIGRTMIN makes the Master (and through
 // it the children) open a new F, where the next lines go.
-TEST(ServerLifecycle, LogReopenOnSigrtmin)
+TEST_F(ServerLifecycle, LogReopenOnSigrtmin)
 {
     zt::TempDir dir;
     ASSERT_FALSE(dir.path.empty());
     std::string log = dir.path + "/zan.log";
     std::string old = dir.path + "/zan.log.1";
-    Proc p;
-    int port = zt::start_echod(&p, {"--worker-num", "1", "--net-worker-num", "1",
-                                    "--task-worker-num", "1", "--log-file", log});
-    ASSERT_GT(port, 0) << p.output();
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num", "1",
+                             "--log-file", log}));
     ASSERT_TRUE(zt::file_exists(log));
     ASSERT_EQ(::rename(log.c_str(), old.c_str()), 0);
 
-    p.signal(SIGRTMIN);
+    server_.signal(SIGRTMIN);
     long long deadline = zt::now_ms() + 5000;
     while (!zt::file_exists(log) && zt::now_ms() < deadline)
         ::usleep(2000);  // polling the file system: no event for "file created"
     ASSERT_TRUE(zt::file_exists(log)) << "SIGRTMIN did not reopen the log file";
 
     // A Master line.
-    p.signal(SIGUSR2);
+    server_.signal(SIGUSR2);
     deadline = zt::now_ms() + 5000;
     while (zt::read_file(log).find("reloading TaskWorkers") == std::string::npos && zt::now_ms() < deadline)
         ::usleep(5000);  // polling the log file
@@ -385,7 +379,7 @@ TEST(ServerLifecycle, LogReopenOnSigrtmin)
     deadline = zt::now_ms() + 5000;
     std::string junk(1100 * 1024, 'j');
     while (!found && zt::now_ms() < deadline) {
-        Sock c(zt::connect_local(port));
+        Sock c = connect();
         ASSERT_TRUE(c.ok());
         zt::send_str(c.get(), junk);
         zt::wait_closed(c.get(), 2000);
@@ -398,7 +392,7 @@ TEST(ServerLifecycle, LogReopenOnSigrtmin)
     }
     EXPECT_TRUE(found) << "no NetWorker line in the reopened log\nnew log:\n"
                        << zt::read_file(log) << "old log:\n" << zt::read_file(old);
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 }  // namespace
@@ -426,35 +420,33 @@ bool ids_of(pid_t pid, unsigned* uid, unsigned* gid)
 
 // user/group are applied in every child for real, while the Master keeps
 // its own ids (it must still remove the queue and reap); the server works.
-TEST(ServerLifecycle, UserAndGroupAppliedInChildren)
+TEST_F(ServerLifecycle, UserAndGroupAppliedInChildren)
 {
     if (::geteuid() != 0)
         GTEST_SKIP() << "switching users needs root";
-    Proc p;
-    int port = zt::start_echod(&p, {"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num",
-                                    "1", "--user-process-num", "1", "--user", "65534", "--group", "65534"});
-    ASSERT_GT(port, 0) << p.output();
-    Sock c(zt::connect_local(port));
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num", "1",
+                             "--user-process-num", "1", "--user", "65534", "--group", "65534"}));
+    Sock c = connect();
     ASSERT_TRUE(c.ok());
     EXPECT_EQ(zt::request(c.get(), "task as-nobody"), "task-done as-nobody");
     EXPECT_EQ(zt::request(c.get(), "hello"), "hello");
     unsigned uid = 1, gid = 1;
-    ASSERT_TRUE(ids_of(p.pid(), &uid, &gid));
+    ASSERT_TRUE(ids_of(server_.pid(), &uid, &gid));
     EXPECT_EQ(uid, 0u) << "the Master must keep its ids";
-    auto kids = zt::named_descendants(p.pid());
+    auto kids = zt::named_descendants(server_.pid());
     ASSERT_EQ(kids.size(), 4u);
     for (const auto& k : kids) {
         ASSERT_TRUE(ids_of(k.second, &uid, &gid)) << k.first;
         EXPECT_EQ(uid, 65534u) << k.first;
         EXPECT_EQ(gid, 65534u) << k.first;
     }
-    EXPECT_EQ(zt::stop_and_check(&p), "");
+    EXPECT_EQ(stop_and_check(), "");
 }
 
 // --daemonize: the command returns at once with status 0, the Master runs
 // on detached (its own session, not our child), writes the pid file,
 // serves, and stops cleanly on SIGTERM, removing the pid file.
-TEST(ServerLifecycle, DaemonizeDetachesAndServes)
+TEST_F(ServerLifecycle, DaemonizeDetachesAndServes)
 {
     zt::TempDir dir;
     ASSERT_FALSE(dir.path.empty());

@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 
 #include "t/helpers.h"
-#include "zan/fd.h"
 #include "zan/log.h"
 #include "zan/shm.h"
 #include "zan/shm_mutex.h"
@@ -20,7 +19,6 @@
 namespace {
 
 using zt::Child;
-using zt::read_byte;
 
 // One mutex and a counter in a fresh shared region.
 struct Shared {
@@ -47,6 +45,41 @@ public:
 private:
     zan::ShmRegion region_;
     Shared* s_ = nullptr;
+};
+
+// A child process that holds the lock: start() returns once it has
+// locked s->mu and set s->counter to `value`; after release() it sets the
+// counter to value + 1 and unlocks (exit code 0). It holds on until it is
+// killed otherwise.
+class Holder {
+public:
+    ::testing::AssertionResult start(SharedRegion& s, long value)
+    {
+        zt::Gate ready;
+        bool started = child_.start([&] {
+            if (s->mu.lock() != zan::ShmMutex::kLocked)
+                return 1;
+            s->counter = value;
+            if (!ready.open())
+                return 2;
+            if (!go_.wait(5000))
+                return 3;
+            s->counter = value + 1;
+            return s->mu.unlock() ? 0 : 4;
+        });
+        if (!started)
+            return ::testing::AssertionFailure() << "fork failed";
+        if (!ready.wait(5000))
+            return ::testing::AssertionFailure() << "child exited: " << child_.wait(0);
+        return ::testing::AssertionSuccess();
+    }
+    bool release() { return go_.open(); }
+    pid_t pid() const { return child_.pid(); }
+    int wait(int timeout_ms) { return child_.wait(timeout_ms); }
+
+private:
+    zt::Gate go_;
+    Child child_;  // declared last: killed (if need be) before go_ closes
 };
 
 }  // namespace
@@ -79,36 +112,18 @@ TEST(ShmMutex, TryLockBusyAcrossProcesses)
 {
     SharedRegion s;
     ASSERT_TRUE(s.init());
-    zan::Fd ready_rd, ready_wr, go_rd, go_wr;
-    ASSERT_TRUE(zan::make_pipe(false, &ready_rd, &ready_wr));
-    ASSERT_TRUE(zan::make_pipe(false, &go_rd, &go_wr));
-    Child child;
-    ASSERT_TRUE(child.start([&] {
-        if (s->mu.lock() != zan::ShmMutex::kLocked)
-            return 1;
-        s->counter = 1;
-        if (zan::write_all(ready_wr.get(), "r", 1) != 1)
-            return 2;
-        char b;
-        if (!read_byte(go_rd.get(), 5000, &b))
-            return 3;
-        s->counter = 2;
-        return s->mu.unlock() ? 0 : 4;
-    }));
-    ready_wr.reset();
-    go_rd.reset();
-    char b;
-    ASSERT_TRUE(read_byte(ready_rd.get(), 5000, &b)) << "child exited: " << child.wait(0);
+    Holder h;
+    ASSERT_TRUE(h.start(s, 1));
     EXPECT_EQ(s->mu.try_lock(), zan::ShmMutex::kBusy);
     EXPECT_EQ(errno, EBUSY);
-    EXPECT_EQ(s->mu.holder(), child.pid());
+    EXPECT_EQ(s->mu.holder(), h.pid());
     // lock() waits for the child's unlock, which it does once told to.
-    ASSERT_EQ(zan::write_all(go_wr.get(), "g", 1), 1);
+    ASSERT_TRUE(h.release());
     ASSERT_EQ(s->mu.lock_for(5000), zan::ShmMutex::kLocked);
     EXPECT_EQ(s->counter, 2);
     EXPECT_EQ(s->mu.holder(), ::getpid());
     EXPECT_TRUE(s->mu.unlock());
-    EXPECT_EQ(child.wait(5000), 0);
+    EXPECT_EQ(h.wait(5000), 0);
 }
 
 TEST(ShmMutex, MutualExclusionAcrossProcesses)
@@ -142,24 +157,12 @@ TEST(ShmMutex, RecoversAfterHolderIsKilled)
     zt::CapturedLog log("zan_shm_mutex_test");
     SharedRegion s;
     ASSERT_TRUE(s.init());
-    zan::Fd ready_rd, ready_wr;
-    ASSERT_TRUE(zan::make_pipe(false, &ready_rd, &ready_wr));
-    Child child;
-    ASSERT_TRUE(child.start([&] {
-        if (s->mu.lock() != zan::ShmMutex::kLocked)
-            return 1;
-        s->counter = 7;
-        zan::write_all(ready_wr.get(), "r", 1);
-        ::pause();  // hold the lock until SIGKILL
-        return 2;
-    }));
-    ready_wr.reset();
-    char b;
-    ASSERT_TRUE(read_byte(ready_rd.get(), 5000, &b)) << "child exited: " << child.wait(0);
+    Holder h;  // never released: it holds the lock until SIGKILL
+    ASSERT_TRUE(h.start(s, 7));
     EXPECT_EQ(s->mu.try_lock(), zan::ShmMutex::kBusy);
-    pid_t dead = child.pid();
+    pid_t dead = h.pid();
     ASSERT_EQ(::kill(dead, SIGKILL), 0);
-    ASSERT_EQ(child.wait(5000), 128 + SIGKILL);
+    ASSERT_EQ(h.wait(5000), 128 + SIGKILL);
 
     EXPECT_EQ(s->mu.holder(), dead);
     ASSERT_EQ(s->mu.lock_for(5000), zan::ShmMutex::kRecovered);
@@ -214,29 +217,15 @@ TEST(ShmMutex, LockForTimesOut)
 {
     SharedRegion s;
     ASSERT_TRUE(s.init());
-    zan::Fd ready_rd, ready_wr, go_rd, go_wr;
-    ASSERT_TRUE(zan::make_pipe(false, &ready_rd, &ready_wr));
-    ASSERT_TRUE(zan::make_pipe(false, &go_rd, &go_wr));
-    Child child;
-    ASSERT_TRUE(child.start([&] {
-        if (s->mu.lock() != zan::ShmMutex::kLocked)
-            return 1;
-        zan::write_all(ready_wr.get(), "r", 1);
-        char b;
-        read_byte(go_rd.get(), 5000, &b);
-        return s->mu.unlock() ? 0 : 2;
-    }));
-    ready_wr.reset();
-    go_rd.reset();
-    char b;
-    ASSERT_TRUE(read_byte(ready_rd.get(), 5000, &b)) << "child exited: " << child.wait(0);
+    Holder h;
+    ASSERT_TRUE(h.start(s, 0));
     long long t0 = zan::monotonic_ms();
     errno = 0;
     EXPECT_EQ(s->mu.lock_for(50), zan::ShmMutex::kBusy);
     EXPECT_EQ(errno, ETIMEDOUT);
     EXPECT_GE(zan::monotonic_ms() - t0, 45);
-    ASSERT_EQ(zan::write_all(go_wr.get(), "g", 1), 1);
-    EXPECT_EQ(child.wait(5000), 0);
+    ASSERT_TRUE(h.release());
+    EXPECT_EQ(h.wait(5000), 0);
     EXPECT_EQ(s->mu.try_lock(), zan::ShmMutex::kLocked);
     EXPECT_TRUE(s->mu.unlock());
 }
