@@ -131,6 +131,79 @@ pid_t Master::spawn(int id, pid_t predecessor)
     return pid;
 }
 
+// The configured user and group, and with open_cpu_affinity a core for
+// Workers and NetWorkers. A failed identity change is fatal (exit 2: a
+// configuration error, not respawned).
+void Master::take_identity(Role role, int index)
+{
+    if (rt_.set_ids && (::setgroups(1, &rt_.gid) < 0 || ::setgid(rt_.gid) < 0 || ::setuid(rt_.uid) < 0)) {
+        log_errno(Level::error, errno, "switching to uid %d gid %d failed", static_cast<int>(rt_.uid),
+                  static_cast<int>(rt_.gid));
+        _exit(2);  // fatal configuration error: not respawned
+    }
+    if (rt_.cfg.open_cpu_affinity && (role == Role::worker || role == Role::net_worker)) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(index % cpu_count(), &set);
+        if (::sched_setaffinity(0, sizeof(set), &set) < 0)
+            log_errno(Level::warn, errno, "sched_setaffinity(cpu %d) failed", index % cpu_count());
+    }
+}
+
+// Ctrl-C reaches the whole process group: only the Master acts on it.
+static void reset_child_signals()
+{
+    ::signal(SIGINT, SIG_IGN);
+    ::signal(SIGUSR1, SIG_IGN);
+    ::signal(SIGUSR2, SIG_IGN);
+    ::signal(SIGHUP, SIG_IGN);
+    ::signal(SIGCHLD, SIG_DFL);
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    for (int sig : {SIGINT, SIGUSR1, SIGUSR2, SIGHUP, SIGCHLD})
+        sigaddset(&unblock, sig);
+    ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
+}
+
+// Runs the child's role to its end; the exit code of the process.
+static int run_role(Runtime& rt, Role role)
+{
+    int code = 1;
+    try {
+        switch (role) {
+        case Role::worker: {
+            Worker w(rt);
+            code = w.run();
+            break;
+        }
+        case Role::task_worker: {
+            TaskWorker t(rt);
+            code = t.run();
+            break;
+        }
+        case Role::net_worker: {
+            NetWorker n(rt);
+            code = n.run();
+            break;
+        }
+        case Role::user_worker: {
+            UserWorker u(rt);
+            code = u.run();
+            break;
+        }
+        default:
+            break;
+        }
+    } catch (const std::exception& e) {
+        log(Level::error, "uncaught exception: %s", e.what());
+        code = 1;
+    } catch (...) {
+        log(Level::error, "uncaught exception");
+        code = 1;
+    }
+    return code;
+}
+
 void Master::child_main(int id, Channel ctl, pid_t predecessor)
 {
     // Drop the Master's loop and channels without running their owners'
@@ -146,66 +219,12 @@ void Master::child_main(int id, Channel ctl, pid_t predecessor)
     int index = rt_.index_of(id);
     rt_.become(role, index, std::move(ctl));
     rt_.predecessor = predecessor;
-    if (rt_.set_ids && (::setgroups(1, &rt_.gid) < 0 || ::setgid(rt_.gid) < 0 || ::setuid(rt_.uid) < 0)) {
-        log_errno(Level::error, errno, "switching to uid %d gid %d failed", static_cast<int>(rt_.uid),
-                  static_cast<int>(rt_.gid));
-        _exit(2);  // fatal configuration error: not respawned
-    }
-    if (rt_.cfg.open_cpu_affinity && (role == Role::worker || role == Role::net_worker)) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(index % cpu_count(), &set);
-        if (::sched_setaffinity(0, sizeof(set), &set) < 0)
-            log_errno(Level::warn, errno, "sched_setaffinity(cpu %d) failed", index % cpu_count());
-    }
+    take_identity(role, index);
     atomic_store(&rt_.procs[id].pid, static_cast<int32_t>(::getpid()));
     atomic_store(&rt_.procs[id].start_time, static_cast<int64_t>(::time(nullptr)));
     atomic_store(&rt_.procs[id].request_count, static_cast<int64_t>(0));
-    // Ctrl-C reaches the whole process group: only the Master acts on it.
-    ::signal(SIGINT, SIG_IGN);
-    ::signal(SIGUSR1, SIG_IGN);
-    ::signal(SIGUSR2, SIG_IGN);
-    ::signal(SIGHUP, SIG_IGN);
-    ::signal(SIGCHLD, SIG_DFL);
-    sigset_t unblock;
-    sigemptyset(&unblock);
-    for (int sig : {SIGINT, SIGUSR1, SIGUSR2, SIGHUP, SIGCHLD})
-        sigaddset(&unblock, sig);
-    ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
-    int code = 1;
-    try {
-        switch (role) {
-        case Role::worker: {
-            Worker w(rt_);
-            code = w.run();
-            break;
-        }
-        case Role::task_worker: {
-            TaskWorker t(rt_);
-            code = t.run();
-            break;
-        }
-        case Role::net_worker: {
-            NetWorker n(rt_);
-            code = n.run();
-            break;
-        }
-        case Role::user_worker: {
-            UserWorker u(rt_);
-            code = u.run();
-            break;
-        }
-        default:
-            break;
-        }
-    } catch (const std::exception& e) {
-        log(Level::error, "uncaught exception: %s", e.what());
-        code = 1;
-    } catch (...) {
-        log(Level::error, "uncaught exception");
-        code = 1;
-    }
-    _exit(code);
+    reset_child_signals();
+    _exit(run_role(rt_, role));
 }
 
 void Master::schedule_respawn(int id)
@@ -294,6 +313,31 @@ void Master::reap_all()
         maybe_finish();
 }
 
+// Logs how child pid (id) ended and counts it; with call_error_cb (an
+// abnormal end of a process that was not retiring) runs on_worker_error.
+void Master::report_exit(pid_t pid, int id, int status, bool call_error_cb)
+{
+    std::string name = process_name(rt_.role_of(id), rt_.index_of(id));
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    bool abnormal = sig != 0 || code != 0;
+    if (sig)
+        log(Level::warn, "%s (pid %d) killed by signal %d (%s)%s", name.c_str(), pid, sig,
+            strsignal(sig), WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        log(abnormal ? Level::warn : Level::info, "%s (pid %d) exited with code %d", name.c_str(),
+            pid, code);
+    atomic_add(abnormal ? &rt_.stats->worker_abnormal_exit : &rt_.stats->worker_normal_exit,
+               static_cast<int64_t>(1));
+    if (call_error_cb && rt_.cb.on_worker_error) {
+        try {
+            rt_.cb.on_worker_error(*rt_.server, id, pid, code, sig);
+        } catch (...) {
+            log(Level::error, "on_worker_error threw an exception");
+        }
+    }
+}
+
 void Master::on_exit(pid_t pid, int status)
 {
     auto it = children_.find(pid);
@@ -317,25 +361,10 @@ void Master::on_exit(pid_t pid, int status)
 
     Role role = rt_.role_of(id);
     int index = rt_.index_of(id);
-    std::string name = process_name(role, index);
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     bool abnormal = sig != 0 || code != 0;
-    if (sig)
-        log(Level::warn, "%s (pid %d) killed by signal %d (%s)%s", name.c_str(), pid, sig,
-            strsignal(sig), WCOREDUMP(status) ? ", core dumped" : "");
-    else
-        log(abnormal ? Level::warn : Level::info, "%s (pid %d) exited with code %d", name.c_str(),
-            pid, code);
-    atomic_add(abnormal ? &rt_.stats->worker_abnormal_exit : &rt_.stats->worker_normal_exit,
-               static_cast<int64_t>(1));
-    if (abnormal && rt_.cb.on_worker_error && !was_retiring) {
-        try {
-            rt_.cb.on_worker_error(*rt_.server, id, pid, code, sig);
-        } catch (...) {
-            log(Level::error, "on_worker_error threw an exception");
-        }
-    }
+    report_exit(pid, id, status, abnormal && !was_retiring);
     if (shutting_down_)
         return;
     bool current = current_[static_cast<size_t>(id)] == pid;
@@ -357,7 +386,7 @@ void Master::on_exit(pid_t pid, int status)
         // nginx's convention: a fatal configuration error. Respawning would
         // fail the same way, and the server cannot serve without this id.
         log(Level::error, "%s exited with code 2 (fatal configuration error): shutting down",
-            name.c_str());
+            process_name(role, index).c_str());
         exit_status_ = 1;
         begin_shutdown();
         return;

@@ -43,6 +43,8 @@ private:
     // (reload, recycling); 0 for a plain start or respawn.
     pid_t spawn(int id, pid_t predecessor = 0);
     [[noreturn]] void child_main(int id, Channel ctl, pid_t predecessor);
+    void take_identity(Role role, int index);
+    void report_exit(pid_t pid, int id, int status, bool call_error_cb);
     void schedule_respawn(int id);
     void on_ctl(pid_t pid);
     void reap_all();

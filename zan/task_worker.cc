@@ -124,15 +124,11 @@ static void on_term(int)
 }
 static void on_reopen(int) { g_reopen = 1; }
 
-TaskWorker::TaskWorker(Runtime& rt) : rt_(rt), dirty_(static_cast<size_t>(rt.W()), false)
+// Handlers instead of a signalfd: msgrcv() blocks, and only EINTR wakes it.
+static void catch_signals(pid_t master, int queue)
 {
-    rt_.task_worker = this;
-}
-
-int TaskWorker::run()
-{
-    g_master = rt_.master_pid;
-    g_queue = rt_.task_queue.id();
+    g_master = master;
+    g_queue = queue;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_term;  // no SA_RESTART: msgrcv returns EINTR
@@ -142,6 +138,16 @@ int TaskWorker::run()
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+TaskWorker::TaskWorker(Runtime& rt) : rt_(rt), dirty_(static_cast<size_t>(rt.W()), false)
+{
+    rt_.task_worker = this;
+}
+
+int TaskWorker::run()
+{
+    catch_signals(rt_.master_pid, rt_.task_queue.id());
 
     if (rt_.cb.on_worker_start)
         rt_.cb.on_worker_start(*rt_.server, rt_.id);

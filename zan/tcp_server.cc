@@ -154,6 +154,21 @@ static void remove_task_files(const std::string& dir, pid_t master)
     ::closedir(d);
 }
 
+// Writes the Master's pid to pid_file, when one is set. False with
+// error_ set.
+bool TcpServer::write_pid_file()
+{
+    if (rt_.cfg.pid_file.empty())
+        return true;
+    std::string pid = std::to_string(::getpid()) + "\n";
+    Fd fd(::open(rt_.cfg.pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd || write_all(fd.get(), pid.data(), pid.size()) < 0) {
+        error_ = "cannot write pid file " + rt_.cfg.pid_file + ": " + strerror(errno);
+        return false;
+    }
+    return true;
+}
+
 int TcpServer::start()
 {
     if (rt_.master_pid != 0) {
@@ -200,17 +215,9 @@ int TcpServer::start()
             ::msgctl(rt_.task_queue.id(), IPC_SET, &ds);
         }
     }
-    if (!rt_.cfg.pid_file.empty()) {
-        std::string pid = std::to_string(::getpid()) + "\n";
-        int fd = ::open(rt_.cfg.pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || write_all(fd, pid.data(), pid.size()) < 0) {
-            error_ = "cannot write pid file " + rt_.cfg.pid_file + ": " + strerror(errno);
-            log(Level::error, "%s", error_.c_str());
-            if (fd >= 0)
-                ::close(fd);
-            return 1;
-        }
-        ::close(fd);
+    if (!write_pid_file()) {
+        log(Level::error, "%s", error_.c_str());
+        return 1;
     }
     int rc;
     {

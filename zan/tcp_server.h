@@ -129,6 +129,7 @@ private:
     bool wrong_role(const char* what, const char* roles) const;
     bool apply_user_group();
     bool daemonize();
+    bool write_pid_file();
 
     std::string error_;
     uid_t uid_ = 0;
