@@ -184,7 +184,7 @@ long NetWorker::next_request(uint32_t slot)
         }
         return 0;
     }
-    if (v == ConnProtocol::kMessage)
+    if (v == ConnProtocol::kMessage && mlen > 0)
         return static_cast<long>(mlen);
     // The header timeout covers the header section; a body is timed by
     // the idle timeout between reads instead.
