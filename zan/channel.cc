@@ -247,6 +247,10 @@ bool Channel::flush_wait(int timeout_ms)
         }
         if (tx_.valid()) {
             // Nothing to poll: the room comes back as the consumer reads.
+            // (Our eventfd is no use here: waiting on it means draining
+            // it, and a predecessor and its successor share it, so the
+            // drain could swallow the successor's wake-up. Exit paths
+            // only: a 1 ms poll costs nothing there.)
             ::poll(nullptr, 0, 1);
             continue;
         }
