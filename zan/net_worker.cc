@@ -164,13 +164,26 @@ void NetWorker::sweep()
 // True when this NetWorker holds more than its share of the server's
 // connections (nginx's ngx_accept_disabled, by count): it then leaves the
 // next ones to the others, so that the load spreads over the NetWorkers.
-bool NetWorker::over_share() const
+// The share counts the connections waiting in the listen queue too, so a
+// burst is split at once (each takes its part in one go) rather than by
+// turns of a connection or two, each turn ending in a pause; and a queue
+// more than half full is never left waiting (the kernel would drop SYNs).
+bool NetWorker::over_share(int lfd) const
 {
     int64_t n = rt_.N();
     if (n < 2)
         return false;
     int64_t total = atomic_load(&rt_.stats->connection_num);
-    return static_cast<int64_t>(live_) > total / n + 1;
+    int64_t live = static_cast<int64_t>(live_);
+    if (live <= total / n + 1)
+        return false;
+    int limit = 0;
+    int queued = accept_queue(lfd, &limit);
+    if (queued <= 0)
+        return true;
+    if (2 * static_cast<int64_t>(queued) >= limit)
+        return false;
+    return live >= (total + queued + n - 1) / n;
 }
 
 void NetWorker::on_accept(int li)
@@ -179,8 +192,9 @@ void NetWorker::on_accept(int li)
         return;
     // Over our share: step aside, but never for longer than kShareWaitMs
     // (another NetWorker may be stuck, and the backlog must not wait).
+    int lfd = rt_.listeners[static_cast<size_t>(li)].fd.get();
     bool forced = false;
-    if (over_share()) {
+    if (over_share(lfd)) {
         long long now = loop_.now_ms();
         if (!share_wait_since_)
             share_wait_since_ = now;
@@ -209,7 +223,6 @@ void NetWorker::on_accept(int li)
             log(Level::warn, "accept lock recovered from a NetWorker that died holding it");
         locked = true;
     }
-    int lfd = rt_.listeners[static_cast<size_t>(li)].fd.get();
     for (int i = 0; i < kAcceptBurst; i++) {
         InetAddr peer;
         int fd = accept_conn(lfd, &peer);
@@ -223,7 +236,7 @@ void NetWorker::on_accept(int li)
             break;
         }
         new_conn(fd, peer, li);
-        if (!forced && over_share())
+        if (!forced && over_share(lfd))
             break;  // the rest of the burst is for the other NetWorkers
     }
     if (locked)

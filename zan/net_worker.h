@@ -105,7 +105,7 @@ private:
     void reply_done(uint32_t slot, int flags);
     void deliver(uint32_t slot, uint8_t kind, int flags, std::string_view data);
     void release_held(uint32_t slot);
-    bool over_share() const;
+    bool over_share(int lfd) const;
     void pause_accept(int ms);
     void resume_accept();
     void new_conn(int fd, const InetAddr& peer, int li);

@@ -53,6 +53,24 @@ int accept_conn(int listen_fd, InetAddr* peer)
     return fd;
 }
 
+// For a socket in LISTEN state tcpi_unacked is the length of the accept
+// queue and tcpi_sacked its limit (the backlog, capped by somaxconn).
+int accept_queue(int listen_fd, int* limit)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    memset(&ti, 0, sizeof(ti));
+    if (::getsockopt(listen_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return -1;
+    if (ti.tcpi_state != TCP_LISTEN) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (limit)
+        *limit = static_cast<int>(ti.tcpi_sacked);
+    return static_cast<int>(ti.tcpi_unacked);
+}
+
 Fd connect_tcp(const InetAddr& addr, int* saved_errno)
 {
     Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));

@@ -17,6 +17,10 @@ Fd listen_tcp(const InetAddr& addr, int backlog, bool reuse_port, std::string* e
 // accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC. Returns the new fd or -1 with
 // errno (EAGAIN when the queue is empty, EMFILE/ENFILE when out of fds).
 int accept_conn(int listen_fd, InetAddr* peer);
+// Connections waiting in the accept queue of a listening TCP socket
+// (TCP_INFO), and in *limit (if not null) the queue's limit. -1 with errno
+// when the kernel does not say (not a TCP socket).
+int accept_queue(int listen_fd, int* limit);
 // Non-blocking connect; the Fd is valid when the connect succeeded or is
 // in progress (EINPROGRESS); check completion with socket_error().
 Fd connect_tcp(const InetAddr& addr, int* saved_errno);
