@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "t/helpers.h"
 #include "zan/channel.h"
 
 namespace {
@@ -34,12 +35,6 @@ std::vector<Msg> drain(zan::Channel& ch, int max_records = 1000)
             break;
     }
     return out;
-}
-
-bool wait_readable(int fd, int ms)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    return ::poll(&p, 1, ms) == 1;
 }
 
 }  // namespace
@@ -170,7 +165,7 @@ TEST(Channel, ManyWritersRecordsStayWhole)
     std::vector<int> next(kProcs, 0);
     int total = 0;
     while (total < kProcs * kMsgs) {
-        ASSERT_TRUE(wait_readable(b.fd(), 5000));
+        ASSERT_TRUE(zt::wait_fd(b.fd(), POLLIN, 5000));
         for (const Msg& m : drain(b)) {
             int p = static_cast<int>(m.id);
             ASSERT_EQ(m.arg, next[static_cast<size_t>(p)]++) << "writer " << p;

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "t/helpers.h"
 #include "zan/fd.h"
 #include "zan/sys.h"
 
@@ -411,14 +411,8 @@ TEST(EventLoop, UnwatchOutsideTheLoopFreesAtOnce)
 TEST(EventLoop, MoreReadyFdsThanOneBatch)
 {
     const int kPairs = 300;  // more than kMaxEvents
-    struct rlimit rl;
-    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur < 1024) {
-        rl.rlim_cur = rl.rlim_max < 1024 ? rl.rlim_max : 1024;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        if (rl.rlim_cur < 2 * kPairs + 64)
-            GTEST_SKIP() << "RLIMIT_NOFILE too low";
-    }
+    if (!zt::raise_fd_limit(2 * kPairs + 64))
+        GTEST_SKIP() << "RLIMIT_NOFILE too low";
     EventLoop loop;
     std::vector<Pair> pairs(kPairs);
     int calls = 0;

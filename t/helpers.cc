@@ -14,6 +14,7 @@
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -304,7 +305,7 @@ std::set<int> sysv_queues()
     return ids;
 }
 
-static bool wait_fd(int fd, short ev, int timeout_ms)
+bool wait_fd(int fd, short ev, int timeout_ms)
 {
     struct pollfd p = {fd, ev, 0};
     long long deadline = now_ms() + timeout_ms;
@@ -320,6 +321,19 @@ static bool wait_fd(int fd, short ev, int timeout_ms)
         if (errno != EINTR)
             return false;
     }
+}
+
+bool raise_fd_limit(unsigned long want)
+{
+    struct rlimit rl;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return false;
+    if (rl.rlim_cur >= want)
+        return true;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+        return false;
+    rl.rlim_cur = want;
+    return ::setrlimit(RLIMIT_NOFILE, &rl) == 0;
 }
 
 int connect_local(int port, int timeout_ms)

@@ -89,6 +89,12 @@ std::string read_all(int fd, int timeout_ms = 5000);
 std::string request(int fd, const std::string& line, int timeout_ms = 5000);
 // True if the peer closed (EOF or ECONNRESET) within timeout_ms.
 bool wait_closed(int fd, int timeout_ms);
+// poll(2) one fd for `events` (POLLIN, POLLOUT) until timeout_ms passes,
+// retrying EINTR; true when it is ready.
+bool wait_fd(int fd, short events, int timeout_ms);
+// Lifts the soft RLIMIT_NOFILE to at least `want` (children inherit it);
+// false when the hard limit does not allow it.
+bool raise_fd_limit(unsigned long want);
 
 long long now_ms();
 

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,39 +20,18 @@
 #include "t/helpers.h"
 #include "zan/fd.h"
 #include "zan/socket.h"
+#include "zan/sys.h"
 
 namespace {
 
 using zt::Sock;
 using ServerAccept = zt::ServerTest;
 
-long long mono_us()
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<long long>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
-
 void sleep_until_us(long long t)
 {
     struct timespec ts = {static_cast<time_t>(t / 1000000), static_cast<long>(t % 1000000) * 1000};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
     }
-}
-
-// Lifts the soft descriptor limit to `want` (children inherit it); false
-// when the hard limit is lower.
-bool raise_fd_limit(rlim_t want)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return false;
-    if (rl.rlim_cur >= want)
-        return true;
-    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
-        return false;
-    rl.rlim_cur = want;
-    return setrlimit(RLIMIT_NOFILE, &rl) == 0;
 }
 
 struct Client {
@@ -75,7 +53,7 @@ TEST_F(ServerAccept, BurstOfConnectionsIsAcceptedWithoutDrops)
     const int kConns = 1600;
     const long long kPaceUs = 40;
     const long long kLimitUs = 700 * 1000;
-    if (!raise_fd_limit(4096))
+    if (!zt::raise_fd_limit(4096))
         GTEST_SKIP() << "RLIMIT_NOFILE hard limit below 4096";
     ASSERT_TRUE(start_echod({"--net-worker-num", "2", "--worker-num", "1"}));
 
@@ -83,13 +61,13 @@ TEST_F(ServerAccept, BurstOfConnectionsIsAcceptedWithoutDrops)
     ASSERT_TRUE(ep.valid());
     std::vector<Client> c(static_cast<size_t>(kConns));
     struct sockaddr_in addr = zt::loopback_addr(port_);
-    long long start = mono_us();
+    long long start = zan::monotonic_us();
     for (int i = 0; i < kConns; i++) {
         sleep_until_us(start + i * kPaceUs);
         Client& k = c[static_cast<size_t>(i)];
         k.sock = Sock(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         ASSERT_TRUE(k.sock.ok()) << strerror(errno);
-        k.connect_us = mono_us();
+        k.connect_us = zan::monotonic_us();
         int r = ::connect(k.sock.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr));
         ASSERT_TRUE(r == 0 || errno == EINPROGRESS) << strerror(errno);
         k.line = "burst-" + std::to_string(i) + "\n";
@@ -102,9 +80,9 @@ TEST_F(ServerAccept, BurstOfConnectionsIsAcceptedWithoutDrops)
     // Send each line once connected and read its echo; give up 1.5 s
     // after the last connect (past the SYN retransmission).
     int answered = 0;
-    long long give_up = mono_us() + 1500 * 1000;
+    long long give_up = zan::monotonic_us() + 1500 * 1000;
     std::vector<struct epoll_event> evs(256);
-    while (answered < kConns && mono_us() < give_up) {
+    while (answered < kConns && zan::monotonic_us() < give_up) {
         int n = epoll_wait(ep.get(), evs.data(), static_cast<int>(evs.size()), 50);
         for (int j = 0; j < n; j++) {
             Client& k = c[evs[static_cast<size_t>(j)].data.u32];
@@ -124,7 +102,7 @@ TEST_F(ServerAccept, BurstOfConnectionsIsAcceptedWithoutDrops)
             k.got.append(buf, static_cast<size_t>(got));
             if (k.got.size() >= k.line.size()) {
                 ASSERT_EQ(k.got, k.line);
-                k.answer_us = mono_us();
+                k.answer_us = zan::monotonic_us();
                 answered++;
                 ASSERT_EQ(epoll_ctl(ep.get(), EPOLL_CTL_DEL, fd, nullptr), 0);
             }

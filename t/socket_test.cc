@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "t/helpers.h"
 #include "zan/inet_addr.h"
 
 namespace {
@@ -34,13 +35,6 @@ Fd listen_local(int backlog, InetAddr* bound)
     if (fd)
         *bound = zan::local_addr(fd.get());
     return fd;
-}
-
-// Waits until fd is writable (a non-blocking connect has finished).
-bool wait_writable(int fd, int timeout_ms)
-{
-    struct pollfd p = {fd, POLLOUT, 0};
-    return ::poll(&p, 1, timeout_ms) == 1;
 }
 
 }  // namespace
@@ -80,7 +74,7 @@ TEST(Socket, ListenConnectAccept)
     int saved = 0;
     Fd c = zan::connect_tcp(bound, &saved);
     ASSERT_TRUE(c.valid()) << strerror(saved);
-    ASSERT_TRUE(wait_writable(c.get(), 3000));
+    ASSERT_TRUE(zt::wait_fd(c.get(), POLLOUT, 3000));
     EXPECT_EQ(zan::socket_error(c.get()), 0);
     struct pollfd p = {lfd.get(), POLLIN, 0};
     ASSERT_EQ(::poll(&p, 1, 3000), 1);
@@ -108,7 +102,7 @@ TEST(Socket, ConnectRefusedIsReported)
         EXPECT_EQ(saved, ECONNREFUSED);
         return;
     }
-    ASSERT_TRUE(wait_writable(c.get(), 3000));
+    ASSERT_TRUE(zt::wait_fd(c.get(), POLLOUT, 3000));
     EXPECT_EQ(zan::socket_error(c.get()), ECONNREFUSED) << "port " << port;
 }
 
@@ -126,7 +120,7 @@ TEST(Socket, AcceptQueueCountsWaitingConnections)
         int saved = 0;
         clients.push_back(zan::connect_tcp(bound, &saved));
         ASSERT_TRUE(clients.back().valid()) << strerror(saved);
-        ASSERT_TRUE(wait_writable(clients.back().get(), 3000));
+        ASSERT_TRUE(zt::wait_fd(clients.back().get(), POLLOUT, 3000));
     }
     // The handshakes finish in the kernel; the queue holds all three.
     int queued = 0;

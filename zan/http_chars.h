@@ -1,6 +1,6 @@
-// Character classes (RFC 9110) and word-at-a-time scanning for the HTTP
-// request parser: shared by http_parser.cc (request line and fields) and
-// http_parser_body.cc (body and chunked coding).
+// Character classes (RFC 9110), case-insensitive name comparison and
+// word-at-a-time scanning for the HTTP layer: the parser (http_parser.cc,
+// http_parser_body.cc), HttpRequest and HttpResponse.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_HTTP_CHARS_H
 #define ZAN_HTTP_CHARS_H
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <array>
+#include <string_view>
 
 namespace zan {
 namespace http_chars {
@@ -51,6 +52,14 @@ inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c 
 inline bool iequal(const char* a, const char* b, size_t n) {
     for (size_t i = 0; i < n; ++i)
         if (lower(a[i]) != b[i]) return false;
+    return true;
+}
+
+// Two field names are the same, ignoring ASCII case (RFC 9110 5.1).
+inline bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
     return true;
 }
 

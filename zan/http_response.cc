@@ -1,9 +1,9 @@
 #include "zan/http_response.h"
 
 #include <stdio.h>
-#include <strings.h>
 #include <sys/stat.h>
 
+#include "zan/http_chars.h"
 #include "zan/http_server.h"
 #include "zan/log.h"
 #include "zan/protocol.h"
@@ -60,7 +60,7 @@ void HttpResponse::set_status(int code, std::string_view reason)
 void HttpResponse::set_header(std::string_view name, std::string_view value)
 {
     for (auto& h : headers_) {
-        if (h.first.size() == name.size() && strncasecmp(h.first.data(), name.data(), name.size()) == 0) {
+        if (http_chars::iequals(h.first, name)) {
             h.second.assign(value.data(), value.size());
             return;
         }
@@ -76,7 +76,7 @@ void HttpResponse::add_header(std::string_view name, std::string_view value)
 const std::string* HttpResponse::header(std::string_view name) const
 {
     for (const auto& h : headers_)
-        if (h.first.size() == name.size() && strncasecmp(h.first.data(), name.data(), name.size()) == 0)
+        if (http_chars::iequals(h.first, name))
             return &h.second;
     return nullptr;
 }
@@ -97,11 +97,6 @@ template <size_t N>
 static void append_lit(std::string& h, const char (&s)[N])
 {
     h.append(s, N - 1);
-}
-
-static bool is_name(const std::string& a, const char* b, size_t n)
-{
-    return a.size() == n && strncasecmp(a.data(), b, n) == 0;
 }
 
 // content_length >= 0: fixed length; -1: chunked (1.1) or until close (1.0).
@@ -135,8 +130,9 @@ std::string& HttpResponse::head(long long content_length)
         keep_alive_ = false;  // HTTP/1.0: the body ends when we close
     }
     for (const auto& kv : headers_) {
-        if (is_name(kv.first, "Content-Length", 14) || is_name(kv.first, "Transfer-Encoding", 17) ||
-            is_name(kv.first, "Connection", 10))
+        if (http_chars::iequals(kv.first, "Content-Length") ||
+            http_chars::iequals(kv.first, "Transfer-Encoding") ||
+            http_chars::iequals(kv.first, "Connection"))
             continue;  // framing is ours
         h.append(kv.first);
         append_lit(h, ": ");

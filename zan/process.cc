@@ -74,14 +74,11 @@ SessionSlot* Runtime::live_session(SessionId s) const
 static size_t align_up(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
 
 // Each direction of each NetWorker/Worker pair gets a ring: 256 KiB while
-// all rings together stay within 16 MiB (up to 32 pairs), else 128 KiB,
-// the least (two frames of the largest size), even past 16 MiB.
+// all rings together stay within 16 MiB (up to 32 pairs), else 128 KiB
+// (room for two frames of the largest size).
 static size_t ring_capacity(size_t rings)
 {
-    size_t cap = 256 * 1024;
-    while (cap > 128 * 1024 && rings * cap > 16 * 1024 * 1024)
-        cap /= 2;
-    return cap;
+    return rings * 256 * 1024 <= 16 * 1024 * 1024 ? 256 * 1024 : 128 * 1024;
 }
 
 bool Runtime::setup(std::string* err)
