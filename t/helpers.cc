@@ -157,6 +157,12 @@ std::string Proc::output()
     return out_;
 }
 
+bool Proc::output_closed()
+{
+    std::lock_guard<std::mutex> g(mu_);
+    return eof_;
+}
+
 int Proc::wait_exit(int timeout_ms)
 {
     if (pid_ <= 0)
@@ -170,6 +176,11 @@ int Proc::wait_exit(int timeout_ms)
         if (r == pid_) {
             reaped_ = true;
             status_ = st;
+            // Its last words may still be in the pipe: wait for the reader
+            // to see end of file (bounded, as a descendant that is still
+            // alive may hold the write end open).
+            std::unique_lock<std::mutex> g(mu_);
+            cv_.wait_for(g, std::chrono::milliseconds(2000), [this] { return eof_; });
             return st;
         }
         if (r < 0 && errno != EINTR)

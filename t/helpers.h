@@ -43,8 +43,11 @@ public:
     // Counts output lines containing `needle`.
     int count(const std::string& needle);
     std::string output();
-    // Waits for the program to exit; returns the wait status or -1 on timeout.
+    // Waits for the program to exit (and then, up to 2 s, for the end of its
+    // output); returns the wait status or -1 on timeout.
     int wait_exit(int timeout_ms);
+    // True once every holder of the output pipe's write end has closed it.
+    bool output_closed();
     bool running() const { return pid_ > 0 && !reaped_; }
     void signal(int sig);
 

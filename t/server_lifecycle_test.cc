@@ -468,6 +468,9 @@ TEST_F(ServerLifecycle, DaemonizeDetachesAndServes)
     int st = launcher.wait_exit(5000);
     ASSERT_NE(st, -1) << "the launching process did not return";
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    // The daemon must not keep the launcher's stdout or stderr: a shell's
+    // $(zan-echod --daemonize ...) would wait on that pipe for ever.
+    EXPECT_TRUE(launcher.output_closed()) << "the daemon still holds the launcher's output pipe";
 
     long long deadline = zt::now_ms() + 5000;
     pid_t master = 0;

@@ -131,14 +131,25 @@ bool TcpServer::daemonize()
     if (pid > 0)
         _exit(0);
     ::setsid();
-    int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (fd >= 0) {
-        ::dup2(fd, 0);
-        ::dup2(fd, 1);
-        if (rt_.cfg.log_file.empty())
-            ::dup2(fd, 2);
-        ::close(fd);
+    // Detach from the launcher's terminal or pipe: stdin from /dev/null,
+    // stdout and stderr to the log file when there is one (so stray output
+    // is kept, as Swoole does), else to /dev/null.
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    int out = -1;
+    if (!rt_.cfg.log_file.empty())
+        out = ::open(rt_.cfg.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (out < 0)
+        out = null;
+    if (null >= 0)
+        ::dup2(null, 0);
+    if (out >= 0) {
+        ::dup2(out, 1);
+        ::dup2(out, 2);
     }
+    if (out >= 0 && out != null)
+        ::close(out);
+    if (null >= 0)
+        ::close(null);
     return true;
 }
 
