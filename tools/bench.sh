@@ -251,13 +251,26 @@ jget() { sed -n "s/.*\"$2\":\\([^,}]*\\).*/\\1/p" "$1"; }
 median() { tr ' ' '\n' | grep -v -e '^$' -e nan | sort -g | awk '{a[NR]=$1} END{
   if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 
+# child_cpu FILE: sets CHILD_CPU to the CPU seconds (user + system) of this
+# shell's waited-for children so far: the second line of the `times`
+# builtin, which must run in this shell (in a pipe or $(...) its counters
+# start at zero), so it goes through FILE.
+child_cpu() {
+  times >"$1"
+  CHILD_CPU=$(awk 'NR == 2 { split($0, a, /[ ms]+/); print a[1]*60 + a[2] + a[3]*60 + a[4] }' "$1")
+}
+
 # client_run KIND SERVER PORT OUT ARGS...: one client run; prints
-# "rps p50_us p99_us requests errors". KIND is wrk or zb.
+# "rps p50_us p99_us requests errors client_cpu%". KIND is wrk or zb.
+# client_cpu% is the client's CPU time over the run's length, 100 = one
+# whole core: near 100 the client, not the server, sets the pace.
 client_run() {
-  local kind=$1 port=$3 out=$4 rps p50 p99 n e; shift 4
+  local kind=$1 port=$3 out=$4 rps p50 p99 n e c0 c1 w0 w1 CHILD_CPU; shift 4
+  child_cpu "$out.times"; c0=$CHILD_CPU; w0=$(date +%s.%N)
   if [ "$kind" = wrk ]; then
     timeout $((DUR + 30)) "${PIN_CLI[@]}" wrk -t1 --latency -d"${DUR}s" "$@" \
       "http://127.0.0.1:$port/" >"$out" 2>&1
+    w1=$(date +%s.%N); child_cpu "$out.times"; c1=$CHILD_CPU
     rps=$(awk '/^Requests\/sec/{print $2}' "$out")
     p50=$(to_us "$(awk '$1=="50%"{print $2}' "$out")")
     p99=$(to_us "$(awk '$1=="99%"{print $2}' "$out")")
@@ -269,17 +282,19 @@ client_run() {
   else
     timeout $((DUR + 30)) "${PIN_CLI[@]}" "$ZB" --port "$port" --duration "$DUR" --json "$@" \
       >"$out" 2>"$out.err"
+    w1=$(date +%s.%N); child_cpu "$out.times"; c1=$CHILD_CPU
     rps=$(jget "$out" rps); p50=$(jget "$out" p50_us); p99=$(jget "$out" p99_us)
     n=$(jget "$out" requests); e=$(jget "$out" errors)
   fi
-  echo "${rps:-0} ${p50:-nan} ${p99:-nan} ${n:-0} ${e:-0}"
+  echo "${rps:-0} ${p50:-nan} ${p99:-nan} ${n:-0} ${e:-0}" \
+    "$(awk -v c="$c1" -v d="$c0" -v w="$w1" -v v="$w0" 'BEGIN{printf "%.0f", (w > v ? 100*(c-d)/(w-v) : 0)}')"
 }
 
 # scenario ID KIND SERVERS ARGS...: interleaved reps over the running
 # SERVERS (e.g. "zan nginx baseline"); appends one row per server to ROWS.
 scenario() {
-  local id=$1 kind=$2 servers=$3 s pid port r res t0 t1 cpu rps p50 p99 n e; shift 3
-  local -A R P5 P9 C E D
+  local id=$1 kind=$2 servers=$3 s pid port r res t0 t1 cpu rps p50 p99 n e cl; shift 3
+  local -A R P5 P9 C E D L
   log "== $id ($kind $*)"
   for s in $servers; do  # warm-up, not measured
     eval "pid=\${PID_$s:-}; port=\${PORT_$s:-}"; [ -n "$pid" ] || continue
@@ -291,25 +306,25 @@ scenario() {
       t0=$(tree_ticks "$pid")
       res=$(client_run "$kind" "$s" "$port" "$DIR/run_${id}_${s}_$r" "$@")
       t1=$(tree_ticks "$pid")
-      read -r rps p50 p99 n e <<<"$res"
+      read -r rps p50 p99 n e cl <<<"$res"
       E[$s]=$(( ${E[$s]:-0} + e ))
       if ! alive "$s"; then  # this run does not count
         log "bench: $s died during $id rep $r; the end of its output:"; tail -n 10 "$DIR/$s.out" >&2
         eval "PID_$s=''"; D[$s]=" (died)"; restart "$s"; continue
       fi
       cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN{printf "%.2f", (n > 0 ? d/hz*1e6/n : 0)}')
-      printf '  %-3s rep %d %-8s %10.0f req/s  p50 %8.1f us  p99 %9.1f us  cpu %7.2f us/req  (%s req, %s err)\n' \
-        "$id" "$r" "$s" "$rps" "$p50" "$p99" "$cpu" "$n" "$e" >&2
-      R[$s]+=" $rps"; P5[$s]+=" $p50"; P9[$s]+=" $p99"; C[$s]+=" $cpu"
+      printf '  %-3s rep %d %-8s %10.0f req/s  p50 %8.1f us  p99 %9.1f us  cpu %7.2f us/req  client %3s%%  (%s req, %s err)\n' \
+        "$id" "$r" "$s" "$rps" "$p50" "$p99" "$cpu" "$cl" "$n" "$e" >&2
+      R[$s]+=" $rps"; P5[$s]+=" $p50"; P9[$s]+=" $p99"; C[$s]+=" $cpu"; L[$s]+=" $cl"
     done
   done
   for s in $servers; do
     if [ -z "${R[$s]:-}" ]; then
-      printf '%s\t%s\tn/a\tn/a\tn/a\tn/a\t%s\n' "$id" "$s" "${E[$s]:-n/a}${D[$s]:-}" >>"$ROWS"; continue
+      printf '%s\t%s\tn/a\tn/a\tn/a\tn/a\t%s\tn/a\n' "$id" "$s" "${E[$s]:-n/a}${D[$s]:-}" >>"$ROWS"; continue
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$s" "$(echo "${R[$s]}" | median)" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$s" "$(echo "${R[$s]}" | median)" \
       "$(echo "${P5[$s]}" | median)" "$(echo "${P9[$s]}" | median)" \
-      "$(echo "${C[$s]}" | median)" "${E[$s]}${D[$s]:-}" >>"$ROWS"
+      "$(echo "${C[$s]}" | median)" "${E[$s]}${D[$s]:-}" "$(echo "${L[$s]}" | median)" >>"$ROWS"
   done
 }
 
@@ -463,24 +478,27 @@ fi
   echo "zan HTTP server: ${ZHTTPD_DESC:-not built}. Servers pinned to cpu 1 and clients to cpu 0 where the"
   echo "scenario says pinned; otherwise the servers float and the client stays on cpu 0."
   echo "Medians of $REPS interleaved runs of ${DUR} s. CPU = server process tree utime+stime per request."
+  echo "Client CPU % = the client's (wrk's, zan-bench's) CPU time over the run, 100 = its whole core: near"
+  echo "100 the client sets the pace, and req/s says how much of cpu 0 the server left it."
   echo "Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "(anything above ~1 means other work shared the cores, and req/s and latency suffer first)."
   echo
   if [ -s "$ROWS" ]; then
-    echo "| scenario | server | req/s | p50 µs | p99 µs | CPU µs/req | req/s ÷ nginx | CPU ÷ nginx | CPU ÷ baseline | errors |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| scenario | server | req/s | p50 µs | p99 µs | CPU µs/req | req/s ÷ nginx | CPU ÷ nginx | CPU ÷ baseline | client CPU % | errors |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     awk -F'\t' '
-      { id[NR]=$1; sv[NR]=$2; rps[NR]=$3; p50[NR]=$4; p99[NR]=$5; cpu[NR]=$6; err[NR]=$7
+      { id[NR]=$1; sv[NR]=$2; rps[NR]=$3; p50[NR]=$4; p99[NR]=$5; cpu[NR]=$6; err[NR]=$7; cl[NR]=$8
         if ($3 != "n/a") { R[$1 SUBSEP $2]=$3; C[$1 SUBSEP $2]=$6 } }
       function ratio(a, b) { return (a == "" || b == "" || a == "n/a" || b+0 == 0) ? "–" : sprintf("%.2f", a/b) }
       function num(v, f) { return v == "n/a" ? "n/a" : sprintf(f, v) }
       END { for (i = 1; i <= NR; i++) {
         s = id[i]
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, sv[i],
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, sv[i],
           num(rps[i], "%.0f"), num(p50[i], "%.0f"), num(p99[i], "%.0f"), num(cpu[i], "%.2f"),
           (sv[i] == "nginx" || rps[i] == "n/a") ? "–" : ratio(rps[i], R[s SUBSEP "nginx"]),
           (sv[i] == "nginx" || rps[i] == "n/a") ? "–" : ratio(cpu[i], C[s SUBSEP "nginx"]),
-          (sv[i] == "baseline" || rps[i] == "n/a") ? "–" : ratio(cpu[i], C[s SUBSEP "baseline"]), err[i] } }' "$ROWS"
+          (sv[i] == "baseline" || rps[i] == "n/a") ? "–" : ratio(cpu[i], C[s SUBSEP "baseline"]),
+          num(cl[i], "%.0f"), err[i] } }' "$ROWS"
     echo
   fi
   if [ -s "$MEM" ]; then
