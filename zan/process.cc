@@ -83,6 +83,14 @@ static size_t ring_capacity(size_t rings)
 
 bool Runtime::setup(std::string* err)
 {
+    return layout_shm(err) && (T() == 0 || make_task_queue(err)) && make_wake_fds(err) &&
+           make_rings(err) && make_inboxes(err);
+}
+
+// One mapping holds the stats, the process slots, the session table, the
+// accept lock and every ring.
+bool Runtime::layout_shm(std::string* err)
+{
     size_t nsess = static_cast<size_t>(N()) * static_cast<size_t>(cfg.max_connection);
     size_t npairs = static_cast<size_t>(N()) * static_cast<size_t>(W());
     ring_bytes = ring_capacity(2 * npairs);
@@ -105,10 +113,20 @@ bool Runtime::setup(std::string* err)
         procs[id].role = static_cast<int32_t>(role_of(id));
         procs[id].index = index_of(id);
     }
-    if (T() > 0 && !task_queue.create(0600)) {
-        *err = std::string("msgget() for the task queue failed: ") + strerror(errno);
-        return false;
-    }
+    return true;
+}
+
+bool Runtime::make_task_queue(std::string* err)
+{
+    if (task_queue.create(0600))
+        return true;
+    *err = std::string("msgget() for the task queue failed: ") + strerror(errno);
+    return false;
+}
+
+// An eventfd per Worker and NetWorker: the doorbell of its rings.
+bool Runtime::make_wake_fds(std::string* err)
+{
     wake_fd.resize(static_cast<size_t>(proc_count()));
     for (int id = 0; id < proc_count(); id++) {
         Role r = role_of(id);
@@ -121,6 +139,13 @@ bool Runtime::setup(std::string* err)
         }
         wake_fd[static_cast<size_t>(id)] = Fd(fd);
     }
+    return true;
+}
+
+// Two rings, one per direction, for every NetWorker/Worker pair.
+bool Runtime::make_rings(std::string* err)
+{
+    size_t npairs = static_cast<size_t>(N()) * static_cast<size_t>(W());
     net_end.resize(npairs);
     worker_end.resize(npairs);
     for (int k = 0; k < N(); k++) {
@@ -137,6 +162,12 @@ bool Runtime::setup(std::string* err)
             net_end[i].set_max_pending(cfg.pipe_buffer_size);
         }
     }
+    return true;
+}
+
+// A socket pair per Worker for sendMessage() from other processes.
+bool Runtime::make_inboxes(std::string* err)
+{
     inbox_rd.resize(static_cast<size_t>(W()));
     inbox_wr.resize(inbox_rd.size());
     for (size_t i = 0; i < inbox_rd.size(); i++) {

@@ -137,6 +137,14 @@ struct Runtime {
     // In a freshly forked child: become (role, index) and close every
     // inherited descriptor this role does not use.
     void become(Role r, int idx, Channel ctl_end);
+
+private:
+    // The parts of setup(), in order; each sets *err when it fails.
+    bool layout_shm(std::string* err);
+    bool make_task_queue(std::string* err);
+    bool make_wake_fds(std::string* err);
+    bool make_rings(std::string* err);
+    bool make_inboxes(std::string* err);
 };
 
 // What exit_orphaned() does, for a signal handler that only has the task
