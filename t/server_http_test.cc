@@ -11,6 +11,7 @@
 // Client sockets are locals of the test, so they close before the fixture
 // stops the server: its graceful stop has no keep-alive connection to
 // wait for.
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -1037,6 +1038,70 @@ TEST_F(HttpServer, SlowReaderGetsEveryByte)
     ASSERT_GT(want, 0u) << "no response header";
     ASSERT_EQ(in.size(), want) << "short or long response";
     EXPECT_TRUE(in.compare(want - data.size(), data.size(), data) == 0) << "body differs";
+}
+
+// Descriptors a process has open (entries of /proc/PID/fd), -1 if gone.
+int open_fds(pid_t pid)
+{
+    DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+    if (!d)
+        return -1;
+    int n = 0;
+    while (struct dirent* e = ::readdir(d))
+        n += e->d_name[0] != '.';
+    ::closedir(d);
+    return n;
+}
+
+// A client that asks for a large file 200 times in one write and reads
+// nothing: the queued files cost the NetWorker no descriptors (they are
+// opened when their turn comes), and after --send-timeout without a byte
+// taken the connection is cut, while other clients are served.
+TEST_F(HttpServer, ClientThatStopsReadingIsCutAfterSendTimeout)
+{
+    TempTree dir;
+    ASSERT_TRUE(write_file(dir.path + "/big.bin", random_bytes(1 << 20, 9)));
+    ASSERT_TRUE(write_file(dir.path + "/small.txt", "small\n"));
+    ASSERT_TRUE(start_httpd({"--root", dir.path, "--worker-num", "1", "--net-worker-num", "1",
+                             "--send-timeout", "500", "--log-level", "debug"}));
+    pid_t net = find_by_name("zan-net-0");
+    ASSERT_GT(net, 0);
+    const int fds_before = open_fds(net);
+    ASSERT_GT(fds_before, 0);
+
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    Sock stuck(fd);
+    int rcvbuf = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    struct sockaddr_in a = zt::loopback_addr(port_);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof(a)), 0);
+    std::string burst;
+    for (int i = 0; i < 200; i++)
+        burst += get("/big.bin");
+    const long long sent = zt::now_ms();
+    ASSERT_TRUE(zt::send_str(fd, burst));
+
+    // Until the NetWorker logs the cut: its descriptors stay where they
+    // were, give or take the connection and the one file being sent.
+    int most = 0;
+    bool cut = false;
+    while (!cut && zt::now_ms() - sent < 5000) {
+        most = std::max(most, open_fds(net));
+        cut = server_.wait_for("closed: send timeout", 20);
+    }
+    const long long took = zt::now_ms() - sent;
+    ASSERT_TRUE(cut) << "not cut within 5 s\n" << server_.output();
+    EXPECT_GE(took, 450) << "cut before the send timeout";
+    EXPECT_LE(most, fds_before + 3) << "queued files held descriptors";
+    EXPECT_TRUE(zt::wait_closed(fd, 5000));
+
+    HttpClient other(port_);
+    ASSERT_TRUE(other.ok());
+    HttpReply r;
+    ASSERT_TRUE(other.request(get("/small.txt"), &r));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "small\n");
 }
 
 // ---------------------------------------------------------------- the library API

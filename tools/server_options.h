@@ -34,7 +34,7 @@ enum class Option { no, taken, bad_value };
 
 // Applies "name value" when name is one of the options every server tool
 // takes: --host, --port, --worker-num, --net-worker-num, --max-request,
-// --pid-file, --log-file, --log-level.
+// --send-timeout, --pid-file, --log-file, --log-level.
 inline Option server_option(const std::string& name, const std::string& v, std::string* host,
                             int* port, zan::ServerConfig* cfg)
 {
@@ -60,6 +60,10 @@ inline Option server_option(const std::string& name, const std::string& v, std::
         if (!number(0, LONG_MAX))
             return Option::bad_value;
         cfg->max_request = n;
+    } else if (name == "--send-timeout") {
+        if (!number(0, INT_MAX))
+            return Option::bad_value;
+        cfg->send_timeout_ms = static_cast<int>(n);
     } else if (name == "--pid-file") {
         cfg->pid_file = v;
     } else if (name == "--log-file") {

@@ -25,7 +25,7 @@ static void usage()
             "                 [--task-worker-num N] [--user-process-num N] [--max-request N]\n"
             "                 [--task-max-request N] [--dispatch-mode N] [--max-connection N]\n"
             "                 [--max-wait-time S] [--pid-file F] [--log-file F] [--log-level L]\n"
-            "                 [--user U] [--group G] [--daemonize]\n");
+            "                 [--send-timeout MS] [--user U] [--group G] [--daemonize]\n");
     exit(2);
 }
 

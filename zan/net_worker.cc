@@ -77,7 +77,7 @@ int NetWorker::run()
     });
     const ProtocolSpec& ps = rt_.protocol;
     int shortest = 0;
-    for (int t : {ps.header_timeout_ms, ps.idle_timeout_ms})
+    for (int t : {ps.header_timeout_ms, ps.idle_timeout_ms, rt_.cfg.send_timeout_ms})
         if (t > 0 && (shortest == 0 || t < shortest))
             shortest = t;
     if (shortest > 0) {
@@ -125,14 +125,22 @@ void NetWorker::trim_idle()
 }
 
 // Closes connections whose partial message is too old (with the
-// protocol's timeout reply, e.g. 408) or that sat idle too long.
+// protocol's timeout reply, e.g. 408), that sat idle too long, or whose
+// client stopped taking its output.
 void NetWorker::sweep()
 {
     const ProtocolSpec& ps = rt_.protocol;
+    const int send_timeout = rt_.cfg.send_timeout_ms;
     long long now = loop_.now_ms();
     for (uint32_t slot = 0; slot < conns_.size(); slot++) {
         Conn& c = conns_[slot];
-        if (!c.used || c.close_after_flush)
+        if (!c.used)
+            continue;
+        if (send_timeout > 0 && c.io && c.io->out_since && now - c.io->out_since > send_timeout) {
+            close_conn(slot, "send timeout");
+            continue;
+        }
+        if (c.close_after_flush)
             continue;
         if (c.awaiting || c.inflight > 0 || !c.no_output())
             continue;  // waiting for us, not for the client

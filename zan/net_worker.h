@@ -35,12 +35,16 @@ public:
 
 private:
     // Output waiting behind Conn::out: more bytes, or a file region sent
-    // with sendfile(2) (never read into memory).
+    // with sendfile(2) (never read into memory). The file is opened only
+    // when its turn comes, so replies queued for a client that does not
+    // read hold no descriptors.
     struct Segment {
         std::string bytes;
+        std::string path;  // a file region when set
         Fd file;
         off_t offset = 0;
         size_t left = 0;
+        bool is_file() const { return !path.empty(); }
     };
 
     // A reply frame that arrived before the replies due ahead of it.
@@ -56,6 +60,7 @@ private:
         Buffer out{0};
         std::vector<Segment> segs;  // few at a time; a deque would allocate per connection
         std::string deferred;       // interim/reject reply held until inflight == 0
+        long long out_since = 0;    // ms: output waiting and not a byte taken since
     };
 
     struct Conn {
@@ -100,7 +105,7 @@ private:
     void trim_idle();
     ConnProtocol* proto(Conn& c);
     void append_out(Conn& c, std::string_view data);
-    bool write_segments(uint32_t slot, int* err);
+    bool write_segments(uint32_t slot, int* err, size_t* wrote);
     void queue_file(uint32_t slot, std::string_view payload, int flags);
     void reply_done(uint32_t slot, int flags);
     void deliver(uint32_t slot, uint8_t kind, int flags, std::string_view data);

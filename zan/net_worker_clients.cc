@@ -281,7 +281,7 @@ void NetWorker::append_out(Conn& c, std::string_view data)
     ConnIo& io = c.x();
     if (io.segs.empty()) {
         io.out.append(data);
-    } else if (!io.segs.back().file) {
+    } else if (!io.segs.back().is_file()) {
         io.segs.back().bytes.append(data.data(), data.size());
     } else {
         io.segs.emplace_back();
@@ -289,9 +289,10 @@ void NetWorker::append_out(Conn& c, std::string_view data)
     }
 }
 
-// Writes Conn::out, then the queued segments in order. Returns false on a
-// write error (in *err); true when done or the socket is full.
-bool NetWorker::write_segments(uint32_t slot, int* err)
+// Writes Conn::out, then the queued segments in order, adding the bytes
+// taken to *wrote. Returns false on a write error (in *err); true when
+// done or the socket is full.
+bool NetWorker::write_segments(uint32_t slot, int* err, size_t* wrote)
 {
     Conn& c = conns_[slot];
     if (!c.io)
@@ -302,16 +303,27 @@ bool NetWorker::write_segments(uint32_t slot, int* err)
             ssize_t n = io.out.write_fd(c.fd.get(), err);
             if (n < 0)
                 return *err == EAGAIN;
+            *wrote += static_cast<size_t>(n);
             if (!io.out.empty())
                 return true;  // short write: the socket is full
         }
         if (io.segs.empty())
             return true;
         Segment& sg = io.segs.front();
-        if (!sg.file) {
+        if (!sg.is_file()) {
             io.out.append(sg.bytes);
             io.segs.erase(io.segs.begin());
             continue;
+        }
+        if (!sg.file && sg.left > 0) {
+            sg.file = Fd(::open(sg.path.c_str(), O_RDONLY | O_CLOEXEC));
+            if (!sg.file) {
+                // The Worker promised these bytes (its headers are sent):
+                // cut the connection rather than send a short body.
+                *err = errno;
+                log_errno(Level::warn, errno, "sendfile: open(%s)", sg.path.c_str());
+                return false;
+            }
         }
         while (sg.left > 0) {
             ssize_t n = ::sendfile(c.fd.get(), sg.file.get(), &sg.offset,
@@ -327,6 +339,7 @@ bool NetWorker::write_segments(uint32_t slot, int* err)
                 return false;
             }
             sg.left -= static_cast<size_t>(n);
+            *wrote += static_cast<size_t>(n);
         }
         io.segs.erase(io.segs.begin());
     }
@@ -338,7 +351,8 @@ void NetWorker::write_conn(uint32_t slot)
     if (!c.used)
         return;
     int err = 0;
-    if (!write_segments(slot, &err)) {
+    size_t wrote = 0;
+    if (!write_segments(slot, &err, &wrote)) {
         if (err != EPIPE && err != ECONNRESET)
             log_errno(Level::debug, err, "write to client");
         close_conn(slot, "write error");
@@ -349,7 +363,12 @@ void NetWorker::write_conn(uint32_t slot)
     if (c.io) {
         queued = c.io->out.readable();
         for (const Segment& sg : c.io->segs)
-            queued += sg.file ? sg.left : sg.bytes.size();
+            queued += sg.is_file() ? sg.left : sg.bytes.size();
+        // The send timeout counts from the last byte the client took.
+        if (queued == 0)
+            c.io->out_since = 0;
+        else if (wrote > 0 || c.io->out_since == 0)
+            c.io->out_since = c.last_active;
     }
     // Stored only when it changes: the Workers read this line for every
     // reply, and a store would pull it away from them each time.

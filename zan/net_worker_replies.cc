@@ -160,19 +160,10 @@ void NetWorker::queue_file(uint32_t slot, std::string_view payload, int flags)
         return;
     }
     memcpy(&sh, payload.data(), sizeof(sh));
-    std::string path(payload.substr(sizeof(sh)));
-    Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!f) {
-        // The Worker promised these bytes (its headers are sent): cut the
-        // connection rather than send a short body.
-        log_errno(Level::warn, errno, "sendfile: open(%s)", path.c_str());
-        close_conn(slot, "sendfile failed");
-        return;
-    }
     ConnIo& io = c.x();
     io.segs.emplace_back();
     Segment& sg = io.segs.back();
-    sg.file = std::move(f);
+    sg.path.assign(payload.substr(sizeof(sh)));
     sg.offset = static_cast<off_t>(sh.offset);
     sg.left = static_cast<size_t>(sh.length);
     reply_done(slot, flags);

@@ -31,6 +31,9 @@ struct ServerConfig {
     bool open_cpu_affinity = false;
     int dispatch_mode = 2;    // 1 round robin, 2 connection, 3 idle, 4 client IP, 5 uid
     size_t buffer_output_size = 2 * 1024 * 1024;  // per-connection output limit
+    // A client that takes no byte of its waiting output for this long is
+    // disconnected (0: never), like nginx's send_timeout.
+    int send_timeout_ms = 60000;
     size_t pipe_buffer_size = 32 * 1024 * 1024;   // queued bytes per NetWorker->Worker channel, and per inbox for send_message()
 
     // Framing (NetWorker side). Without either check every read is a message.
