@@ -4,7 +4,9 @@
 // (TaskWorkers only) and log reopening on SIGRTMIN. Every wait has a
 // deadline; the zt::ServerTest fixture stops the server even when an
 // assertion fails.
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include <gtest/gtest.h>
 
 #include "t/helpers.h"
+#include "zan/tcp_server.h"
 
 namespace {
 
@@ -441,6 +444,49 @@ TEST_F(ServerLifecycle, UserAndGroupAppliedInChildren)
         EXPECT_EQ(gid, 65534u) << k.first;
     }
     EXPECT_EQ(stop_and_check(), "");
+}
+
+// Changing uid/gid clears a process's parent-death signal, so it must be
+// set after the change: a UserWorker blocked in its callback for good has
+// no other way to learn that the Master died. The Master here is a forked
+// child of the test running a library server as uid/gid 65534.
+TEST(ServerLifecycleLib, BlockedUserWorkerDiesWithTheMasterAfterAUserChange)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "switching users needs root";
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    Sock rd(fds[0]);
+    zt::Child master;
+    ASSERT_TRUE(master.start([&] {
+        zan::ServerConfig cfg;
+        cfg.worker_num = 1;
+        cfg.net_worker_num = 1;
+        cfg.user = "65534";
+        cfg.group = "65534";
+        cfg.log_level = zan::Level::warn;
+        zan::TcpServer srv("127.0.0.1", 0, cfg);
+        int wfd = fds[1];
+        srv.add_process([wfd](zan::TcpServer&) {
+            pid_t me = ::getpid();
+            if (::write(wfd, &me, sizeof(me)) != static_cast<ssize_t>(sizeof(me)))
+                _exit(3);
+            for (;;)
+                ::pause();  // never returns to zan's loop
+        });
+        return srv.start();
+    }));
+    ::close(fds[1]);
+    pid_t user = 0;
+    ASSERT_TRUE(zt::wait_fd(rd.get(), POLLIN, 10000)) << "the UserWorker did not start";
+    ASSERT_EQ(::read(rd.get(), &user, sizeof(user)), static_cast<ssize_t>(sizeof(user)));
+    zt::PidGuard guard;
+    guard.add(zt::descendants_of(master.pid()));
+    guard.add(user);
+
+    ASSERT_EQ(::kill(master.pid(), SIGKILL), 0);
+    EXPECT_NE(master.wait(5000), -1);
+    EXPECT_TRUE(zt::wait_gone(user, 3000)) << "the UserWorker outlived its Master";
 }
 
 // --daemonize: the command returns at once with status 0, the Master runs

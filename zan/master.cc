@@ -212,14 +212,15 @@ void Master::child_main(int id, Channel ctl, pid_t predecessor)
     (void)loop_.release();
     for (auto& kv : children_)
         kv.second.ctl.reset();
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != rt_.master_pid)
-        _exit(1);  // the Master died while we were being born
     Role role = rt_.role_of(id);
     int index = rt_.index_of(id);
     rt_.become(role, index, std::move(ctl));
     rt_.predecessor = predecessor;
     take_identity(role, index);
+    // After the identity change, which clears the parent-death signal.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != rt_.master_pid)
+        _exit(1);  // the Master died while we were being born
     atomic_store(&rt_.procs[id].pid, static_cast<int32_t>(::getpid()));
     atomic_store(&rt_.procs[id].start_time, static_cast<int64_t>(::time(nullptr)));
     atomic_store(&rt_.procs[id].request_count, static_cast<int64_t>(0));
