@@ -1211,6 +1211,8 @@ private:
                 resp.add_header("Set-Cookie", "b=2");
                 resp.set_status(299, "Custom Reason");
                 resp.end("framed\n");
+            } else if (path == "/huge") {  // over buffer_output_size (2 MiB)
+                resp.end(std::string(3 << 20, 'x'));
             } else if (path == "/echo") {
                 resp.end(req.method + " " + req.target + " " + req.body);
             } else if (path == "/pipe-flood") {
@@ -1246,6 +1248,24 @@ private:
     pid_t pid_ = -1;
     int port_ = 0;
 };
+
+// A response the Worker refuses (over buffer_output_size) cannot be sent
+// in part: the connection is closed at once instead of waiting for the
+// response's end for ever, and the server goes on serving.
+TEST_F(HttpServer, ResponseOverTheOutputLimitClosesTheConnection)
+{
+    LibServer srv;
+    ASSERT_GT(srv.port(), 0);
+    HttpClient c(srv.port());
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c.send(get("/huge") + get("/fast")));
+    EXPECT_TRUE(c.closed(3000)) << "connection left waiting for a response that never comes";
+    HttpClient d(srv.port());
+    ASSERT_TRUE(d.ok());
+    HttpReply r;
+    ASSERT_TRUE(d.request(get("/fast"), &r));
+    EXPECT_EQ(r.body, "fast\n");
+}
 
 // Sends `slow`, /fast, `slow`, /fast in one write: the answers (200 each)
 // must come in request order, "slow\n" first, though /fast is done first.

@@ -179,17 +179,31 @@ bool HttpServer::reply(SessionId s, std::string_view head, std::string_view body
 {
     if (!rt_.worker)
         return false;
-    if (head.empty())
-        return rt_.worker->send(s, body, flags);
-    if (body.empty())
-        return rt_.worker->send(s, head, flags);
-    return rt_.worker->send2(s, head, body, flags);
+    bool ok = head.empty()   ? rt_.worker->send(s, body, flags)
+              : body.empty() ? rt_.worker->send(s, head, flags)
+                             : rt_.worker->send2(s, head, body, flags);
+    if (!ok)
+        refused(s);
+    return ok;
 }
 
 bool HttpServer::reply_file(SessionId s, const std::string& path, uint64_t offset, uint64_t length,
                             int flags)
 {
-    return rt_.worker && rt_.worker->sendfile(s, path, offset, length, flags);
+    if (!rt_.worker)
+        return false;
+    bool ok = rt_.worker->sendfile(s, path, offset, length, flags);
+    if (!ok)
+        refused(s);
+    return ok;
+}
+
+// The Worker refused part of a response (buffer_output_size reached, say).
+// A response cannot have a hole, and without its end the NetWorker would
+// hold the connection, and the requests behind it, for ever: close it.
+void HttpServer::refused(SessionId s)
+{
+    rt_.worker->close(s);
 }
 
 }  // namespace zan

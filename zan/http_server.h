@@ -54,6 +54,7 @@ private:
     bool reply(SessionId s, std::string_view head, std::string_view body, int flags);
     bool reply_file(SessionId s, const std::string& path, uint64_t offset, uint64_t length,
                     int flags);
+    void refused(SessionId s);
 
     HttpConfig hc_;
     RequestCallback on_request_;
