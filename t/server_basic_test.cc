@@ -5,7 +5,10 @@
 // 127.0.0.1 with --port 0 and talks to it over loopback sockets; every
 // wait has a deadline, and the zt::ServerTest fixture cleans up processes
 // and SysV queues even when an assertion fails.
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -466,6 +469,53 @@ TEST_F(ServerBasic, GracefulStopLeavesNothing)
 
 // A bad option value is an error (exit 2, the option named on stderr),
 // never a silent default such as port 0 for "--port abc".
+// While the Worker's channel is over pipe_buffer_size (the Worker is
+// frozen and one client flooded it), a client that connects and at once
+// half-closes still gets its end of file once the Worker is back: its
+// connect and its close-ack request are not dropped for want of room.
+// Another client's line read before its end of file is answered first.
+TEST_F(ServerBasic, HalfCloseWhileTheWorkersChannelIsFull)
+{
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num", "0",
+                             "--pipe-buffer-size", "65536", "--log-level", "debug"}));
+    pid_t worker = find_by_name("zan-worker-0");
+    ASSERT_GT(worker, 0);
+    ASSERT_TRUE(freeze(worker));
+
+    Sock flood = connect();
+    ASSERT_TRUE(flood.ok());
+    std::string chunk;
+    while (chunk.size() < 64 * 1024)
+        chunk += std::string(1023, 'f') + "\n";
+    size_t sent = 0;
+    while (sent < (64u << 20)) {
+        ssize_t n = ::send(flood.get(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += static_cast<size_t>(n);
+            continue;
+        }
+        ASSERT_TRUE(n < 0 && (errno == EAGAIN || errno == EINTR)) << strerror(errno);
+        if (errno == EAGAIN && !zt::wait_fd(flood.get(), POLLOUT, 300))
+            break;  // the NetWorker stopped reading it: the channel is full
+    }
+    ASSERT_GT(sent, 1u << 20) << "the flood was not held up";
+
+    Sock half = connect();
+    ASSERT_TRUE(half.ok());
+    ASSERT_EQ(::shutdown(half.get(), SHUT_WR), 0);
+    ASSERT_TRUE(server_.wait_for("end of input", 5000));
+    Sock line = connect();
+    ASSERT_TRUE(line.ok());
+    ASSERT_TRUE(zt::send_str(line.get(), "hello\n"));
+    ASSERT_EQ(::shutdown(line.get(), SHUT_WR), 0);
+
+    ASSERT_EQ(::kill(worker, SIGCONT), 0);
+    EXPECT_TRUE(zt::wait_closed(half.get(), 10000)) << "the half-closed client never got its end of file";
+    EXPECT_EQ(zt::read_all(line.get(), 10000), "hello\n");
+    flood.reset();
+    EXPECT_EQ(stop_and_check(), "");
+}
+
 TEST_F(ServerBasic, BadOptionValuesAreRefused)
 {
     struct Case {

@@ -24,8 +24,8 @@ static void usage()
             "usage: zan-echod [--host H] [--port P] [--worker-num N] [--net-worker-num N]\n"
             "                 [--task-worker-num N] [--user-process-num N] [--max-request N]\n"
             "                 [--task-max-request N] [--dispatch-mode N] [--max-connection N]\n"
-            "                 [--max-wait-time S] [--pid-file F] [--log-file F] [--log-level L]\n"
-            "                 [--send-timeout MS] [--user U] [--group G] [--daemonize]\n");
+            "                 [--max-wait-time S] [--pipe-buffer-size B] [--pid-file F] [--log-file F]\n"
+            "                 [--log-level L] [--send-timeout MS] [--user U] [--group G] [--daemonize]\n");
     exit(2);
 }
 
@@ -62,6 +62,7 @@ static Args parse_args(int argc, char** argv)
         else if (a == "--dispatch-mode") cfg.dispatch_mode = static_cast<int>(number(0, INT_MAX));
         else if (a == "--max-connection") cfg.max_connection = static_cast<int>(number(0, INT_MAX));
         else if (a == "--max-wait-time") cfg.max_wait_time = static_cast<int>(number(0, INT_MAX));
+        else if (a == "--pipe-buffer-size") cfg.pipe_buffer_size = static_cast<size_t>(number(0, LONG_MAX));
         else if (a == "--user") cfg.user = v;
         else if (a == "--group") cfg.group = v;
         else usage();

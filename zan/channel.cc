@@ -158,6 +158,11 @@ bool Channel::push(uint8_t kind, uint64_t id, int32_t arg, std::string_view data
     return push2(kind, id, arg, data, std::string_view());
 }
 
+void Channel::push_control(uint8_t kind, uint64_t id, int32_t arg)
+{
+    append_frame(kind, 0, id, arg, std::string_view(), std::string_view());
+}
+
 bool Channel::push2(uint8_t kind, uint64_t id, int32_t arg, std::string_view a,
                     std::string_view b)
 {

@@ -116,6 +116,10 @@ public:
     bool push(uint8_t kind, uint64_t id, int32_t arg, std::string_view data);
     // Same, for a message made of two parts sent back to back.
     bool push2(uint8_t kind, uint64_t id, int32_t arg, std::string_view a, std::string_view b);
+    // Queues a small control message (a connect, a close) even over the
+    // limit: they come one per connection event, so what they add stays
+    // bounded, and dropping one would lose a callback or a close ack.
+    void push_control(uint8_t kind, uint64_t id, int32_t arg);
 
     // Sends queued records. Returns 1 when everything was sent, 0 when the
     // socket is full (the rest stays queued: wait for writability; in ring

@@ -305,6 +305,7 @@ void NetWorker::new_conn(int fd, const InetAddr& peer, int li)
     c.gen = atomic_load(&ss->generation);
     c.used = true;
     c.awaiting = c.read_closed = c.ack_wait = c.close_after_flush = c.paused = false;
+    c.half_close_due = false;
     c.dirty = c.want_write = false;
     c.last_worker = -1;
     c.uid = 0;
@@ -337,7 +338,7 @@ void NetWorker::new_conn(int fd, const InetAddr& peer, int li)
 
     loop_.watch(fd, kReadable, [this, slot](uint32_t ev) { on_conn(slot, ev); });
     Channel& ch = chan(c.home);
-    ch.push(kFrameConnect, session_of(slot), rt_.index, std::string_view());
+    ch.push_control(kFrameConnect, session_of(slot), rt_.index);
     chan_dirty_[static_cast<size_t>(c.home)] = true;
 }
 

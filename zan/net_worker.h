@@ -72,6 +72,7 @@ private:
         bool ack_wait = false;           // waiting for the home Worker's close ack
         bool close_after_flush = false;  // close once the output is written
         bool paused = false;             // not reading: its Worker's channel is full
+        bool half_close_due = false;     // EOF read: ask the home Worker for its ack
         bool dirty = false;              // in dirty_ (output to write)
         bool want_write = false;
         bool reject_after = false;       // `deferred` is a final reply: close after it
@@ -117,6 +118,7 @@ private:
     void on_conn(uint32_t slot, uint32_t ev);
     void read_conn(uint32_t slot);
     void process_input(uint32_t slot);
+    void half_close(uint32_t slot);
     long next_request(uint32_t slot);
     long next_frame(uint32_t slot);
     bool dispatch(uint32_t slot, size_t len);

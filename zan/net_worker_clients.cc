@@ -46,9 +46,9 @@ void NetWorker::read_conn(uint32_t slot)
             process_input(slot);
         if (!conns_[slot].used)
             return;
-        c.ack_wait = true;
-        chan(c.home).push(kFrameClose, session_of(slot), 1, std::string_view());
-        chan_dirty_[static_cast<size_t>(c.home)] = true;
+        log(Level::debug, "session %llu: end of input", static_cast<unsigned long long>(session_of(slot)));
+        c.half_close_due = true;
+        half_close(slot);
         return;
     }
     c.last_active = loop_.now_ms();
@@ -137,6 +137,21 @@ int NetWorker::choose_worker(Conn& c)
     default:  // 2 (connection) and 4 (client IP, fixed at connect)
         return c.home;
     }
+}
+
+// The client half-closed. Once the messages read before its end of file
+// are queued (not while the connection waits for room in a full channel),
+// ask the home Worker to acknowledge after them; the connection closes
+// when the ack comes back.
+void NetWorker::half_close(uint32_t slot)
+{
+    Conn& c = conns_[slot];
+    if (!c.used || !c.half_close_due || c.paused)
+        return;
+    c.half_close_due = false;
+    c.ack_wait = true;
+    chan(c.home).push_control(kFrameClose, session_of(slot), 1);
+    chan_dirty_[static_cast<size_t>(c.home)] = true;
 }
 
 void NetWorker::process_input(uint32_t slot)
@@ -427,7 +442,7 @@ void NetWorker::close_conn(uint32_t slot, const char* why)
     atomic_add(&rt_.stats->connection_num, static_cast<int64_t>(-1));
     atomic_add(&rt_.stats->close_count, static_cast<int64_t>(1));
     if (!c.ack_wait) {
-        chan(c.home).push(kFrameClose, s, 0, std::string_view());
+        chan(c.home).push_control(kFrameClose, s, 0);
         chan_dirty_[static_cast<size_t>(c.home)] = true;
     }
     c.gen++;

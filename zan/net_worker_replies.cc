@@ -204,6 +204,7 @@ void NetWorker::flush_channels()
                 c.paused = false;
                 set_interest(slot);
                 process_input(slot);
+                half_close(slot);
             }
             chan_dirty_[static_cast<size_t>(w)] = true;
             loop_.defer([] {});  // poll again at once to flush what was resumed
