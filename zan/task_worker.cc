@@ -1,11 +1,13 @@
 #include "zan/task_worker.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/msg.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "zan/log.h"
@@ -36,7 +38,7 @@ MsgQueue::Result submit_task(Runtime& rt, const TaskHeader& h_in, std::string_vi
         msg.append(data.data(), data.size());
     } else {
         // Too big for one SysV message: hand it over in a file.
-        std::string path = rt.cfg.task_tmpdir + "/zan-task-" + std::to_string(rt.master_pid) + "-XXXXXX";
+        std::string path = task_file_prefix(rt) + "XXXXXX";
         int fd = ::mkostemp(&path[0], O_CLOEXEC);
         if (fd < 0) {
             *err = "mkostemp(" + path + ") failed: " + strerror(errno);
@@ -66,7 +68,24 @@ MsgQueue::Result submit_task(Runtime& rt, const TaskHeader& h_in, std::string_vi
     return r;
 }
 
-bool decode_task(std::string_view msg, TaskHeader* h, std::string* payload, std::string* err)
+std::string task_file_prefix(const Runtime& rt)
+{
+    return rt.cfg.task_tmpdir + "/zan-task-" + std::to_string(rt.master_pid) + "-";
+}
+
+// A name submit_task() made: the prefix, then mkostemp()'s letters.
+static bool is_task_file(const std::string& path, const std::string& prefix)
+{
+    if (path.size() <= prefix.size() || path.compare(0, prefix.size(), prefix) != 0)
+        return false;
+    for (size_t i = prefix.size(); i < path.size(); i++)
+        if (!isalnum(static_cast<unsigned char>(path[i])))
+            return false;
+    return true;
+}
+
+bool decode_task(std::string_view msg, const std::string& file_prefix, size_t max_len,
+                 TaskHeader* h, std::string* payload, std::string* err)
 {
     if (msg.size() < sizeof(TaskHeader)) {
         *err = "short packet";
@@ -87,19 +106,24 @@ bool decode_task(std::string_view msg, TaskHeader* h, std::string* payload, std:
         return true;
     }
     std::string path(body);
-    if (path.find("/zan-task-") == std::string::npos) {
+    if (!is_task_file(path, file_prefix)) {
         *err = "bad task file name";
         return false;
     }
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
         *err = "open(" + path + ") failed: " + strerror(errno);
         return false;
     }
-    payload->resize(h->len);
-    ssize_t n = read_full(fd, &(*payload)[0], h->len);
-    ::close(fd);
     ::unlink(path.c_str());
+    struct stat st;
+    if (::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode) || h->len > max_len ||
+        static_cast<uint64_t>(st.st_size) != h->len) {
+        *err = "task file does not match its header";
+        return false;
+    }
+    payload->resize(h->len);
+    ssize_t n = read_full(fd.get(), &(*payload)[0], h->len);
     if (n != static_cast<ssize_t>(h->len)) {
         *err = "short task file";
         return false;
@@ -156,6 +180,7 @@ int TaskWorker::run()
 
     long mtype = rt_.cfg.task_ipc_mode == 2 ? 2 + rt_.index : kTaskTypeShared;
     std::string msg, payload, err;
+    const std::string file_prefix = task_file_prefix(rt_);
     int code = 0;
     while (!g_term) {
         if (g_reopen) {
@@ -184,7 +209,7 @@ int TaskWorker::run()
             break;
         }
         TaskHeader h;
-        if (!decode_task(msg, &h, &payload, &err)) {
+        if (!decode_task(msg, file_prefix, rt_.cfg.task_max_length, &h, &payload, &err)) {
             log(Level::warn, "bad task packet (%s): dropped", err.c_str());
             continue;
         }

@@ -43,8 +43,14 @@ constexpr long kTaskTypeShared = 1;
 // MsgQueue result; *err says why on failure.
 MsgQueue::Result submit_task(Runtime& rt, const TaskHeader& h, std::string_view data,
                              std::string* err);
+// The name every task file of this server starts with: task_tmpdir +
+// "/zan-task-<master pid>-".
+std::string task_file_prefix(const Runtime& rt);
 // Takes one task apart; false for a bad packet (logged by the caller).
-bool decode_task(std::string_view msg, TaskHeader* h, std::string* payload, std::string* err);
+// A task in a file is read only from a regular file named file_prefix +
+// letters and digits, whose size is the header's length, at most max_len.
+bool decode_task(std::string_view msg, const std::string& file_prefix, size_t max_len,
+                 TaskHeader* h, std::string* payload, std::string* err);
 
 class TaskWorker {
 public:
