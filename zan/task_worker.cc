@@ -145,8 +145,13 @@ static void on_term(int)
         // middle of a task, and take the queue with us.
         leave_orphaned(g_queue);
     }
+    // A SIGTERM that lands after the loop looked at g_term and before
+    // msgrcv() blocks would be missed until the next task: SIGALRM, a
+    // second from now, interrupts that msgrcv() too.
+    ::alarm(1);
 }
 static void on_reopen(int) { g_reopen = 1; }
+static void on_alarm(int) {}
 
 // Handlers instead of a signalfd: msgrcv() blocks, and only EINTR wakes it.
 static void catch_signals(pid_t master, int queue)
@@ -159,6 +164,8 @@ static void catch_signals(pid_t master, int queue)
     ::sigaction(SIGTERM, &sa, nullptr);
     sa.sa_handler = on_reopen;
     ::sigaction(SIGRTMIN, &sa, nullptr);
+    sa.sa_handler = on_alarm;
+    ::sigaction(SIGALRM, &sa, nullptr);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
