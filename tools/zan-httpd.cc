@@ -1,9 +1,10 @@
 // zan-httpd: the demo HTTP server of zan.
 // Without --root every GET or HEAD of / gets 200 "hello\n" (the benchmark
 // endpoint). With --root DIR it serves that directory: index.html, MIME
-// types, 404/403, path traversal refused, Last-Modified and
-// If-Modified-Since, single byte ranges (206/416), bodies sent with
-// sendfile(2) by the NetWorker. Prints "listening on H:P" when ready.
+// types, 404/403, path traversal refused, repeated slashes merged,
+// Last-Modified and the preconditions of RFC 9110 section 13 (304/412),
+// single byte ranges for GET (206/416), bodies sent with sendfile(2) by
+// the NetWorker. Prints "listening on H:P" when ready.
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "tools/server_options.h"
 #include "zan/http_server.h"
@@ -99,6 +102,39 @@ static bool url_decode(const std::string& in, std::string* out)
     return true;
 }
 
+// Merges each run of '/' into one, as nginx's merge_slashes does: "//host"
+// then never reaches the file system or a Location field, where a browser
+// would read it as another host.
+static void merge_slashes(std::string* path)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < path->size(); i++)
+        if ((*path)[i] != '/' || j == 0 || (*path)[j - 1] != '/')
+            (*path)[j++] = (*path)[i];
+    path->resize(j);
+}
+
+// Percent-encodes every byte that may not stand as is in an RFC 3986
+// path, so that a decoded path (which may hold SP, CR, LF, '?', '#' or
+// '%') can go back into a Location field.
+static std::string encode_path(const std::string& in)
+{
+    static const char kHex[] = "0123456789ABCDEF";
+    static const char kSafe[] = "/-._~!$&'()*+,;=:@";
+    std::string out;
+    for (unsigned char c : in) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            (c != '\0' && strchr(kSafe, c))) {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 15]);
+        }
+    }
+    return out;
+}
+
 // "bytes=a-b" against size: 1 one satisfiable range, 0 ignore the header
 // (serve everything), -1 unsatisfiable (416).
 static int parse_range(const std::string& h, uint64_t size, uint64_t* from, uint64_t* len)
@@ -151,9 +187,21 @@ static void refuse(zan::HttpResponse& resp, int status, const char* body = nullp
     }
 }
 
-// Maps the request path to a regular file under root: its name (for the
-// media type), real path and stat. False after answering the request
-// (301, 400, 403 or 404).
+// Answers 405 with the Allow field that RFC 9110 section 15.5.6 requires,
+// unless the method is GET or HEAD (then true).
+static bool get_or_head(const zan::HttpRequest& req, zan::HttpResponse& resp)
+{
+    if (req.method == "GET" || req.method == "HEAD")
+        return true;
+    resp.set_header("Allow", "GET, HEAD");
+    refuse(resp, 405, "405 Method Not Allowed\n");
+    return false;
+}
+
+// Maps the request path, percent-decoded and with repeated slashes
+// merged, to a regular file under root: its name (for the media type),
+// real path and stat. False after answering the request (301, 400, 403 or
+// 404); a 301 names the merged path, so its Location never starts "//".
 static bool resolve_file(const std::string& root, const zan::HttpRequest& req,
                          zan::HttpResponse& resp, std::string* name, std::string* real_path,
                          struct stat* st)
@@ -163,6 +211,7 @@ static bool resolve_file(const std::string& root, const zan::HttpRequest& req,
         refuse(resp, 400);
         return false;
     }
+    merge_slashes(&path);
     // Refuse any ".." segment outright; then make sure symlinks do not
     // lead outside the root either.
     if (("/" + path + "/").find("/../") != std::string::npos) {
@@ -176,7 +225,7 @@ static bool resolve_file(const std::string& root, const zan::HttpRequest& req,
     }
     if (S_ISDIR(st->st_mode)) {
         if (path.back() != '/') {
-            resp.set_header("Location", req.path + "/");
+            resp.set_header("Location", encode_path(path) + "/");
             refuse(resp, 301);
             return false;
         }
@@ -197,30 +246,74 @@ static bool resolve_file(const std::string& root, const zan::HttpRequest& req,
     return true;
 }
 
+// The one value of field `name` as an HTTP-date; false when the field is
+// absent, repeated or not a date (RFC 9110 sections 13.1.3 and 13.1.4:
+// then it is ignored).
+static bool date_field(const zan::HttpRequest& req, const char* name, time_t* out)
+{
+    std::vector<std::string_view> v = req.header_all(name);
+    return v.size() == 1 && parse_http_date(std::string(v[0]), out);
+}
+
+// True when If-Match or If-None-Match (`name`) is "*". There is no ETag,
+// so "*" (any current representation; the file exists) is the only value
+// that can match, never a list of entity-tags.
+static bool matches_any(const zan::HttpRequest& req, const char* name)
+{
+    for (std::string_view v : req.header_all(name))
+        if (v == "*")
+            return true;
+    return false;
+}
+
+// The preconditions of a GET or HEAD of an existing file last modified at
+// mtime, in the order of RFC 9110 section 13.2.2: 412, 304, or 0 to go on.
+// If-Unmodified-Since is ignored when If-Match is present, and
+// If-Modified-Since when If-None-Match is.
+static int precondition_status(const zan::HttpRequest& req, time_t mtime)
+{
+    time_t t;
+    if (req.header("If-Match")) {
+        if (!matches_any(req, "If-Match"))
+            return 412;
+    } else if (date_field(req, "If-Unmodified-Since", &t) && mtime > t) {
+        return 412;
+    }
+    if (req.header("If-None-Match")) {
+        if (matches_any(req, "If-None-Match"))
+            return 304;  // only GET and HEAD get here
+    } else if (date_field(req, "If-Modified-Since", &t) && mtime <= t) {
+        return 304;
+    }
+    return 0;
+}
+
 static void serve_file(const std::string& root, zan::HttpRequest& req, zan::HttpResponse& resp)
 {
-    if (req.method != "GET" && req.method != "HEAD") {
-        resp.set_header("Allow", "GET, HEAD");
-        refuse(resp, 405);
+    if (!get_or_head(req, resp))
         return;
-    }
     std::string name, real;
     struct stat st;
     if (!resolve_file(root, req, resp, &name, &real, &st))
         return;
+    int pre = precondition_status(req, st.st_mtime);
+    if (pre == 412) {
+        refuse(resp, 412, "412 Precondition Failed\n");
+        return;
+    }
     resp.set_header("Last-Modified", http_date(st.st_mtime));
     resp.set_header("Accept-Ranges", "bytes");
-    time_t ims;
-    const std::string* h = req.header("If-Modified-Since");
-    if (h && parse_http_date(*h, &ims) && st.st_mtime <= ims) {
+    if (pre == 304) {
         refuse(resp, 304);
         return;
     }
     resp.set_header("Content-Type", mime_type(name));
     uint64_t size = static_cast<uint64_t>(st.st_size);
     uint64_t from = 0, len = size;
+    // Range is only defined for GET (RFC 9110 section 14.2): a HEAD gets
+    // the headers of the whole file.
     const std::string* range = req.header("Range");
-    if (range && !req.header("If-Range")) {
+    if (range && req.method == "GET" && !req.header("If-Range")) {
         int r = parse_range(*range, size, &from, &len);
         if (r < 0) {
             resp.set_header("Content-Range", "bytes */" + std::to_string(size));
@@ -306,14 +399,12 @@ int main(int argc, char** argv)
             serve_file(root, req, resp);
             return;
         }
-        if (req.path == "/" && (req.method == "GET" || req.method == "HEAD")) {
+        if (req.path != "/") {
+            refuse(resp, 404, "404 Not Found\n");
+        } else if (get_or_head(req, resp)) {
             resp.set_header("Content-Type", "text/plain");
             resp.end("hello\n");
-            return;
         }
-        resp.set_status(req.path == "/" ? 405 : 404);
-        resp.set_header("Content-Type", "text/plain");
-        resp.end(req.path == "/" ? "405 Method Not Allowed\n" : "404 Not Found\n");
     });
     int rc = srv.start();
     if (rc != 0)
