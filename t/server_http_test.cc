@@ -1211,6 +1211,16 @@ private:
                 resp.add_header("Set-Cookie", "b=2");
                 resp.set_status(299, "Custom Reason");
                 resp.end("framed\n");
+            } else if (path == "/forge") {  // request data that would forge header lines
+                std::string evil = "v\r\nX-Evil: " + req.body;
+                resp.set_status(299, "Fine\r\nX-Evil: status");
+                bool set = resp.set_header("X-Value", evil);
+                bool added = resp.add_header("X-Evil: 1\r\nX", "v");
+                bool named = resp.add_header("", "v");
+                bool nul = resp.set_header("X-Nul", std::string("a\0b", 3));
+                bool ok = resp.set_header("X-Tab", "a\tb");
+                resp.end(std::to_string(set) + std::to_string(added) + std::to_string(named) +
+                         std::to_string(nul) + std::to_string(ok));
             } else if (path == "/huge") {  // over buffer_output_size (2 MiB)
                 resp.end(std::string(3 << 20, 'x'));
             } else if (path == "/echo") {
@@ -1248,6 +1258,26 @@ private:
     pid_t pid_ = -1;
     int port_ = 0;
 };
+
+// Header names, values and reason phrases that would end a line early are
+// refused, so request data cannot forge header lines.
+TEST_F(HttpServer, HeaderSettersRefuseLineBreaks)
+{
+    LibServer srv;
+    ASSERT_GT(srv.port(), 0);
+    HttpClient c(srv.port());
+    ASSERT_TRUE(c.ok());
+    HttpReply r;
+    ASSERT_TRUE(c.request(post("/forge", "body"), &r));
+    EXPECT_EQ(r.status, 299);
+    EXPECT_EQ(r.reason, "Unknown") << "the forged reason phrase was sent";
+    EXPECT_FALSE(r.header("X-Evil"));
+    EXPECT_FALSE(r.header("X-Value"));
+    EXPECT_FALSE(r.header("X-Nul"));
+    ASSERT_TRUE(r.header("X-Tab"));
+    EXPECT_EQ(*r.header("X-Tab"), "a\tb");
+    EXPECT_EQ(r.body, "00001");
+}
 
 // A response the Worker refuses (over buffer_output_size) cannot be sent
 // in part: the connection is closed at once instead of waiting for the

@@ -51,26 +51,55 @@ const char* HttpResponse::reason_phrase(int code)
     }
 }
 
+// Field values and reason phrases: no control character but tab (RFC 9110
+// 5.5 and RFC 9112 4); CR or LF would end the line early.
+static bool safe_text(std::string_view v)
+{
+    for (char c : v)
+        if (http_chars::value_stop(c))
+            return false;
+    return true;
+}
+
+static bool safe_field(std::string_view name, std::string_view value)
+{
+    if (name.empty())
+        return false;
+    for (char c : name)
+        if (!http_chars::kTchar[http_chars::uc(c)])
+            return false;
+    return safe_text(value);
+}
+
 void HttpResponse::set_status(int code, std::string_view reason)
 {
     status_ = code;
-    reason_.assign(reason.data(), reason.size());
+    if (safe_text(reason))
+        reason_.assign(reason.data(), reason.size());
+    else
+        reason_.clear();
 }
 
-void HttpResponse::set_header(std::string_view name, std::string_view value)
+bool HttpResponse::set_header(std::string_view name, std::string_view value)
 {
+    if (!safe_field(name, value))
+        return false;
     for (auto& h : headers_) {
         if (http_chars::iequals(h.first, name)) {
             h.second.assign(value.data(), value.size());
-            return;
+            return true;
         }
     }
-    add_header(name, value);
+    headers_.emplace_back(std::string(name), std::string(value));
+    return true;
 }
 
-void HttpResponse::add_header(std::string_view name, std::string_view value)
+bool HttpResponse::add_header(std::string_view name, std::string_view value)
 {
+    if (!safe_field(name, value))
+        return false;
     headers_.emplace_back(std::string(name), std::string(value));
+    return true;
 }
 
 const std::string* HttpResponse::header(std::string_view name) const

@@ -27,12 +27,16 @@ public:
     HttpResponse() = default;
 
     int status() const { return status_; }
-    // Sets the status; an empty reason uses the standard phrase.
+    // Sets the status; an empty reason, or one with a control character,
+    // uses the standard phrase.
     void set_status(int code, std::string_view reason = std::string_view());
     // Sets a header, replacing any of the same name (case-insensitive).
-    void set_header(std::string_view name, std::string_view value);
-    // Adds a header (e.g. a second Set-Cookie).
-    void add_header(std::string_view name, std::string_view value);
+    // False, and nothing set, when the name is not a token or the value
+    // holds CR, LF, NUL or another control character but tab (either would
+    // let the caller's data forge header lines).
+    bool set_header(std::string_view name, std::string_view value);
+    // Adds a header (e.g. a second Set-Cookie); false as set_header().
+    bool add_header(std::string_view name, std::string_view value);
     const std::string* header(std::string_view name) const;
 
     // Sends the headers (first call) and one piece of the body.
