@@ -241,10 +241,10 @@ TEST_F(HttpServer, CurlHelloHeadHttp10AndKeepAlive)
     EXPECT_EQ(*r.header("Content-Length"), "6");
     EXPECT_EQ(out.find("hello"), std::string::npos);
 
-    // HTTP/1.0 without keep-alive: a 1.0 response that closes.
+    // HTTP/1.0 without keep-alive: a response (HTTP/1.1, RFC 9110 6.2) that closes.
     r = curl("--http1.0 " + url(port_), &rc);
     EXPECT_EQ(rc, 0);
-    EXPECT_EQ(r.version, "HTTP/1.0");
+    EXPECT_EQ(r.version, "HTTP/1.1");
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, "hello\n");
     EXPECT_TRUE(r.closes());
@@ -340,7 +340,7 @@ TEST_F(HttpServer, ExpectContinueByVersion)
         HttpReply r;
         ASSERT_TRUE(c.request("hello", &r));
         EXPECT_EQ(r.status, 404);
-        EXPECT_EQ(r.version, "HTTP/1.0");
+        EXPECT_EQ(r.version, "HTTP/1.1");
     }
     {
         // An expectation we cannot meet: 417 and close, the body never read.
@@ -756,7 +756,7 @@ TEST_F(HttpServer, ConnectionCloseBothWays)
     bool closed = false;
     auto rs = exchange(port_, "GET / HTTP/1.0\r\n\r\n", 2, &closed);
     ASSERT_EQ(rs.size(), 1u);
-    EXPECT_EQ(rs[0].version, "HTTP/1.0");
+    EXPECT_EQ(rs[0].version, "HTTP/1.1");
     EXPECT_TRUE(rs[0].closes());
     EXPECT_TRUE(closed);
     // A 1.1 client that closes right after its request (no half-close):
@@ -777,7 +777,7 @@ TEST_F(HttpServer, Http10KeepAlive)
     for (int i = 0; i < 3; i++) {
         HttpReply r;
         ASSERT_TRUE(c.request("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r)) << "request " << i;
-        EXPECT_EQ(r.version, "HTTP/1.0");
+        EXPECT_EQ(r.version, "HTTP/1.1");
         EXPECT_EQ(r.status, 200);
         EXPECT_EQ(r.body, "hello\n");
         ASSERT_TRUE(r.header("Connection"));
@@ -1363,7 +1363,7 @@ TEST_F(HttpServer, ResponseApiFraming)
     bool closed = false;
     auto rs = exchange(port, "GET /stream HTTP/1.0\r\n\r\n", 1, &closed);
     ASSERT_EQ(rs.size(), 1u);
-    EXPECT_EQ(rs[0].version, "HTTP/1.0");
+    EXPECT_EQ(rs[0].version, "HTTP/1.1");
     EXPECT_EQ(rs[0].body, "abbccc");
     EXPECT_TRUE(rs[0].closes());
     EXPECT_FALSE(rs[0].header("Transfer-Encoding"));

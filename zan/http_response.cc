@@ -133,10 +133,10 @@ std::string& HttpResponse::head(long long content_length)
 {
     std::string& h = srv_->head_buf_;  // reused: no allocation per response
     h.clear();
-    if (minor_ == 0)
-        append_lit(h, "HTTP/1.0 ");
-    else
-        append_lit(h, "HTTP/1.1 ");
+    // Our version, also to an HTTP/1.0 client (RFC 9110 6.2), as nginx
+    // does; what the response may use (chunking, keep-alive) still
+    // follows the request's version.
+    append_lit(h, "HTTP/1.1 ");
     append_number(h, static_cast<unsigned long long>(status_ < 0 ? 0 : status_));
     h.push_back(' ');
     h.append(reason_.empty() ? reason_phrase(status_) : reason_);
