@@ -10,6 +10,12 @@
 //   error vectors: the complete messages before the bad one are answered
 //                  by the handler; then a 4xx/5xx rejection and a close,
 //                  or just a close; never a handler response for it.
+//   upgrade vectors: llhttp hands off after the message. CONNECT and the
+//                  HTTP/2 preface are refused (kRefused). A request that
+//                  offers an Upgrade is an ok vector like any other: zan
+//                  ignores the offer (RFC 9110 section 7.8) and serves it,
+//                  and what llhttp takes for tunnel data is HTTP to zan
+//                  (not checked here; t/http_upgrade_test.cc is).
 //
 // Some well-formed requests are rightly refused by a server although a
 // parser accepts them; kRefused lists each with the status and the reason.
@@ -49,7 +55,8 @@ const std::vector<Refusal> kRefused = {
      "HTTP/1.1 request without Host: RFC 9112 section 3.2 says a server MUST answer 400 (absolute-form "
      "targets included)",
      {"connection.md:6",    "connection.md:34",   "connection.md:236",  "connection.md:264",
-      "connection.md:453",  "content-length.md:4", "content-length.md:33", "method.md:4",
+      "connection.md:453",  "connection.md:542",  "connection.md:679",  "connection.md:713",
+      "content-length.md:4", "content-length.md:33", "method.md:4",
       "pipelining.md:4",    "sample.md:6",        "sample.md:39",       "sample.md:168",
       "sample.md:196",      "sample.md:219",      "sample.md:288",      "sample.md:478",
       "sample.md:506",      "sample.md:536",      "transfer-encoding.md:33",
@@ -58,11 +65,10 @@ const std::vector<Refusal> kRefused = {
       "uri.md:4",           "uri.md:27",          "uri.md:52",          "uri.md:75",
       "uri.md:98",          "uri.md:125",         "uri.md:165",         "uri.md:222"}},
     {501,
-     "CONNECT, Upgrade or the HTTP/2 preface (PRI): zan neither tunnels nor switches protocols, "
-     "and the bytes after such a message are not HTTP",
-     {"connection.md:542", "connection.md:679", "connection.md:713", "connection.md:753",
-      "connection.md:812", "method.md:27",      "method.md:62",      "method.md:96",
-      "method.md:458",     "uri.md:188"}},
+     "CONNECT or the HTTP/2 preface (PRI): zan does not tunnel, and the bytes after such a message are "
+     "not HTTP/1.1 (an Upgrade offer is not refused: zan ignores it, RFC 9110 section 7.8, and serves "
+     "the request)",
+     {"method.md:27", "method.md:62", "method.md:96", "method.md:458", "uri.md:188"}},
     {400, "asterisk-form (\"*\") with a method other than OPTIONS (RFC 9112 section 3.2.4)",
      {"method.md:135"}},
     {400, "not an HTTP/1.x request line (ICE/1.0, RTSP/1.0, HTTP/0.9): zan speaks HTTP only",

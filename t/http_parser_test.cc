@@ -320,24 +320,96 @@ TEST(HttpParser, TargetForms) {
     EXPECT_EQ(outcome("GET ** HTTP/1.1\r\n\r\n"), 400);
 }
 
-TEST(HttpParser, UpgradeAndConnectMarked) {
-    std::string ws = "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n";
+// zan switches to no other protocol, so an Upgrade offer is ignored (RFC
+// 9110 7.8): the field is an ordinary one, the request is framed like any
+// other, may be served and keeps its connection; what follows it is HTTP.
+TEST(HttpParser, UpgradeFieldIsAnOrdinaryField) {
+    const std::string offers[] = {
+        // curl --http2 http://...
+        "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+        "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n",
+    };
+    for (const std::string& in : offers) {
+        SCOPED_TRACE(in);
+        std::string next = get("");
+        for (bool store : {true, false}) {
+            HttpParser p(HttpLimits(), store);
+            EXPECT_EQ(p.feed((in + next).data(), in.size() + next.size()), in.size());
+            ASSERT_EQ(p.state(), HttpParser::kComplete);
+            EXPECT_FALSE(p.request().upgrade);
+            EXPECT_TRUE(p.request().keep_alive);
+            EXPECT_FALSE(p.ends_connection());
+            if (store) {
+                EXPECT_EQ(p.request().refusal_status(), 0);
+                EXPECT_TRUE(p.request().has_token("Connection", "upgrade"));  // there for the application
+                ASSERT_NE(p.request().header("Upgrade"), nullptr);
+            }
+            p.reset();
+            EXPECT_EQ(p.feed(next.data(), next.size()), next.size());  // the next request is HTTP
+            EXPECT_EQ(p.state(), HttpParser::kComplete);
+        }
+    }
+    // The bytes after the offer are HTTP, not data of the offered protocol.
+    std::string ws = offers[1] + "\x81\x05hello";
     HttpParser p;
-    EXPECT_EQ(p.feed((ws + "\x81\x05hello").data(), ws.size() + 7), ws.size());  // stops at the message end
+    EXPECT_EQ(p.feed(ws.data(), ws.size()), offers[1].size());
+    p.reset();
+    EXPECT_EQ(p.feed("\x81", 1), 0u);
+    EXPECT_EQ(p.error_status(), 400);
+    EXPECT_STREQ(p.error_reason(), "invalid method");
+
+    // A body is read as usual, whatever the offer.
+    HttpRequest r = parse("POST /demo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: HTTP/2.0\r\n"
+                          "Content-Length: 15\r\n\r\nsweet post body");
+    EXPECT_FALSE(r.upgrade);
+    EXPECT_EQ(r.body, "sweet post body");
+    r = parse("PUT /u HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: ws\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n");
+    EXPECT_FALSE(r.upgrade);
+    EXPECT_EQ(r.body, "abcd");
+    EXPECT_EQ(outcome("PUT /u HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: ws\r\n"
+                      "Content-Length: 4\r\n\r\nab"),
+              -1);  // waits for the rest of the body
+
+    // Keep-alive follows the usual rules.
+    EXPECT_FALSE(parse(get("Connection: close, upgrade\r\nUpgrade: websocket\r\n")).keep_alive);
+    EXPECT_FALSE(parse("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n").keep_alive);
+    EXPECT_FALSE(parse(get("Upgrade: websocket\r\n")).upgrade);
+    EXPECT_FALSE(parse(get("Connection: upgrade\r\n")).upgrade);
+    // The server's other checks still apply.
+    EXPECT_EQ(parse("GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n").refusal_status(), 400);
+}
+
+// CONNECT and the HTTP/2 preface cannot be served by an HTTP/1.1 server:
+// they are marked upgrade, end the connection and are refused 501.
+TEST(HttpParser, ConnectAndHttp2PrefaceMarked) {
+    std::string in = "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n";
+    HttpParser p;
+    EXPECT_EQ(p.feed((in + "\x16\x03\x01").data(), in.size() + 3), in.size());  // stops at the message end
     ASSERT_EQ(p.state(), HttpParser::kComplete);
     EXPECT_TRUE(p.request().upgrade);
-    EXPECT_EQ(p.request().refusal_status(), 501);
+    const char* why = nullptr;
+    EXPECT_EQ(p.request().refusal_status(&why), 501);
+    EXPECT_STREQ(why, "CONNECT and the HTTP/2 preface are not supported");
     EXPECT_TRUE(p.ends_connection());
     p.reset();
-    EXPECT_EQ(p.feed("\x81", 1), 0u);  // what follows an upgrade is not HTTP
+    EXPECT_EQ(p.feed("\x16", 1), 0u);  // what follows is not HTTP
     EXPECT_EQ(p.state(), HttpParser::kError);
-    EXPECT_FALSE(parse(get("Upgrade: websocket\r\n")).upgrade);  // no Connection: upgrade
-    EXPECT_FALSE(parse(get("Connection: upgrade\r\n")).upgrade);
+    EXPECT_STREQ(p.error_reason(), "data after a CONNECT or HTTP/2 preface request");
     HttpRequest r = parse("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nContent-Length: 5\r\n\r\n");
     EXPECT_TRUE(r.upgrade);
     EXPECT_EQ(r.body, "");  // CONNECT has no content; the rest would be tunnel data
+    r = parse("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n");
+    EXPECT_TRUE(r.upgrade);
+    EXPECT_EQ(r.refusal_status(), 501);
     r = parse("PRI * HTTP/1.1\r\n\r\n");
     EXPECT_TRUE(r.upgrade);
+    EXPECT_EQ(r.refusal_status(), 501);
+    EXPECT_EQ(outcome("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 505);  // the real preface: not HTTP/1.x
+    EXPECT_FALSE(parse("PRI / HTTP/1.1\r\nHost: a\r\n\r\n").upgrade);  // only with asterisk-form
 }
 
 TEST(HttpParser, KeepAliveRules) {
@@ -456,7 +528,7 @@ TEST(HttpParser, PipelinedRequestsWithReset) {
     }
 }
 
-TEST(HttpParser, DataAfterCloseUpgradeOrErrorIsRejected) {
+TEST(HttpParser, DataAfterCloseOrErrorIsRejected) {
     HttpParser p;
     std::string in = "GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n";
     size_t n = p.feed(in.data(), in.size());

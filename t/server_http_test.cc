@@ -792,8 +792,9 @@ TEST_F(HttpServer, Http10KeepAlive)
 
 // A Worker parses each request with one HttpParser for all connections:
 // a request that ends its connection (Connection: close, HTTP/1.0, a
-// refused or upgrade request) must not leave that parser refusing the
-// next connection's requests. One Worker, so every request meets it.
+// refused request, CONNECT or the HTTP/2 preface) must not leave that
+// parser refusing the next connection's requests. One Worker, so every
+// request meets it.
 TEST_F(HttpServer, WorkerServesAfterConnectionEndingRequests)
 {
     ASSERT_TRUE(start_httpd({"--worker-num", "1"}));
@@ -806,7 +807,7 @@ TEST_F(HttpServer, WorkerServesAfterConnectionEndingRequests)
         {"HTTP/1.0", "GET / HTTP/1.0\r\n\r\n", 200},
         {"no Host", "GET / HTTP/1.1\r\n\r\n", 400},
         {"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501},
-        {"Upgrade", get("/", "Connection: upgrade\r\nUpgrade: websocket\r\n"), 501},
+        {"HTTP/2 preface", "PRI * HTTP/1.1\r\n\r\n", 501},
     };
     for (const auto& e : enders) {
         SCOPED_TRACE(e.what);

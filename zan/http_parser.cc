@@ -312,9 +312,6 @@ const char* HttpParser::on_field_name(const char* p, const char* end) {
         case 6:
             if (iequal(name, "expect", 6)) s_.kind = kExpect;
             break;
-        case 7:
-            if (iequal(name, "upgrade", 7)) s_.upgrade_field = true;
-            break;
         }
     }
     s_.elem_len = 0;
@@ -399,7 +396,6 @@ const char* HttpParser::end_element(const char* at) {
         if (s_.elem_junk) return fail(at, 400, "invalid Connection field");
         if (e == "close") s_.conn_close = true;
         if (e == "keep-alive") s_.conn_keep_alive = true;
-        if (e == "upgrade") s_.conn_upgrade = true;
     } else if (s_.kind == kExpect) {
         if (e != "100-continue") return fail(at, 417, "unsupported expectation");
         s_.expect_100 = true;
@@ -419,10 +415,13 @@ const char* HttpParser::end_headers(const char* at) {
     req_.keep_alive = !s_.conn_close && (!http10 || s_.conn_keep_alive);
     req_.chunked = s_.te_seen;
     req_.expect_continue = s_.expect_100 && !http10;
-    req_.upgrade = s_.connect || (s_.pri && s_.asterisk) || (s_.upgrade_field && s_.conn_upgrade);
+    // An Upgrade field is an ordinary field: zan switches to no other
+    // protocol, so it ignores the offer (RFC 9110 7.8) and the message is
+    // framed, served and kept alive like any other.
+    req_.upgrade = s_.connect || (s_.pri && s_.asterisk);
     state_ = kBody;
     s_.sec_limit = SIZE_MAX;
-    if (s_.connect || (s_.pri && s_.asterisk)) return complete(at);  // no content (RFC 9110 9.3.6)
+    if (req_.upgrade) return complete(at);  // no content (RFC 9110 9.3.6)
     if (req_.chunked) {
         begin_section(at, limits_.max_chunk_line, 400, "chunk-size line too long");
         s_.remaining = 0;

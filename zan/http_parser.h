@@ -54,15 +54,16 @@ public:
     bool store() const { return store_; }
 
     // True once a message completed that must be the last one on its
-    // connection: keep_alive is false, or it is an upgrade (what follows is
-    // not HTTP). A server answers it, reads no further and closes.
+    // connection: keep_alive is false, or it is CONNECT or the HTTP/2
+    // preface (request().upgrade: what follows is not HTTP/1.1). A server
+    // answers it, reads no further and closes.
     bool ends_connection() const { return state_ == kComplete && (!req_.keep_alive || req_.upgrade); }
 
     // Ready for the next message on the same connection; keeps capacity.
     // After kError or a message that ends_connection(), the connection stays
     // finished: feed() of any further byte reports kError (400), so bytes
-    // after Connection: close, after an upgrade or after a bad request are
-    // never taken for a request.
+    // after Connection: close, after CONNECT or the HTTP/2 preface or after
+    // a bad request are never taken for a request.
     void reset();
     // Ready for a new connection: as if newly constructed (keeps capacity).
     // A Worker that parses whole messages from many connections with one
@@ -76,7 +77,7 @@ private:
         kBodyLength, kChunkSize, kChunkExt, kChunkLf, kChunkData, kChunkDataCr,
         kChunkDataLf, kDone
     };
-    enum Kind : uint8_t { kOther, kContentLength, kTransferEncoding, kConnection, kExpect, kUpgrade };
+    enum Kind : uint8_t { kOther, kContentLength, kTransferEncoding, kConnection, kExpect };
     static constexpr size_t kHead = 64;   // target bytes kept for classification
     static constexpr size_t kSmall = 24;  // method / field name / list element bytes kept
 
@@ -143,8 +144,8 @@ private:
         char elem[kSmall] = {};
         bool elem_ows = false, elem_junk = false;
         bool te_seen = false, te_chunked = false;
-        bool conn_close = false, conn_keep_alive = false, conn_upgrade = false;
-        bool expect_100 = false, upgrade_field = false;
+        bool conn_close = false, conn_keep_alive = false;
+        bool expect_100 = false;
         uint64_t remaining = 0;        // Content-Length bytes left, or chunk bytes / size
         uint64_t body_len = 0;         // decoded chunked bytes so far
         size_t chunk_digits = 0;

@@ -119,7 +119,7 @@ const char* HttpParser::complete(const char* at) {
     s_.step = kDone;
     s_.sec_limit = SIZE_MAX;
     if (!req_.keep_alive) finished_ = "data after a Connection: close request";
-    if (req_.upgrade) finished_ = "data after an upgrade request";
+    if (req_.upgrade) finished_ = "data after a CONNECT or HTTP/2 preface request";
     return at;
 }
 

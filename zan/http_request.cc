@@ -83,7 +83,7 @@ int HttpRequest::refusal_status(const char** reason) const {
         if (!valid_host(h.value)) bad_host = true;
     }
     if (upgrade) {
-        status = 501, why = "upgrade and CONNECT are not supported";
+        status = 501, why = "CONNECT and the HTTP/2 preface are not supported";
     } else if (hosts == 0 && version_major == 1 && version_minor >= 1) {
         status = 400, why = "HTTP/1.1 request without Host";
     } else if (hosts > 1) {

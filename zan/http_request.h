@@ -36,9 +36,11 @@ public:
     bool keep_alive = true;        // version default, then Connection: close / keep-alive
     bool chunked = false;          // Transfer-Encoding ends in chunked
     bool expect_continue = false;  // Expect: 100-continue on HTTP/1.1
-    // CONNECT, an Upgrade field with a Connection "upgrade" token, or the
-    // HTTP/2 preface line "PRI * HTTP/1.1". zan does not tunnel: bytes after
-    // such a message are not HTTP, and refusal_status() says 501.
+    // CONNECT, or the HTTP/2 preface line "PRI * HTTP/1.1": bytes after
+    // such a message are not HTTP/1.1. zan does not tunnel, and
+    // refusal_status() says 501. An Upgrade header field does not set it:
+    // zan switches to no other protocol, so it ignores the offer (RFC 9110
+    // 7.8) and such a request is served like any other.
     bool upgrade = false;
 
     // First field with this name (case-insensitive), or nullptr.
@@ -51,10 +53,11 @@ public:
 
     // Checks a parser accepts but a server refuses. Returns 0 when the
     // request may go to the application, else the status to answer with:
-    // 501 for upgrade requests; 400 for an HTTP/1.1 request without Host,
-    // more than one Host field or an invalid Host value (RFC 9112 3.2), and
-    // for asterisk-form ("*") with a method other than OPTIONS. *reason (if
-    // given) gets a short static text. Needs a parser with store=true.
+    // 501 for CONNECT and the HTTP/2 preface (upgrade); 400 for an
+    // HTTP/1.1 request without Host, more than one Host field or an
+    // invalid Host value (RFC 9112 3.2), and for asterisk-form ("*") with
+    // a method other than OPTIONS. *reason (if given) gets a short static
+    // text. Needs a parser with store=true.
     int refusal_status(const char** reason = nullptr) const;
 
     // Empties every field; strings keep their capacity.

@@ -139,7 +139,7 @@ void HttpServer::handle(SessionId s, std::string_view raw)
     HttpRequest& req = parser_.request();
     const char* why = nullptr;
     if (int status = req.refusal_status(&why)) {
-        // Well-formed but refused (no Host on HTTP/1.1, CONNECT or Upgrade,
+        // Well-formed but refused (no Host on HTTP/1.1, CONNECT or PRI,
         // "*" with a method other than OPTIONS): the application never sees it.
         log(Level::debug, "refusing request: %s", why ? why : "");
         std::string r = error_response(status, true);
