@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -639,16 +640,18 @@ void remove_tree(const std::string& dir)
 {
     if (dir.empty() || dir.rfind("/tmp/zan-test-", 0) != 0)
         return;  // only what make_temp_dir() made
-    DIR* d = ::opendir(dir.c_str());
-    if (d) {
-        while (struct dirent* e = ::readdir(d)) {
-            std::string n = e->d_name;
-            if (n != "." && n != "..")
-                ::unlink((dir + "/" + n).c_str());
-        }
-        ::closedir(d);
-    }
-    ::rmdir(dir.c_str());
+    // Depth first, and symlinks are removed, never followed.
+    ::nftw(dir.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); },
+           16, FTW_DEPTH | FTW_PHYS);
+}
+
+bool write_file(const std::string& path, const std::string& data)
+{
+    FILE* f = ::fopen(path.c_str(), "wb");
+    if (!f)
+        return false;
+    bool ok = ::fwrite(data.data(), 1, data.size(), f) == data.size();
+    return ::fclose(f) == 0 && ok;
 }
 
 std::string read_file(const std::string& path)

@@ -149,10 +149,13 @@ long long cpu_ticks(pid_t pid);
 std::vector<std::pair<std::string, pid_t>> named_descendants(pid_t root);
 // True if 127.0.0.1:port can be bound and listened on (SO_REUSEADDR).
 bool port_bindable(int port);
-// A fresh directory under /tmp (mkdtemp); removed with remove_tree().
+// A fresh directory under /tmp (mkdtemp); removed with remove_tree(),
+// with everything below it (symlinks are removed, never followed).
 std::string make_temp_dir();
 void remove_tree(const std::string& dir);
 std::string read_file(const std::string& path);
+// Creates or truncates path with data; false on any error.
+bool write_file(const std::string& path, const std::string& data);
 bool file_exists(const std::string& path);
 
 // Inode of the server-side socket of the loopback connection `client_fd`
@@ -229,7 +232,7 @@ private:
     std::string buf_;
 };
 
-// A directory from make_temp_dir(), removed with its files at scope exit.
+// A directory from make_temp_dir(), removed with all it holds at scope exit.
 struct TempDir {
     std::string path = make_temp_dir();
     ~TempDir() { remove_tree(path); }

@@ -13,7 +13,6 @@
 // wait for.
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -117,29 +116,6 @@ HttpReply curl_reply(const std::string& out, bool head = false)
 HttpReply curl(const std::string& args, int* rc = nullptr)
 {
     return curl_reply(sh("curl -s -i --max-time 10 " + args, rc));
-}
-
-// A directory tree under /tmp, removed with everything in it at scope
-// exit (symlinks are removed, never followed).
-struct TempTree {
-    std::string path = zt::make_temp_dir();
-    ~TempTree()
-    {
-        if (path.rfind("/tmp/zan-test-", 0) != 0)
-            return;
-        ::nftw(path.c_str(),
-               [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-               FTW_DEPTH | FTW_PHYS);
-    }
-};
-
-bool write_file(const std::string& path, const std::string& data)
-{
-    FILE* f = ::fopen(path.c_str(), "wb");
-    if (!f)
-        return false;
-    bool ok = ::fwrite(data.data(), 1, data.size(), f) == data.size();
-    return ::fclose(f) == 0 && ok;
 }
 
 // Deterministic incompressible bytes.
@@ -297,9 +273,9 @@ TEST_F(HttpServer, PythonHttpClientKeepAlive)
 TEST_F(HttpServer, CurlExpectContinue)
 {
     ASSERT_TRUE(start_httpd());
-    TempTree dir;
+    zt::TempDir dir;
     std::string file = dir.path + "/upload.bin";
-    ASSERT_TRUE(write_file(file, random_bytes(300000, 7)));
+    ASSERT_TRUE(zt::write_file(file, random_bytes(300000, 7)));
     int rc = -1;
     std::string out = sh("curl -s -v --max-time 10 -H 'Expect: 100-continue' --data-binary @" + file +
                              " -o /dev/null -w 'code %{http_code}\\n' " + url(port_, "/upload") + " 2>&1",
@@ -825,20 +801,20 @@ TEST_F(HttpServer, WorkerServesAfterConnectionEndingRequests)
 // ---------------------------------------------------------------- static files
 
 struct StaticSite {
-    TempTree dir;
+    zt::TempDir dir;
     std::string root;
     std::string text = "0123456789abcdefghij";  // r.txt
     bool make()
     {
         root = dir.path + "/www";
         return ::mkdir(root.c_str(), 0755) == 0 && ::mkdir((root + "/sub").c_str(), 0755) == 0 &&
-               write_file(dir.path + "/secret.txt", "TOP-SECRET\n") &&
-               write_file(root + "/index.html", "<h1>index</h1>\n") &&
-               write_file(root + "/sub/index.html", "<h1>sub</h1>\n") &&
-               write_file(root + "/style.css", "body{}\n") &&
-               write_file(root + "/app.js", "1;\n") && write_file(root + "/data.json", "{}\n") &&
-               write_file(root + "/logo.png", "\x89PNG") && write_file(root + "/blob.bin", "?") &&
-               write_file(root + "/r.txt", text) &&
+               zt::write_file(dir.path + "/secret.txt", "TOP-SECRET\n") &&
+               zt::write_file(root + "/index.html", "<h1>index</h1>\n") &&
+               zt::write_file(root + "/sub/index.html", "<h1>sub</h1>\n") &&
+               zt::write_file(root + "/style.css", "body{}\n") &&
+               zt::write_file(root + "/app.js", "1;\n") && zt::write_file(root + "/data.json", "{}\n") &&
+               zt::write_file(root + "/logo.png", "\x89PNG") && zt::write_file(root + "/blob.bin", "?") &&
+               zt::write_file(root + "/r.txt", text) &&
                ::symlink((dir.path + "/secret.txt").c_str(), (root + "/escape.txt").c_str()) == 0 &&
                ::symlink(dir.path.c_str(), (root + "/updir").c_str()) == 0;
     }
@@ -965,9 +941,9 @@ TEST_F(HttpServer, StaticConditionalAndRanges)
 
 TEST_F(HttpServer, LargeFileByteExactWithCurl)
 {
-    TempTree dir;
+    zt::TempDir dir;
     const std::string data = random_bytes(20 << 20, 20);
-    ASSERT_TRUE(write_file(dir.path + "/big.bin", data));
+    ASSERT_TRUE(zt::write_file(dir.path + "/big.bin", data));
     ASSERT_TRUE(start_httpd({"--root", dir.path}));
     std::string dst = dir.path + ".download";
     int rc = -1;
@@ -997,9 +973,9 @@ TEST_F(HttpServer, LargeFileByteExactWithCurl)
 // every 10 ms gets every byte of a large file (sendfile back-pressure).
 TEST_F(HttpServer, SlowReaderGetsEveryByte)
 {
-    TempTree dir;
+    zt::TempDir dir;
     const std::string data = random_bytes(3 << 20, 27);
-    ASSERT_TRUE(write_file(dir.path + "/slow.bin", data));
+    ASSERT_TRUE(zt::write_file(dir.path + "/slow.bin", data));
     ASSERT_TRUE(start_httpd({"--root", dir.path}));
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(fd, 0);
@@ -1060,9 +1036,9 @@ int open_fds(pid_t pid)
 // taken the connection is cut, while other clients are served.
 TEST_F(HttpServer, ClientThatStopsReadingIsCutAfterSendTimeout)
 {
-    TempTree dir;
-    ASSERT_TRUE(write_file(dir.path + "/big.bin", random_bytes(1 << 20, 9)));
-    ASSERT_TRUE(write_file(dir.path + "/small.txt", "small\n"));
+    zt::TempDir dir;
+    ASSERT_TRUE(zt::write_file(dir.path + "/big.bin", random_bytes(1 << 20, 9)));
+    ASSERT_TRUE(zt::write_file(dir.path + "/small.txt", "small\n"));
     ASSERT_TRUE(start_httpd({"--root", dir.path, "--worker-num", "1", "--net-worker-num", "1",
                              "--send-timeout", "500", "--log-level", "debug"}));
     pid_t net = find_by_name("zan-net-0");

@@ -34,21 +34,12 @@ std::string websocket_get(const std::string& path)
 
 const char kText[] = "upgrade test\n";
 
-bool write_file(const std::string& path, const std::string& data)
-{
-    FILE* f = ::fopen(path.c_str(), "wb");
-    if (!f)
-        return false;
-    bool ok = ::fwrite(data.data(), 1, data.size(), f) == data.size();
-    return ::fclose(f) == 0 && ok;
-}
-
 // zan-httpd serving a directory that holds a.txt.
 class HttpServerUpgrade : public zt::ServerTest {
 protected:
     ::testing::AssertionResult start_site()
     {
-        if (!write_file(dir_.path + "/a.txt", kText))
+        if (!zt::write_file(dir_.path + "/a.txt", kText))
             return ::testing::AssertionFailure() << "cannot write " << dir_.path << "/a.txt";
         return start_httpd({"--root", dir_.path});
     }

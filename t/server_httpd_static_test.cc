@@ -6,7 +6,6 @@
 // fails) and sends raw requests, one connection each, with deadlines.
 // Temporary directories are removed at scope exit.
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -54,29 +53,6 @@ std::string header_or(const HttpReply& r, const char* name, const char* dflt = "
     return v ? *v : dflt;
 }
 
-// A directory tree under /tmp, removed with everything in it at scope
-// exit (symlinks are removed, never followed).
-struct TempTree {
-    std::string path = zt::make_temp_dir();
-    ~TempTree()
-    {
-        if (path.rfind("/tmp/zan-test-", 0) != 0)
-            return;
-        ::nftw(path.c_str(),
-               [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-               FTW_DEPTH | FTW_PHYS);
-    }
-};
-
-bool write_file(const std::string& path, const std::string& data)
-{
-    FILE* f = ::fopen(path.c_str(), "wb");
-    if (!f)
-        return false;
-    bool ok = ::fwrite(data.data(), 1, data.size(), f) == data.size();
-    return ::fclose(f) == 0 && ok;
-}
-
 bool set_mtime(const std::string& path, time_t t)
 {
     struct timespec ts[2] = {{t, 0}, {t, 0}};
@@ -98,14 +74,14 @@ const time_t kMtime = 1577836800;  // 2020-01-01 00:00:00 UTC
 const std::string kText = "0123456789abcdefghij";
 
 struct Site {
-    TempTree dir;
+    zt::TempDir dir;
     std::string root;
     bool make()
     {
         root = dir.path + "/www";
-        return ::mkdir(root.c_str(), 0755) == 0 && write_file(root + "/r.txt", kText) &&
+        return ::mkdir(root.c_str(), 0755) == 0 && zt::write_file(root + "/r.txt", kText) &&
                set_mtime(root + "/r.txt", kMtime) && ::mkdir((root + "/evil.com").c_str(), 0755) == 0 &&
-               write_file(root + "/evil.com/index.html", "evil index\n") &&
+               zt::write_file(root + "/evil.com/index.html", "evil index\n") &&
                ::mkdir((root + "/a b").c_str(), 0755) == 0 &&
                ::mkdir((root + "/x\r\ny").c_str(), 0755) == 0;
     }

@@ -11,17 +11,10 @@
 #include <gtest/gtest.h>
 
 #include "t/helpers.h"
-#include "zan/fd.h"
 #include "zan/sys.h"
 #include "zan/task_worker.h"
 
 namespace {
-
-bool write_file(const std::string& path, const std::string& data)
-{
-    zan::Fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    return f && zan::write_all(f.get(), data.data(), data.size()) == static_cast<ssize_t>(data.size());
-}
 
 std::string packet(uint16_t flags, uint64_t len, const std::string& body)
 {
@@ -112,10 +105,10 @@ TEST_F(TaskPacket, OnlyOwnTaskFilesAreOpened)
 {
     std::string err;
     std::string other = dir_.path + "/keep.txt";
-    ASSERT_TRUE(write_file(other, "keep"));
+    ASSERT_TRUE(zt::write_file(other, "keep"));
     std::string elsewhere = dir_.path + "/x/zan-task-4242-abc";
     std::string other_server = dir_.path + "/zan-task-999-abcdef";
-    ASSERT_TRUE(write_file(other_server, "keep"));
+    ASSERT_TRUE(zt::write_file(other_server, "keep"));
     for (const std::string& p : {other, elsewhere, other_server, prefix_ + "../keep.txt",
                                  prefix_, std::string("/etc/passwd")}) {
         SCOPED_TRACE(p);
