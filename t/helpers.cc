@@ -2,9 +2,9 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,6 +17,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -643,6 +644,21 @@ void remove_tree(const std::string& dir)
     // Depth first, and symlinks are removed, never followed.
     ::nftw(dir.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); },
            16, FTW_DEPTH | FTW_PHYS);
+}
+
+bool set_mtime(const std::string& path, time_t t)
+{
+    struct timespec ts[2] = {{t, 0}, {t, 0}};
+    return ::utimensat(AT_FDCWD, path.c_str(), ts, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+std::string http_date(time_t t)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[64];
+    size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return std::string(buf, n);
 }
 
 bool write_file(const std::string& path, const std::string& data)

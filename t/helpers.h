@@ -156,6 +156,10 @@ void remove_tree(const std::string& dir);
 std::string read_file(const std::string& path);
 // Creates or truncates path with data; false on any error.
 bool write_file(const std::string& path, const std::string& data);
+// Sets path's access and modification times to t (links not followed).
+bool set_mtime(const std::string& path, time_t t);
+// t as an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string http_date(time_t t);
 bool file_exists(const std::string& path);
 
 // Inode of the server-side socket of the loopback connection `client_fd`

@@ -142,21 +142,6 @@ uint64_t fnv1a(const std::string& s)
     return h;
 }
 
-void set_mtime(const std::string& path, time_t t)
-{
-    struct timespec ts[2] = {{t, 0}, {t, 0}};
-    ::utimensat(AT_FDCWD, path.c_str(), ts, AT_SYMLINK_NOFOLLOW);
-}
-
-std::string http_date(time_t t)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[64];
-    size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return std::string(buf, n);
-}
-
 // One zan-httpd per test (zt::ServerTest).
 class HttpServer : public zt::ServerTest {
 protected:
@@ -883,23 +868,23 @@ TEST_F(HttpServer, StaticConditionalAndRanges)
     StaticSite site;
     ASSERT_TRUE(site.make());
     const time_t mtime = 1577836800;  // 2020-01-01 00:00:00 UTC
-    set_mtime(site.root + "/r.txt", mtime);
+    zt::set_mtime(site.root + "/r.txt", mtime);
     ASSERT_TRUE(start_httpd({"--root", site.root}));
     int rc = -1;
     std::string u = url(port_, "/r.txt");
 
     HttpReply r = curl(u, &rc);
     ASSERT_TRUE(r.header("Last-Modified"));
-    EXPECT_EQ(*r.header("Last-Modified"), http_date(mtime));
+    EXPECT_EQ(*r.header("Last-Modified"), zt::http_date(mtime));
 
     // If-Modified-Since: not modified since then (same second or later).
     for (time_t t : {mtime, mtime + 3600}) {
-        r = curl("-z " + zt::shell_quote(http_date(t)) + " " + u, &rc);
+        r = curl("-z " + zt::shell_quote(zt::http_date(t)) + " " + u, &rc);
         EXPECT_EQ(r.status, 304);
         EXPECT_TRUE(r.body.empty());
         EXPECT_FALSE(r.header("Content-Length") && *r.header("Content-Length") != "0");
     }
-    r = curl("-z " + zt::shell_quote(http_date(mtime - 60)) + " " + u, &rc);
+    r = curl("-z " + zt::shell_quote(zt::http_date(mtime - 60)) + " " + u, &rc);
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, site.text);
 

@@ -53,21 +53,6 @@ std::string header_or(const HttpReply& r, const char* name, const char* dflt = "
     return v ? *v : dflt;
 }
 
-bool set_mtime(const std::string& path, time_t t)
-{
-    struct timespec ts[2] = {{t, 0}, {t, 0}};
-    return ::utimensat(AT_FDCWD, path.c_str(), ts, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
-std::string http_date(time_t t)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[64];
-    size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return std::string(buf, n);
-}
-
 // www/r.txt (20 bytes, modified at kMtime), www/evil.com/index.html,
 // www/a b/ and www/x<CR><LF>y/ (directories).
 const time_t kMtime = 1577836800;  // 2020-01-01 00:00:00 UTC
@@ -80,7 +65,7 @@ struct Site {
     {
         root = dir.path + "/www";
         return ::mkdir(root.c_str(), 0755) == 0 && zt::write_file(root + "/r.txt", kText) &&
-               set_mtime(root + "/r.txt", kMtime) && ::mkdir((root + "/evil.com").c_str(), 0755) == 0 &&
+               zt::set_mtime(root + "/r.txt", kMtime) && ::mkdir((root + "/evil.com").c_str(), 0755) == 0 &&
                zt::write_file(root + "/evil.com/index.html", "evil index\n") &&
                ::mkdir((root + "/a b").c_str(), 0755) == 0 &&
                ::mkdir((root + "/x\r\ny").c_str(), 0755) == 0;
@@ -105,8 +90,8 @@ TEST_F(HttpServerStatic, IfNoneMatchOverridesIfModifiedSince)
     Site site;
     ASSERT_TRUE(site.make());
     ASSERT_TRUE(start_site(site));
-    const std::string later = "If-Modified-Since: " + http_date(kMtime + 3600) + "\r\n";
-    const std::string earlier = "If-Modified-Since: " + http_date(kMtime - 3600) + "\r\n";
+    const std::string later = "If-Modified-Since: " + zt::http_date(kMtime + 3600) + "\r\n";
+    const std::string earlier = "If-Modified-Since: " + zt::http_date(kMtime - 3600) + "\r\n";
 
     // Alone, If-Modified-Since still works both ways.
     HttpReply r = ask(port_, req("GET", "/r.txt", later));
@@ -130,7 +115,7 @@ TEST_F(HttpServerStatic, IfNoneMatchOverridesIfModifiedSince)
         r = ask(port_, req("GET", "/r.txt", "If-None-Match: *\r\n" + ims));
         EXPECT_EQ(r.status, 304);
         EXPECT_TRUE(r.body.empty());
-        EXPECT_EQ(header_or(r, "Last-Modified"), http_date(kMtime));
+        EXPECT_EQ(header_or(r, "Last-Modified"), zt::http_date(kMtime));
         r = ask(port_, req("HEAD", "/r.txt", ims + "If-None-Match: *\r\n"), true);
         EXPECT_EQ(r.status, 304);
     }
@@ -146,9 +131,9 @@ TEST_F(HttpServerStatic, IfMatchAndIfUnmodifiedSince)
     Site site;
     ASSERT_TRUE(site.make());
     ASSERT_TRUE(start_site(site));
-    const std::string ius_before = "If-Unmodified-Since: " + http_date(kMtime - 1) + "\r\n";
-    const std::string ius_same = "If-Unmodified-Since: " + http_date(kMtime) + "\r\n";
-    const std::string ius_after = "If-Unmodified-Since: " + http_date(kMtime + 3600) + "\r\n";
+    const std::string ius_before = "If-Unmodified-Since: " + zt::http_date(kMtime - 1) + "\r\n";
+    const std::string ius_same = "If-Unmodified-Since: " + zt::http_date(kMtime) + "\r\n";
+    const std::string ius_after = "If-Unmodified-Since: " + zt::http_date(kMtime + 3600) + "\r\n";
     struct {
         const char* method;
         std::string headers;
