@@ -516,6 +516,42 @@ TEST_F(ServerBasic, HalfCloseWhileTheWorkersChannelIsFull)
     EXPECT_EQ(stop_and_check(), "");
 }
 
+// discard_timeout_request (scenario 37): a line whose client reset while
+// the line waited for a frozen Worker never reaches on_receive and is not
+// counted; without the option it is.
+class ServerDiscard : public zt::ServerTest {
+protected:
+    void run(bool discard)
+    {
+        std::vector<std::string> args = {"--worker-num", "1", "--net-worker-num", "1",
+                                         "--task-worker-num", "0", "--log-level", "debug"};
+        if (discard)
+            args.push_back("--discard-timeout-request");
+        ASSERT_TRUE(start_echod(args));
+        pid_t worker = find_by_name("zan-worker-0");
+        ASSERT_GT(worker, 0);
+        ASSERT_TRUE(freeze(worker));
+        {
+            Sock gone = connect();
+            ASSERT_TRUE(gone.ok());
+            ASSERT_TRUE(zt::send_str(gone.get(), "lost\n"));
+            struct linger lg = {1, 0};  // close with a reset
+            ASSERT_EQ(::setsockopt(gone.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+        }
+        ASSERT_TRUE(server_.wait_for("closed: read error", 5000));
+        ASSERT_EQ(::kill(worker, SIGCONT), 0);
+        Sock c = connect();
+        ASSERT_TRUE(c.ok());
+        EXPECT_EQ(zt::request(c.get(), "hello"), "hello");
+        EXPECT_EQ(zt::stat_of(c.get(), "request_count"), discard ? 1 : 2);
+        EXPECT_EQ(server_.count("its message is discarded"), discard ? 1 : 0);
+        EXPECT_EQ(stop_and_check(), "");
+    }
+};
+
+TEST_F(ServerDiscard, DataOfAClosedConnectionIsDropped) { run(true); }
+TEST_F(ServerDiscard, DataOfAClosedConnectionIsHandledByDefault) { run(false); }
+
 TEST_F(ServerBasic, BadOptionValuesAreRefused)
 {
     struct Case {

@@ -25,7 +25,8 @@ static void usage()
             "                 [--task-worker-num N] [--user-process-num N] [--max-request N]\n"
             "                 [--task-max-request N] [--dispatch-mode N] [--max-connection N]\n"
             "                 [--max-wait-time S] [--pipe-buffer-size B] [--pid-file F] [--log-file F]\n"
-            "                 [--log-level L] [--send-timeout MS] [--user U] [--group G] [--daemonize]\n");
+            "                 [--log-level L] [--send-timeout MS] [--user U] [--group G] [--daemonize]\n"
+            "                 [--discard-timeout-request]\n");
     exit(2);
 }
 
@@ -44,6 +45,10 @@ static Args parse_args(int argc, char** argv)
     cfg.task_worker_num = 1;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
+        if (a == "--discard-timeout-request") {
+            cfg.discard_timeout_request = true;
+            continue;
+        }
         if (a == "--daemonize") {
             cfg.daemonize = true;
             continue;

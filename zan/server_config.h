@@ -30,6 +30,9 @@ struct ServerConfig {
     // core and its hand-offs need no cross-CPU wake-up). Off by default.
     bool open_cpu_affinity = false;
     int dispatch_mode = 2;    // 1 round robin, 2 connection, 3 idle, 4 client IP, 5 uid
+    // A Worker drops a message whose connection closed before the Worker
+    // got to it, instead of calling on_receive.
+    bool discard_timeout_request = false;
     size_t buffer_output_size = 2 * 1024 * 1024;  // per-connection output limit
     // A client that takes no byte of its waiting output for this long is
     // disconnected (0: never), like nginx's send_timeout.

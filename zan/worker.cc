@@ -179,6 +179,11 @@ void Worker::handle(int k, const FrameHeader& h, std::string_view data)
             rt_.cb.on_connect(*rt_.server, s);
         break;
     case kFrameData:
+        if (rt_.cfg.discard_timeout_request && !rt_.live_session(s)) {
+            log(Level::debug, "session %llu closed: its message is discarded",
+                static_cast<unsigned long long>(s));
+            break;
+        }
         rt_.data_flags = h.arg;
         if (rt_.cb.on_receive)
             rt_.cb.on_receive(*rt_.server, s, data);
