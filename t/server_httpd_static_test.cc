@@ -198,6 +198,7 @@ TEST_F(HttpServerStatic, RepeatedSlashesAreMergedAndRedirectsStayLocal)
         {"http://test//evil.com", "/evil.com/"},
         {"/a%20b", "/a%20b/"},
         {"/x%0D%0Ay", "/x%0D%0Ay/"},  // no header injection
+        {"//evil.com?a=1&b=%20", "/evil.com/?a=1&b=%20"},  // the query goes along
     };
     for (const auto& c : redirects) {
         SCOPED_TRACE(c.target);

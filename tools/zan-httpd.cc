@@ -19,8 +19,17 @@
 #include <string_view>
 #include <vector>
 
+#include "tools/httpd_paths.h"
 #include "tools/server_options.h"
 #include "zan/http_server.h"
+
+using zan_httpd::encode_path;
+using zan_httpd::http_date;
+using zan_httpd::merge_slashes;
+using zan_httpd::mime_type;
+using zan_httpd::parse_http_date;
+using zan_httpd::parse_range;
+using zan_httpd::url_decode;
 
 static void usage()
 {
@@ -30,150 +39,6 @@ static void usage()
             "                 [--log-level L] [--keepalive-timeout MS] [--header-timeout MS]\n"
             "                 [--send-timeout MS] [--cpu-affinity] [--daemonize]\n");
     exit(2);
-}
-
-static const char* mime_type(const std::string& path)
-{
-    static const struct {
-        const char* ext;
-        const char* type;
-    } kTypes[] = {
-        {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
-        {"css", "text/css"}, {"js", "text/javascript"}, {"mjs", "text/javascript"},
-        {"json", "application/json"}, {"txt", "text/plain; charset=utf-8"},
-        {"md", "text/markdown; charset=utf-8"}, {"xml", "application/xml"},
-        {"svg", "image/svg+xml"}, {"png", "image/png"}, {"jpg", "image/jpeg"},
-        {"jpeg", "image/jpeg"}, {"gif", "image/gif"}, {"webp", "image/webp"},
-        {"ico", "image/x-icon"}, {"pdf", "application/pdf"}, {"wasm", "application/wasm"},
-        {"woff", "font/woff"}, {"woff2", "font/woff2"}, {"mp4", "video/mp4"},
-        {"webm", "video/webm"}, {"mp3", "audio/mpeg"}, {"ogg", "audio/ogg"},
-        {"zip", "application/zip"}, {"gz", "application/gzip"}, {"tar", "application/x-tar"},
-    };
-    size_t dot = path.rfind('.');
-    size_t slash = path.rfind('/');
-    if (dot != std::string::npos && (slash == std::string::npos || dot > slash)) {
-        std::string ext = path.substr(dot + 1);
-        for (char& ch : ext)
-            ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
-        for (const auto& t : kTypes)
-            if (ext == t.ext)
-                return t.type;
-    }
-    return "application/octet-stream";
-}
-
-static std::string http_date(time_t t)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[64];
-    size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return std::string(buf, n);
-}
-
-static bool parse_http_date(const std::string& s, time_t* out)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!end || *end)
-        return false;
-    *out = timegm(&tm);
-    return true;
-}
-
-// Percent-decodes a path; false for bad escapes or a NUL byte.
-static bool url_decode(const std::string& in, std::string* out)
-{
-    out->clear();
-    for (size_t i = 0; i < in.size(); i++) {
-        char c = in[i];
-        if (c == '%') {
-            if (i + 2 >= in.size() || !isxdigit(static_cast<unsigned char>(in[i + 1])) ||
-                !isxdigit(static_cast<unsigned char>(in[i + 2])))
-                return false;
-            c = static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
-            i += 2;
-        }
-        if (c == '\0')
-            return false;
-        out->push_back(c);
-    }
-    return true;
-}
-
-// Merges each run of '/' into one, as nginx's merge_slashes does: "//host"
-// then never reaches the file system or a Location field, where a browser
-// would read it as another host.
-static void merge_slashes(std::string* path)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < path->size(); i++)
-        if ((*path)[i] != '/' || j == 0 || (*path)[j - 1] != '/')
-            (*path)[j++] = (*path)[i];
-    path->resize(j);
-}
-
-// Percent-encodes every byte that may not stand as is in an RFC 3986
-// path, so that a decoded path (which may hold SP, CR, LF, '?', '#' or
-// '%') can go back into a Location field.
-static std::string encode_path(const std::string& in)
-{
-    static const char kHex[] = "0123456789ABCDEF";
-    static const char kSafe[] = "/-._~!$&'()*+,;=:@";
-    std::string out;
-    for (unsigned char c : in) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            (c != '\0' && strchr(kSafe, c))) {
-            out.push_back(static_cast<char>(c));
-        } else {
-            out.push_back('%');
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 15]);
-        }
-    }
-    return out;
-}
-
-// "bytes=a-b" against size: 1 one satisfiable range, 0 ignore the header
-// (serve everything), -1 unsatisfiable (416).
-static int parse_range(const std::string& h, uint64_t size, uint64_t* from, uint64_t* len)
-{
-    if (h.compare(0, 6, "bytes=") != 0 || h.find(',') != std::string::npos)
-        return 0;
-    std::string r = h.substr(6);
-    size_t dash = r.find('-');
-    if (dash == std::string::npos)
-        return 0;
-    std::string a = r.substr(0, dash), b = r.substr(dash + 1);
-    auto digits = [](const std::string& x) {
-        return !x.empty() && x.size() < 19 && x.find_first_not_of("0123456789") == std::string::npos;
-    };
-    if (a.empty()) {  // suffix: the last b bytes
-        if (!digits(b))
-            return 0;
-        uint64_t n = strtoull(b.c_str(), nullptr, 10);
-        if (n == 0 || size == 0)
-            return -1;
-        if (n > size)
-            n = size;
-        *from = size - n;
-        *len = n;
-        return 1;
-    }
-    if (!digits(a) || (!b.empty() && !digits(b)))
-        return 0;
-    uint64_t s = strtoull(a.c_str(), nullptr, 10);
-    uint64_t e = b.empty() ? size - 1 : strtoull(b.c_str(), nullptr, 10);
-    if (!b.empty() && e < s)
-        return 0;  // invalid: ignored (RFC 9110 section 14.2)
-    if (s >= size)
-        return -1;
-    if (e >= size)
-        e = size - 1;
-    *from = s;
-    *len = e - s + 1;
-    return 1;
 }
 
 static void refuse(zan::HttpResponse& resp, int status, const char* body = nullptr)
@@ -225,7 +90,12 @@ static bool resolve_file(const std::string& root, const zan::HttpRequest& req,
     }
     if (S_ISDIR(st->st_mode)) {
         if (path.back() != '/') {
-            resp.set_header("Location", encode_path(path) + "/");
+            // The query goes along, as with nginx (it is as the client
+            // sent it: only characters a request-target may hold).
+            std::string loc = encode_path(path) + "/";
+            if (!req.query.empty())
+                loc += "?" + req.query;
+            resp.set_header("Location", loc);
             refuse(resp, 301);
             return false;
         }
