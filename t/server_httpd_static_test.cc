@@ -83,6 +83,33 @@ protected:
 };
 using HttpServerHello = zt::ServerTest;
 
+// RFC 9110 5.6.7: a recipient accepts all three HTTP-date formats. The
+// file is from 2020-01-01 00:00:00; each date is an hour after it (304)
+// or an hour before (200).
+TEST_F(HttpServerStatic, IfModifiedSinceInAllThreeDateFormats)
+{
+    Site site;
+    ASSERT_TRUE(site.make());
+    ASSERT_TRUE(start_site(site));
+    const struct {
+        const char* date;
+        int status;
+    } cases[] = {
+        {"Wed, 01 Jan 2020 01:00:00 GMT", 304},   // IMF-fixdate
+        {"Tue, 31 Dec 2019 23:00:00 GMT", 200},
+        {"Wednesday, 01-Jan-20 01:00:00 GMT", 304},  // RFC 850
+        {"Tuesday, 31-Dec-19 23:00:00 GMT", 200},
+        {"Wed Jan  1 01:00:00 2020", 304},  // asctime
+        {"Tue Dec 31 23:00:00 2019", 200},
+        {"2020-01-01T01:00:00Z", 200},  // not an HTTP-date: ignored
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.date);
+        HttpReply r = ask(port_, req("GET", "/r.txt", "If-Modified-Since: " + std::string(c.date) + "\r\n"));
+        EXPECT_EQ(r.status, c.status);
+    }
+}
+
 // RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is
 // present. With no ETag, only "*" matches (the file exists): 304.
 TEST_F(HttpServerStatic, IfNoneMatchOverridesIfModifiedSince)

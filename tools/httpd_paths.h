@@ -55,15 +55,33 @@ inline std::string http_date(time_t t)
     return std::string(buf, n);
 }
 
+// An HTTP-date in any of the three formats a recipient must accept (RFC
+// 9110 5.6.7): IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", the obsolete
+// RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" and asctime "Sun Nov  6
+// 08:49:37 1994". A two-digit year more than 50 years ahead of now is
+// taken from the century before.
 inline bool parse_http_date(const std::string& s, time_t* out)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!end || *end)
-        return false;
-    *out = timegm(&tm);
-    return true;
+    static const char* const kFormats[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+                                           "%a %b %e %H:%M:%S %Y"};
+    for (size_t i = 0; i < sizeof(kFormats) / sizeof(kFormats[0]); i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        const char* end = strptime(s.c_str(), kFormats[i], &tm);
+        if (!end || *end)
+            continue;
+        if (i == 1) {
+            struct tm now;
+            time_t t = time(nullptr);
+            gmtime_r(&t, &now);
+            tm.tm_year = now.tm_year - now.tm_year % 100 + tm.tm_year % 100;  // this century
+            if (tm.tm_year > now.tm_year + 50)
+                tm.tm_year -= 100;
+        }
+        *out = timegm(&tm);
+        return true;
+    }
+    return false;
 }
 
 // Percent-decodes a path; false for bad escapes or a NUL byte.
