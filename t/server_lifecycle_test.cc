@@ -489,6 +489,53 @@ TEST(ServerLifecycleLib, BlockedUserWorkerDiesWithTheMasterAfterAUserChange)
     EXPECT_TRUE(zt::wait_gone(user, 3000)) << "the UserWorker outlived its Master";
 }
 
+// A Worker stuck in a callback reads no signalfd, so SIGTERM (which it
+// takes that way) would stay pending for ever: the parent-death signal has
+// a handler of its own, and the Worker leaves when its Master is killed.
+TEST(ServerLifecycleLib, WorkerStuckInACallbackDiesWithTheMaster)
+{
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    Sock rd(fds[0]);
+    zt::Child master;
+    ASSERT_TRUE(master.start([&] {
+        zan::ServerConfig cfg;
+        cfg.worker_num = 1;
+        cfg.net_worker_num = 1;
+        cfg.log_level = zan::Level::warn;
+        zan::TcpServer srv("127.0.0.1", 0, cfg);
+        int wfd = fds[1];
+        srv.on_start([wfd](zan::TcpServer& s) {
+            int32_t port = s.port();
+            if (::write(wfd, &port, sizeof(port)) != static_cast<ssize_t>(sizeof(port)))
+                _exit(3);
+        });
+        srv.on_receive([wfd](zan::TcpServer&, zan::SessionId, std::string_view) {
+            int32_t me = ::getpid();
+            if (::write(wfd, &me, sizeof(me)) != static_cast<ssize_t>(sizeof(me)))
+                _exit(3);
+            for (;;)
+                ::usleep(100 * 1000);  // stuck: never returns to zan's loop
+        });
+        return srv.start();
+    }));
+    ::close(fds[1]);
+    int32_t port = 0, worker = 0;
+    ASSERT_TRUE(zt::wait_fd(rd.get(), POLLIN, 10000)) << "the server did not start";
+    ASSERT_EQ(::read(rd.get(), &port, sizeof(port)), static_cast<ssize_t>(sizeof(port)));
+    zt::PidGuard guard;
+    guard.add(zt::descendants_of(master.pid()));
+    Sock c(zt::connect_local(port));
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(zt::send_str(c.get(), "stuck\n"));
+    ASSERT_TRUE(zt::wait_fd(rd.get(), POLLIN, 5000)) << "on_receive did not run";
+    ASSERT_EQ(::read(rd.get(), &worker, sizeof(worker)), static_cast<ssize_t>(sizeof(worker)));
+
+    ASSERT_EQ(::kill(master.pid(), SIGKILL), 0);
+    EXPECT_NE(master.wait(5000), -1);
+    EXPECT_TRUE(zt::wait_gone(worker, 3000)) << "the stuck Worker outlived its Master";
+}
+
 // --daemonize: the command returns at once with status 0, the Master runs
 // on detached (its own session, not our child), writes the pid file,
 // serves, and stops cleanly on SIGTERM, removing the pid file.

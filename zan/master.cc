@@ -150,6 +150,30 @@ void Master::take_identity(Role role, int index)
     }
 }
 
+// The parent-death signal of every child. Not SIGTERM: a Worker or a
+// NetWorker reads SIGTERM from a signalfd, so it stays blocked while a
+// callback runs, and a child stuck in one would outlive its Master. This
+// one has a handler, which runs even then. Set once per child process,
+// before the signal can come.
+static pid_t g_master_of_child = 0;
+static int g_queue_of_child = -1;
+static void on_parent_death(int)
+{
+    if (::getppid() != g_master_of_child)
+        leave_orphaned(g_queue_of_child);  // removes the task queue, _exit(0)
+}
+
+static void watch_parent_death(const Runtime& rt)
+{
+    g_master_of_child = rt.master_pid;
+    g_queue_of_child = rt.task_queue.valid() ? rt.task_queue.id() : -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_parent_death;
+    ::sigaction(parent_death_signal(), &sa, nullptr);
+    ::prctl(PR_SET_PDEATHSIG, parent_death_signal());
+}
+
 // Ctrl-C reaches the whole process group: only the Master acts on it.
 static void reset_child_signals()
 {
@@ -218,7 +242,7 @@ void Master::child_main(int id, Channel ctl, pid_t predecessor)
     rt_.predecessor = predecessor;
     take_identity(role, index);
     // After the identity change, which clears the parent-death signal.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    watch_parent_death(rt_);
     if (::getppid() != rt_.master_pid)
         _exit(1);  // the Master died while we were being born
     atomic_store(&rt_.procs[id].pid, static_cast<int32_t>(::getpid()));

@@ -7,6 +7,7 @@
 #ifndef ZAN_PROCESS_H
 #define ZAN_PROCESS_H
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <string>
@@ -150,6 +151,10 @@ private:
 // What exit_orphaned() does, for a signal handler that only has the task
 // queue's id (-1: none): only async-signal-safe calls.
 [[noreturn]] void leave_orphaned(int task_queue_id);
+
+// The signal a child gets when its Master dies (PR_SET_PDEATHSIG); its
+// handler calls leave_orphaned(). Applications must leave it alone.
+inline int parent_death_signal() { return SIGRTMIN + 1; }
 
 // Process name set with prctl(PR_SET_NAME): zan-master, zan-net-<i>,
 // zan-worker-<i>, zan-task-<i>, zan-user-<i>.

@@ -141,8 +141,9 @@ static void on_term(int)
 {
     g_term = 1;
     if (::getppid() != g_master) {
-        // The Master died (PR_SET_PDEATHSIG): leave at once, even in the
-        // middle of a task, and take the queue with us.
+        // The Master is gone (its death itself comes as the parent-death
+        // signal, see master.cc): leave at once, even in the middle of a
+        // task, and take the queue with us.
         leave_orphaned(g_queue);
     }
     // A SIGTERM that lands after the loop looked at g_term and before
