@@ -646,6 +646,18 @@ void remove_tree(const std::string& dir)
            16, FTW_DEPTH | FTW_PHYS);
 }
 
+int open_fds(pid_t pid)
+{
+    DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+    if (!d)
+        return -1;
+    int n = 0;
+    while (struct dirent* e = ::readdir(d))
+        n += e->d_name[0] != '.';
+    ::closedir(d);
+    return n;
+}
+
 bool set_mtime(const std::string& path, time_t t)
 {
     struct timespec ts[2] = {{t, 0}, {t, 0}};
@@ -1270,6 +1282,23 @@ bool Gate::wait(int timeout_ms)
     wr_.reset();
     char c;
     return rd_ && read_byte(rd_.get(), timeout_ms, &c);
+}
+
+bool Gate::put(int32_t v)
+{
+    return wr_ && zan::write_all(wr_.get(), &v, sizeof(v)) == static_cast<ssize_t>(sizeof(v));
+}
+
+bool Gate::get(int32_t* v, int timeout_ms)
+{
+    wr_.reset();
+    if (!rd_ || !wait_fd(rd_.get(), POLLIN, timeout_ms))
+        return false;
+    ssize_t n;
+    do  // a write of up to PIPE_BUF bytes arrives whole
+        n = ::read(rd_.get(), v, sizeof(*v));
+    while (n < 0 && errno == EINTR);
+    return n == static_cast<ssize_t>(sizeof(*v));
 }
 
 int wait_child(pid_t pid, int timeout_ms)

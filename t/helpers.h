@@ -154,6 +154,8 @@ bool port_bindable(int port);
 std::string make_temp_dir();
 void remove_tree(const std::string& dir);
 std::string read_file(const std::string& path);
+// Descriptors a process has open (entries of /proc/PID/fd), -1 if gone.
+int open_fds(pid_t pid);
 // Creates or truncates path with data; false on any error.
 bool write_file(const std::string& path, const std::string& data);
 // Sets path's access and modification times to t (links not followed).
@@ -430,6 +432,11 @@ public:
     bool open();
     // False on timeout, EOF, or when the pipe could not be made.
     bool wait(int timeout_ms);
+    // A number (a port, a pid) instead of the byte, as often as needed:
+    // put() in one process, get() in the other (which, like wait(), first
+    // closes its own write end).
+    bool put(int32_t v);
+    bool get(int32_t* v, int timeout_ms);
 
 private:
     zan::Fd rd_, wr_;

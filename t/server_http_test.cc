@@ -11,7 +11,6 @@
 // Client sockets are locals of the test, so they close before the fixture
 // stops the server: its graceful stop has no keep-alive connection to
 // wait for.
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1002,19 +1001,6 @@ TEST_F(HttpServer, SlowReaderGetsEveryByte)
     EXPECT_TRUE(in.compare(want - data.size(), data.size(), data) == 0) << "body differs";
 }
 
-// Descriptors a process has open (entries of /proc/PID/fd), -1 if gone.
-int open_fds(pid_t pid)
-{
-    DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-    if (!d)
-        return -1;
-    int n = 0;
-    while (struct dirent* e = ::readdir(d))
-        n += e->d_name[0] != '.';
-    ::closedir(d);
-    return n;
-}
-
 // A client that asks for a large file 200 times in one write and reads
 // nothing: the queued files cost the NetWorker no descriptors (they are
 // opened when their turn comes), and after --send-timeout without a byte
@@ -1028,7 +1014,7 @@ TEST_F(HttpServer, ClientThatStopsReadingIsCutAfterSendTimeout)
                              "--send-timeout", "500", "--log-level", "debug"}));
     pid_t net = find_by_name("zan-net-0");
     ASSERT_GT(net, 0);
-    const int fds_before = open_fds(net);
+    const int fds_before = zt::open_fds(net);
     ASSERT_GT(fds_before, 0);
 
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1049,7 +1035,7 @@ TEST_F(HttpServer, ClientThatStopsReadingIsCutAfterSendTimeout)
     int most = 0;
     bool cut = false;
     while (!cut && zt::now_ms() - sent < 5000) {
-        most = std::max(most, open_fds(net));
+        most = std::max(most, zt::open_fds(net));
         cut = server_.wait_for("closed: send timeout", 20);
     }
     const long long took = zt::now_ms() - sent;

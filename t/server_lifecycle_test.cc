@@ -446,6 +446,16 @@ TEST_F(ServerLifecycle, UserAndGroupAppliedInChildren)
     EXPECT_EQ(stop_and_check(), "");
 }
 
+// One Worker and one NetWorker, quiet logs: the library servers below.
+static zan::ServerConfig one_of_each()
+{
+    zan::ServerConfig cfg;
+    cfg.worker_num = 1;
+    cfg.net_worker_num = 1;
+    cfg.log_level = zan::Level::warn;
+    return cfg;
+}
+
 // Changing uid/gid clears a process's parent-death signal, so it must be
 // set after the change: a UserWorker blocked in its callback for good has
 // no other way to learn that the Master died. The Master here is a forked
@@ -454,32 +464,23 @@ TEST(ServerLifecycleLib, BlockedUserWorkerDiesWithTheMasterAfterAUserChange)
 {
     if (::geteuid() != 0)
         GTEST_SKIP() << "switching users needs root";
-    int fds[2];
-    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-    Sock rd(fds[0]);
+    zt::Gate report;
     zt::Child master;
     ASSERT_TRUE(master.start([&] {
-        zan::ServerConfig cfg;
-        cfg.worker_num = 1;
-        cfg.net_worker_num = 1;
+        zan::ServerConfig cfg = one_of_each();
         cfg.user = "65534";
         cfg.group = "65534";
-        cfg.log_level = zan::Level::warn;
         zan::TcpServer srv("127.0.0.1", 0, cfg);
-        int wfd = fds[1];
-        srv.add_process([wfd](zan::TcpServer&) {
-            pid_t me = ::getpid();
-            if (::write(wfd, &me, sizeof(me)) != static_cast<ssize_t>(sizeof(me)))
+        srv.add_process([&report](zan::TcpServer&) {
+            if (!report.put(::getpid()))
                 _exit(3);
             for (;;)
                 ::pause();  // never returns to zan's loop
         });
         return srv.start();
     }));
-    ::close(fds[1]);
-    pid_t user = 0;
-    ASSERT_TRUE(zt::wait_fd(rd.get(), POLLIN, 10000)) << "the UserWorker did not start";
-    ASSERT_EQ(::read(rd.get(), &user, sizeof(user)), static_cast<ssize_t>(sizeof(user)));
+    int32_t user = 0;
+    ASSERT_TRUE(report.get(&user, 10000)) << "the UserWorker did not start";
     zt::PidGuard guard;
     guard.add(zt::descendants_of(master.pid()));
     guard.add(user);
@@ -494,42 +495,30 @@ TEST(ServerLifecycleLib, BlockedUserWorkerDiesWithTheMasterAfterAUserChange)
 // a handler of its own, and the Worker leaves when its Master is killed.
 TEST(ServerLifecycleLib, WorkerStuckInACallbackDiesWithTheMaster)
 {
-    int fds[2];
-    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-    Sock rd(fds[0]);
+    zt::Gate report;
     zt::Child master;
     ASSERT_TRUE(master.start([&] {
-        zan::ServerConfig cfg;
-        cfg.worker_num = 1;
-        cfg.net_worker_num = 1;
-        cfg.log_level = zan::Level::warn;
-        zan::TcpServer srv("127.0.0.1", 0, cfg);
-        int wfd = fds[1];
-        srv.on_start([wfd](zan::TcpServer& s) {
-            int32_t port = s.port();
-            if (::write(wfd, &port, sizeof(port)) != static_cast<ssize_t>(sizeof(port)))
+        zan::TcpServer srv("127.0.0.1", 0, one_of_each());
+        srv.on_start([&report](zan::TcpServer& s) {
+            if (!report.put(s.port()))
                 _exit(3);
         });
-        srv.on_receive([wfd](zan::TcpServer&, zan::SessionId, std::string_view) {
-            int32_t me = ::getpid();
-            if (::write(wfd, &me, sizeof(me)) != static_cast<ssize_t>(sizeof(me)))
+        srv.on_receive([&report](zan::TcpServer&, zan::SessionId, std::string_view) {
+            if (!report.put(::getpid()))
                 _exit(3);
             for (;;)
                 ::usleep(100 * 1000);  // stuck: never returns to zan's loop
         });
         return srv.start();
     }));
-    ::close(fds[1]);
     int32_t port = 0, worker = 0;
-    ASSERT_TRUE(zt::wait_fd(rd.get(), POLLIN, 10000)) << "the server did not start";
-    ASSERT_EQ(::read(rd.get(), &port, sizeof(port)), static_cast<ssize_t>(sizeof(port)));
+    ASSERT_TRUE(report.get(&port, 10000)) << "the server did not start";
     zt::PidGuard guard;
     guard.add(zt::descendants_of(master.pid()));
     Sock c(zt::connect_local(port));
     ASSERT_TRUE(c.ok());
     ASSERT_TRUE(zt::send_str(c.get(), "stuck\n"));
-    ASSERT_TRUE(zt::wait_fd(rd.get(), POLLIN, 5000)) << "on_receive did not run";
-    ASSERT_EQ(::read(rd.get(), &worker, sizeof(worker)), static_cast<ssize_t>(sizeof(worker)));
+    ASSERT_TRUE(report.get(&worker, 5000)) << "on_receive did not run";
 
     ASSERT_EQ(::kill(master.pid(), SIGKILL), 0);
     EXPECT_NE(master.wait(5000), -1);

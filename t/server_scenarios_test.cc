@@ -13,7 +13,6 @@
 // goes to a file the test reads afterwards. Every wait has a deadline,
 // and the server and every process it had are gone at the end of a test,
 // also when an assertion fails. No SysV queue is made (no TaskWorkers).
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -96,18 +95,6 @@ long status_kb(pid_t pid, const char* field)
     std::string st = zt::read_file("/proc/" + std::to_string(pid) + "/status");
     size_t at = st.find(std::string("\n") + field);
     return at == std::string::npos ? -1 : atol(st.c_str() + at + 1 + strlen(field));
-}
-
-int fd_count(pid_t pid)
-{
-    DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-    if (!d)
-        return -1;
-    int n = 0;
-    while (struct dirent* e = ::readdir(d))
-        n += e->d_name[0] != '.';
-    ::closedir(d);
-    return n;
 }
 
 // TCP state (the st column of /proc/net/tcp: 1 established, 3 SYN_RECV,
@@ -816,7 +803,7 @@ TEST(ServerScenarios, ClientClosingWithOutputPendingLeaksNothing)
     ASSERT_TRUE(srv.take("connect ", &lf));
     const std::string fence_sid = words(lf)[1];
     ASSERT_EQ(zt::request(fence.get(), "fence"), "fence");
-    int fds0 = fd_count(net);
+    int fds0 = zt::open_fds(net);
     long anon0 = status_kb(net, "RssAnon:");
     ASSERT_GT(anon0, 0);
 
@@ -869,8 +856,8 @@ TEST(ServerScenarios, ClientClosingWithOutputPendingLeaksNothing)
 
     EXPECT_EQ(srv.child("zan-net-0"), net) << "the NetWorker was replaced\n" << srv.log();
     EXPECT_EQ(srv.log().find("killed by signal"), std::string::npos) << srv.log();
-    EXPECT_TRUE(eventually([&] { return fd_count(net) == fds0 - 1; }, 2000))
-        << "NetWorker descriptors: " << fd_count(net) << ", " << fds0 << " before (with the fence)";
+    EXPECT_TRUE(eventually([&] { return zt::open_fds(net) == fds0 - 1; }, 2000))
+        << "NetWorker descriptors: " << zt::open_fds(net) << ", " << fds0 << " before (with the fence)";
     // The heap may keep what the first rounds freed, for reuse (here from
     // nothing to all of it, depending on its layout), but not grow round
     // after round: an output buffer kept per round would add 12 MiB or

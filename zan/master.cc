@@ -169,6 +169,7 @@ static void watch_parent_death(const Runtime& rt)
     g_queue_of_child = rt.task_queue.valid() ? rt.task_queue.id() : -1;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
+    sa.sa_flags = SA_RESTART;  // sent by someone else, it must not fail a call
     sa.sa_handler = on_parent_death;
     ::sigaction(parent_death_signal(), &sa, nullptr);
     ::prctl(PR_SET_PDEATHSIG, parent_death_signal());

@@ -133,19 +133,13 @@ bool decode_task(std::string_view msg, const std::string& file_prefix, size_t ma
 
 // Flags set by signal handlers; the msgrcv loop reads them when EINTR
 // wakes it. One TaskWorker per process, so file-scope is per process.
+// (The Master's death comes as the parent-death signal, whose handler
+// leaves at once: see master.cc.)
 static volatile sig_atomic_t g_term = 0;
 static volatile sig_atomic_t g_reopen = 0;
-static pid_t g_master = 0;
-static int g_queue = -1;
 static void on_term(int)
 {
     g_term = 1;
-    if (::getppid() != g_master) {
-        // The Master is gone (its death itself comes as the parent-death
-        // signal, see master.cc): leave at once, even in the middle of a
-        // task, and take the queue with us.
-        leave_orphaned(g_queue);
-    }
     // A SIGTERM that lands after the loop looked at g_term and before
     // msgrcv() blocks would be missed until the next task: SIGALRM, a
     // second from now, interrupts that msgrcv() too.
@@ -154,14 +148,15 @@ static void on_term(int)
 static void on_reopen(int) { g_reopen = 1; }
 static void on_alarm(int) {}
 
-// Handlers instead of a signalfd: msgrcv() blocks, and only EINTR wakes it.
-static void catch_signals(pid_t master, int queue)
+// Handlers instead of a signalfd: msgrcv() blocks, and only EINTR wakes
+// it. SA_RESTART spares on_task's own system calls an EINTR; msgrcv() is
+// never restarted after a handler, whatever the flag (signal(7)).
+static void catch_signals()
 {
-    g_master = master;
-    g_queue = queue;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_term;  // no SA_RESTART: msgrcv returns EINTR
+    sa.sa_flags = SA_RESTART;
+    sa.sa_handler = on_term;
     ::sigaction(SIGTERM, &sa, nullptr);
     sa.sa_handler = on_reopen;
     ::sigaction(SIGRTMIN, &sa, nullptr);
@@ -179,7 +174,7 @@ TaskWorker::TaskWorker(Runtime& rt) : rt_(rt), dirty_(static_cast<size_t>(rt.W()
 
 int TaskWorker::run()
 {
-    catch_signals(rt_.master_pid, rt_.task_queue.id());
+    catch_signals();
 
     if (rt_.cb.on_worker_start)
         rt_.cb.on_worker_start(*rt_.server, rt_.id);

@@ -16,17 +16,13 @@ namespace zan {
 // blocking loop, so it is caught by a handler (flag + self-pipe byte)
 // rather than a signalfd that only the event loop would read.
 static volatile sig_atomic_t g_term = 0;
+// (The Master's death comes as the parent-death signal, whose handler
+// leaves at once, even from a callback that never looks at stopping():
+// see master.cc.)
 static int g_wake_fd = -1;
-static pid_t g_master = 0;
-static int g_queue = -1;
 static void on_term(int)
 {
     g_term = 1;
-    if (::getppid() != g_master) {
-        // The Master died: the application's callback may never look at
-        // stopping(), so leave from here.
-        leave_orphaned(g_queue);
-    }
     if (g_wake_fd >= 0) {
         int saved = errno;
         ssize_t n = ::write(g_wake_fd, "x", 1);
@@ -52,8 +48,6 @@ int UserWorker::run()
         return 1;
     }
     g_wake_fd = wake_wr_.get();
-    g_master = rt_.master_pid;
-    g_queue = rt_.task_queue.valid() ? rt_.task_queue.id() : -1;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_term;
