@@ -1,6 +1,7 @@
 #!/bin/sh
-# tools/bench.sh - the `make bench` driver: zan against nginx and against a
-# minimal single-process epoll server (zan-baseline), on 127.0.0.1 only.
+# tools/bench.sh - the `make bench` driver: zan against nginx, against a
+# minimal single-process epoll server (zan-baseline) and, for HTTP, against
+# the bare hop of zan's process model (zan-hopfloor), on 127.0.0.1 only.
 #
 # Usage: sh tools/bench.sh [BUILD_DIR]        (make bench passes $(B))
 # Environment:
@@ -13,7 +14,7 @@
 #                       {W} (Workers) and {N} (NetWorkers) substituted
 #   BENCH_KEEP=DIR      keep configs, logs and raw outputs in DIR
 #
-# Each run is interleaved zan, nginx, baseline, zan, nginx, baseline, ...
+# Each run is interleaved zan, nginx, baseline, hop, zan, nginx, ...
 # Server CPU us/request = utime+stime+cutime+cstime of the server's whole
 # process tree (/proc/PID/stat, read right before and after each client
 # run, as in shared/bench/http_vs_nginx.sh) / requests the client counted.
@@ -35,6 +36,7 @@ IDLE_N=${BENCH_IDLE:-10000}
 WARM=1
 ZB=$B/tools/zan-bench
 ZBASE=$B/tools/zan-baseline
+ZHOP=$B/tools/zan-hopfloor
 ZHTTPD=$B/tools/zan-httpd
 ZECHOD=$B/tools/zan-echod
 OUTDIR=$B/bench
@@ -68,7 +70,7 @@ HAVE_WRK=0; command -v wrk >/dev/null && HAVE_WRK=1
 HAVE_NGINX=0; [ -x "$NGINX" ] && HAVE_NGINX=1
 [ $HAVE_WRK = 1 ] || log "bench: wrk not available: HTTP scenarios are skipped"
 [ $HAVE_NGINX = 1 ] || log "bench: nginx not available: nginx columns are n/a"
-for t in "$ZB" "$ZBASE"; do
+for t in "$ZB" "$ZBASE" "$ZHOP"; do
   [ -x "$t" ] || { log "bench: $t missing (run make first)"; exit 1; }
 done
 if [ -n "${BENCH_ZAN_HTTPD:-}" ]; then
@@ -220,6 +222,10 @@ start_echod() {  # start_echod PIN: 1 NetWorker, 1 Worker, 1 TaskWorker
 start_baseline() {  # start_baseline MODE PIN
   alloc_port
   start baseline "$PORT" "$2" "$ZBASE" "$1" --host 127.0.0.1 --port "$PORT"
+}
+start_hop() {  # start_hop PAIRS PIN: the floor of the hop (zan-hopfloor)
+  alloc_port
+  start hop "$PORT" "$2" "$ZHOP" --pairs "$1" --host 127.0.0.1 --port "$PORT"
 }
 http_ok() {  # one GET / must answer 200 with body hello
   local r=""
@@ -421,20 +427,20 @@ startup_one() {  # startup_one NAME MODE PORT CMD...
 
 # ---- the scenarios -------------------------------------------------------
 log "# zan bench $(date -u +%FT%TZ): $NCPU cpus, reps=$REPS dur=${DUR}s, tmp $DIR"
-SERVERS="zan nginx baseline"
+SERVERS="zan nginx baseline hop"
 if [ $HAVE_WRK = 1 ] && { want a || want c; }; then
-  start_httpd 1 1 yes; start_nginx 1 yes; start_baseline --http yes
+  start_httpd 1 1 yes; start_nginx 1 yes; start_baseline --http yes; start_hop 1 yes
   for s in $SERVERS; do eval "p=\${PID_$s:-}; q=\${PORT_$s:-}"; [ -n "$p" ] && { http_ok "$q" || stop "$s"; }; done
   want a && scenario a-http-1+1-pinned-c50 wrk "$SERVERS" -c50
   want c && scenario c-http-pipe16-1+1-pinned wrk "$SERVERS" -c50 -s "$ROOT/tools/bench-pipeline.lua"
-  stop zan; stop nginx; stop baseline
+  stop zan; stop nginx; stop baseline; stop hop
 fi
 if [ $HAVE_WRK = 1 ] && want b; then
-  start_httpd 2 2 no; start_nginx 2 no; start_baseline --http no
+  start_httpd 2 2 no; start_nginx 2 no; start_baseline --http no; start_hop 2 no
   for s in $SERVERS; do eval "p=\${PID_$s:-}; q=\${PORT_$s:-}"; [ -n "$p" ] && { http_ok "$q" || stop "$s"; }; done
   scenario b-http-2+2-c50 wrk "$SERVERS" -c50
   scenario b-http-2+2-c1000 wrk "$SERVERS" -c1000
-  stop zan; stop nginx; stop baseline
+  stop zan; stop nginx; stop baseline; stop hop
 fi
 if want d; then
   start_echod yes
@@ -484,8 +490,8 @@ fi
   echo "(anything above ~1 means other work shared the cores, and req/s and latency suffer first)."
   echo
   if [ -s "$ROWS" ]; then
-    echo "| scenario | server | req/s | p50 µs | p99 µs | CPU µs/req | req/s ÷ nginx | CPU ÷ nginx | CPU ÷ baseline | client CPU % | errors |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| scenario | server | req/s | p50 µs | p99 µs | CPU µs/req | req/s ÷ nginx | CPU ÷ nginx | CPU ÷ baseline | CPU ÷ hop | client CPU % | errors |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     awk -F'\t' '
       { id[NR]=$1; sv[NR]=$2; rps[NR]=$3; p50[NR]=$4; p99[NR]=$5; cpu[NR]=$6; err[NR]=$7; cl[NR]=$8
         if ($3 != "n/a") { R[$1 SUBSEP $2]=$3; C[$1 SUBSEP $2]=$6 } }
@@ -493,11 +499,12 @@ fi
       function num(v, f) { return v == "n/a" ? "n/a" : sprintf(f, v) }
       END { for (i = 1; i <= NR; i++) {
         s = id[i]
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, sv[i],
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, sv[i],
           num(rps[i], "%.0f"), num(p50[i], "%.0f"), num(p99[i], "%.0f"), num(cpu[i], "%.2f"),
           (sv[i] == "nginx" || rps[i] == "n/a") ? "–" : ratio(rps[i], R[s SUBSEP "nginx"]),
           (sv[i] == "nginx" || rps[i] == "n/a") ? "–" : ratio(cpu[i], C[s SUBSEP "nginx"]),
           (sv[i] == "baseline" || rps[i] == "n/a") ? "–" : ratio(cpu[i], C[s SUBSEP "baseline"]),
+          (sv[i] == "hop" || rps[i] == "n/a") ? "–" : ratio(cpu[i], C[s SUBSEP "hop"]),
           num(cl[i], "%.0f"), err[i] } }' "$ROWS"
     echo
   fi

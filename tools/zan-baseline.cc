@@ -11,9 +11,10 @@
 //   --echo-length  echoes 4-byte big-endian length-prefixed frames
 //
 // Prints "listening on H:P" when ready; exits 0 on SIGTERM or SIGINT.
-// Owns the listening socket and every accepted one. Per connection it
-// keeps a table entry and, only while a message is partial or a write is
-// pending, a heap buffer (released again once empty).
+// Owns the listening socket and every accepted one (zan_floor::ConnTable,
+// shared with zan-hopfloor). Per connection it keeps a table entry and,
+// only while a message is partial or a write is pending, a heap buffer
+// (released again once empty).
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/floor_conns.h"
 #include "tools/server_options.h"
 #include "zan/fd.h"
 #include "zan/inet_addr.h"
@@ -39,21 +41,6 @@ enum Mode { kHttp, kLines, kLength };
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
-const char kHello[] =
-    "HTTP/1.1 200 OK\r\nServer: zan-baseline\r\nContent-Type: text/plain\r\n"
-    "Content-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n";
-const char kNotFound[] =
-    "HTTP/1.1 404 Not Found\r\nServer: zan-baseline\r\nContent-Type: text/plain\r\n"
-    "Content-Length: 10\r\nConnection: keep-alive\r\n\r\nnot found\n";
-constexpr size_t kMaxPending = 1 << 20;  // a partial message larger than this closes
-
-struct Conn {
-    bool open = false;
-    bool want_out = false;
-    std::string in;   // partial message
-    std::string out;  // unwritten reply bytes
-};
-
 class Baseline {
 public:
     explicit Baseline(Mode m) : mode_(m) {}
@@ -63,18 +50,13 @@ public:
 private:
     void accept_all();
     void on_readable(int fd);
-    void on_writable(int fd);
     size_t frame(const char* p, size_t n, std::string* reply);
-    void send_reply(int fd, const std::string& reply);
-    void close_conn(int fd);
-    void set_out(int fd, bool on);
 
     Mode mode_;
     zan::Fd listen_;
     zan::Fd ep_;
     zan::Fd spare_;  // /dev/null, given up to accept-and-close on EMFILE
-    std::vector<Conn> conns_;
-    std::vector<char> rbuf_ = std::vector<char>(64 * 1024);
+    zan_floor::ConnTable conns_;  // after ep_: closes its descriptors first
     std::string reply_;  // reused for every read
 };
 
@@ -93,13 +75,11 @@ bool Baseline::start(const std::string& host, int port)
     }
     ep_.reset(epoll_create1(EPOLL_CLOEXEC));
     spare_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
-    struct epoll_event ev = {};
-    ev.events = EPOLLIN;
-    ev.data.fd = listen_.get();
-    if (!ep_ || epoll_ctl(ep_.get(), EPOLL_CTL_ADD, listen_.get(), &ev) < 0) {
+    if (!ep_ || zan_floor::epoll_add(ep_.get(), listen_.get(), EPOLLIN) < 0) {
         perror("zan-baseline: epoll");
         return false;
     }
+    conns_.attach(ep_.get());
     printf("listening on %s\n", zan::local_addr(listen_.get()).to_string().c_str());
     fflush(stdout);
     return true;
@@ -120,18 +100,8 @@ void Baseline::accept_all()
             }
             return;
         }
-        if (static_cast<size_t>(fd) >= conns_.size())
-            conns_.resize(static_cast<size_t>(fd) + 1024);
-        zan::set_tcp_nodelay(fd, true);
-        struct epoll_event ev = {};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+        if (!conns_.add(fd))
             perror("zan-baseline: epoll_ctl");
-            close(fd);
-            continue;
-        }
-        conns_[fd].open = true;
     }
 }
 
@@ -156,110 +126,18 @@ size_t Baseline::frame(const char* p, size_t n, std::string* reply)
             used += 4 + len;
         }
     } else {
-        while (used < n) {
-            const void* end = memmem(p + used, n - used, "\r\n\r\n", 4);
-            if (!end)
-                break;
-            bool hello = n - used >= 6 && memcmp(p + used, "GET / ", 6) == 0;
-            reply->append(hello ? kHello : kNotFound, hello ? sizeof(kHello) - 1 : sizeof(kNotFound) - 1);
-            used = static_cast<size_t>(static_cast<const char*>(end) - p) + 4;
-        }
+        used = zan_floor::complete_heads(p, n);
+        zan_floor::answer_heads(p, used, reply);
     }
     return used;
 }
 
 void Baseline::on_readable(int fd)
 {
-    Conn& c = conns_[fd];
-    ssize_t n;
-    do
-        n = read(fd, rbuf_.data(), rbuf_.size());
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
-        return;
-    if (n <= 0) {
-        close_conn(fd);
-        return;
-    }
     reply_.clear();
-    size_t len = static_cast<size_t>(n);
-    if (c.in.empty()) {  // the common case: no copy of the request
-        size_t used = frame(rbuf_.data(), len, &reply_);
-        c.in.assign(rbuf_.data() + used, len - used);
-    } else {
-        c.in.append(rbuf_.data(), len);
-        size_t used = frame(c.in.data(), c.in.size(), &reply_);
-        c.in.erase(0, used);
-    }
-    if (c.in.size() > kMaxPending) {
-        close_conn(fd);
-        return;
-    }
-    if (c.in.empty() && c.in.capacity() > 15)
-        std::string().swap(c.in);
-    if (!reply_.empty())
-        send_reply(fd, reply_);
-}
-
-void Baseline::send_reply(int fd, const std::string& reply)
-{
-    Conn& c = conns_[fd];
-    if (!c.out.empty()) {  // still waiting for EPOLLOUT: keep the order
-        c.out.append(reply);
-        return;
-    }
-    ssize_t n;
-    do
-        n = send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno != EAGAIN) {
-        close_conn(fd);
-        return;
-    }
-    size_t done = n < 0 ? 0 : static_cast<size_t>(n);
-    if (done < reply.size()) {
-        c.out.assign(reply, done, std::string::npos);
-        set_out(fd, true);
-    }
-}
-
-void Baseline::on_writable(int fd)
-{
-    Conn& c = conns_[fd];
-    ssize_t n;
-    do
-        n = send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
-        return;
-    if (n < 0) {
-        close_conn(fd);
-        return;
-    }
-    c.out.erase(0, static_cast<size_t>(n));
-    if (c.out.empty()) {
-        std::string().swap(c.out);
-        set_out(fd, false);
-    }
-}
-
-void Baseline::set_out(int fd, bool on)
-{
-    Conn& c = conns_[fd];
-    if (c.want_out == on)
-        return;
-    struct epoll_event ev = {};
-    ev.events = EPOLLIN | (on ? static_cast<uint32_t>(EPOLLOUT) : 0u);
-    ev.data.fd = fd;
-    epoll_ctl(ep_.get(), EPOLL_CTL_MOD, fd, &ev);
-    c.want_out = on;
-}
-
-void Baseline::close_conn(int fd)
-{
-    epoll_ctl(ep_.get(), EPOLL_CTL_DEL, fd, nullptr);
-    close(fd);
-    conns_[fd] = Conn();
+    bool open = conns_.read(fd, [&](const char* p, size_t n) { return frame(p, n, &reply_); });
+    if (open && !reply_.empty())
+        conns_.send(fd, reply_.data(), reply_.size());
 }
 
 int Baseline::run()
@@ -279,17 +157,14 @@ int Baseline::run()
                 accept_all();
                 continue;
             }
-            if (!conns_[fd].open)  // closed earlier in this pass
+            if (!conns_.is_open(fd))  // closed earlier in this pass
                 continue;
             if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
                 on_readable(fd);
-            if ((evs[i].events & EPOLLOUT) && conns_[fd].open && !conns_[fd].out.empty())
-                on_writable(fd);
+            if ((evs[i].events & EPOLLOUT) && conns_.is_open(fd) && conns_.wants_out(fd))
+                conns_.on_writable(fd);
         }
     }
-    for (size_t fd = 0; fd < conns_.size(); fd++)
-        if (conns_[fd].open)
-            close_conn(static_cast<int>(fd));
     return 0;
 }
 

@@ -1,0 +1,121 @@
+// Integration tests of the two floors `make bench` measures zan against:
+// zan-baseline --http (one process) and zan-hopfloor (the bare
+// NetWorker->Worker hop). A floor that answered wrongly or dropped a
+// pipelined request would make every ratio in tools/BENCH.md a lie, so
+// both get the same checks: pipelined and split requests on several
+// connections, a 404, connections shared out evenly over the hop's pairs,
+// and a clean stop that leaves no process behind. Each program runs on
+// 127.0.0.1 with --port 0 under zt::Proc, which stops it (and anything it
+// forked) even when an assertion fails.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "t/helpers.h"
+
+namespace {
+
+const char kGet[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+
+// Sends, on each of `conns` connections, three pipelined requests in one
+// write and a fourth split over two writes, and expects four "hello"
+// answers in order on each; then a 404 for another path.
+void expect_answers(int port, int conns)
+{
+    std::vector<zt::HttpClient> cs;
+    for (int i = 0; i < conns; i++) {
+        cs.emplace_back(port);
+        ASSERT_TRUE(cs.back().ok()) << "connection " << i;
+    }
+    auto expect_hellos = [&](int n) {
+        for (size_t i = 0; i < cs.size(); i++) {
+            for (int k = 0; k < n; k++) {
+                zt::HttpReply r;
+                ASSERT_TRUE(cs[i].next(&r)) << "connection " << i << ", answer " << k;
+                EXPECT_EQ(200, r.status);
+                EXPECT_EQ("hello\n", r.body);
+            }
+        }
+    };
+    for (auto& c : cs)
+        ASSERT_TRUE(c.send(std::string(kGet) + kGet + kGet + "GET / HT"));
+    expect_hellos(3);  // so the head's first part was surely read alone
+    for (auto& c : cs)
+        ASSERT_TRUE(c.send("TP/1.1\r\nHost: a\r\n\r\n"));
+    expect_hellos(1);
+    for (size_t i = 0; i < cs.size(); i++)
+        EXPECT_TRUE(cs[i].quiet(20)) << "more answers than requests on connection " << i;
+    zt::HttpReply r;
+    ASSERT_TRUE(cs[0].request("GET /other HTTP/1.1\r\nHost: a\r\n\r\n", &r));
+    EXPECT_EQ(404, r.status);
+}
+
+void expect_clean_stop(zt::Proc* p, const std::vector<pid_t>& kids)
+{
+    p->signal(SIGTERM);
+    int st = p->wait_exit(5000);
+    ASSERT_NE(-1, st) << "did not exit within 5 s of SIGTERM";
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st << "\n" << p->output();
+    for (pid_t k : kids)
+        EXPECT_TRUE(zt::wait_gone(k, 3000)) << "child " << k << " outlived its parent";
+}
+
+TEST(BenchFloor, BaselineAnswersPipelinedAndSplitRequests)
+{
+    zt::Proc p;
+    int port = zt::start_server(&p, {zt::tool("zan-baseline"), "--http", "--port", "0"});
+    ASSERT_GT(port, 0) << p.output();
+    expect_answers(port, 6);
+    expect_clean_stop(&p, {});
+}
+
+TEST(BenchFloor, HopFloorAnswersPipelinedAndSplitRequests)
+{
+    zt::Proc p;
+    int port = zt::start_server(&p, {zt::tool("zan-hopfloor"), "--pairs", "2", "--port", "0"});
+    ASSERT_GT(port, 0) << p.output();
+    std::vector<pid_t> kids = zt::children_of(p.pid());
+    ASSERT_EQ(4u, kids.size()) << "two pairs are four processes";
+    expect_answers(port, 6);
+    expect_clean_stop(&p, kids);
+}
+
+// The fronts share connections out evenly (a front accepts only while it
+// holds no more than the other), as zan's NetWorkers do. Seen from /proc:
+// every process inherits the same descriptors, a front adds one per
+// connection, so the two largest counts are the fronts'.
+TEST(BenchFloor, HopFloorSharesConnectionsEvenly)
+{
+    zt::Proc p;
+    int port = zt::start_server(&p, {zt::tool("zan-hopfloor"), "--pairs", "2", "--port", "0"});
+    ASSERT_GT(port, 0) << p.output();
+    std::vector<pid_t> kids = zt::children_of(p.pid());
+    ASSERT_EQ(4u, kids.size());
+    std::vector<int> before;
+    for (pid_t k : kids)
+        before.push_back(zt::open_fds(k));
+    std::vector<zt::HttpClient> cs;
+    for (int i = 0; i < 10; i++) {  // one at a time, each answered before the next
+        cs.emplace_back(port);
+        zt::HttpReply r;
+        ASSERT_TRUE(cs.back().request(kGet, &r)) << "connection " << i;
+        ASSERT_EQ(200, r.status);
+    }
+    std::vector<int> grew;
+    for (size_t i = 0; i < kids.size(); i++)
+        grew.push_back(zt::open_fds(kids[i]) - before[i]);
+    std::sort(grew.begin(), grew.end());
+    EXPECT_EQ(0, grew[0]) << "a back holds no connection";
+    EXPECT_EQ(0, grew[1]) << "a back holds no connection";
+    EXPECT_EQ(5, grew[2]) << "10 connections over two fronts";
+    EXPECT_EQ(5, grew[3]) << "10 connections over two fronts";
+    cs.clear();
+    expect_clean_stop(&p, kids);
+}
+
+}  // namespace
