@@ -661,3 +661,17 @@ TEST(HttpParser, DribbledHeaderCostIsLinear) {
     double small = cost(16 * 1024), large = cost(256 * 1024);
     EXPECT_LT(large, small * 64 + 0.005) << small << " s vs " << large << " s";
 }
+
+// Host values (RFC 9110 7.2: uri-host [":" port]): reg-name, IPv4 and
+// IP-literal characters, then only digits after the port colon.
+TEST(HttpRequest, HostValidity) {
+    auto status = [](const std::string& host) {
+        return parse("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n").refusal_status();
+    };
+    for (const char* ok : {"a", "example.com", "a-b.c_d~e", "127.0.0.1:8080", "[::1]", "[::1]:443",
+                           "x%41y", "a!$&'()*+,;=b", "h:"})
+        EXPECT_EQ(0, status(ok)) << ok;
+    for (const char* bad : {"a/b", "a@b", "a:8x", "[::1", "a]", "a[b]", "[::1]x", "a\"b", "a<b",
+                            "a{b}", "a^b", "a|b", "a`b", "a\\b"})
+        EXPECT_EQ(400, status(bad)) << bad;
+}

@@ -34,9 +34,7 @@ bool valid_host(std::string_view h) {
             if (i + 1 < h.size() && h[i + 1] != ':') return false;
         } else if (c == ':') {
             if (!in_literal) port_colon = i;
-        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     std::string_view("-._~%!$&'()*+,;=").find(static_cast<char>(c)) !=
-                         std::string_view::npos)) {
+        } else if (!http_chars::kAuth[c]) {  // ':', '[' and ']' were taken above
             return false;
         }
     }

@@ -140,11 +140,8 @@ std::string& HttpResponse::head(long long content_length)
     append_number(h, static_cast<unsigned long long>(status_ < 0 ? 0 : status_));
     h.push_back(' ');
     h.append(reason_.empty() ? reason_phrase(status_) : reason_);
-    append_lit(h, "\r\nServer: ");
-    h.append(srv_->http_config().server_name);
-    append_lit(h, "\r\nDate: ");
-    h.append(srv_->date());
     append_lit(h, "\r\n");
+    h.append(srv_->server_date_lines());
     bool no_body = status_ == 204 || status_ == 304 || status_ < 200;
     if (content_length >= 0) {
         if (!no_body) {

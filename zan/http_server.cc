@@ -108,6 +108,17 @@ const std::string& HttpServer::date()
     return date_;
 }
 
+const std::string& HttpServer::server_date_lines()
+{
+    const std::string& d = date();
+    if (lines_sec_ != date_sec_ || lines_name_ != hc_.server_name) {
+        lines_sec_ = date_sec_;
+        lines_name_ = hc_.server_name;
+        lines_.assign("Server: ").append(hc_.server_name).append("\r\nDate: ").append(d).append("\r\n");
+    }
+    return lines_;
+}
+
 std::string HttpServer::error_response(int status, bool close) const
 {
     const char* reason = HttpResponse::reason_phrase(status);

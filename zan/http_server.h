@@ -61,8 +61,15 @@ private:
     HttpParser parser_;
     HttpResponse resp_;      // reused for every request (keeps its capacity)
     std::string head_buf_;   // status line and headers being built
+    // "Server: ...\r\nDate: ...\r\n" of every response head, rebuilt when
+    // the second or the server name changes (one append per response).
+    const std::string& server_date_lines();
+
     std::string date_;
     long long date_sec_ = 0;
+    std::string lines_;       // server_date_lines()
+    std::string lines_name_;  // the server_name it was built with
+    long long lines_sec_ = -1;
 };
 
 }  // namespace zan
