@@ -646,6 +646,18 @@ void remove_tree(const std::string& dir)
            16, FTW_DEPTH | FTW_PHYS);
 }
 
+long cpu_ms(pid_t pid)
+{
+    std::string st = read_file("/proc/" + std::to_string(pid) + "/stat");
+    size_t rp = st.rfind(')');
+    if (rp == std::string::npos)
+        return -1;
+    long ut = 0, stt = 0;  // fields 14 and 15
+    if (sscanf(st.c_str() + rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &stt) != 2)
+        return -1;
+    return (ut + stt) * 1000 / sysconf(_SC_CLK_TCK);
+}
+
 int open_fds(pid_t pid)
 {
     DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());

@@ -156,6 +156,9 @@ void remove_tree(const std::string& dir);
 std::string read_file(const std::string& path);
 // Descriptors a process has open (entries of /proc/PID/fd), -1 if gone.
 int open_fds(pid_t pid);
+// CPU time (user + system, ms) a process has used so far, from
+// /proc/PID/stat; -1 if it cannot be read.
+long cpu_ms(pid_t pid);
 // Creates or truncates path with data; false on any error.
 bool write_file(const std::string& path, const std::string& data);
 // Sets path's access and modification times to t (links not followed).

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/msg.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include "t/helpers.h"
+#include "zan/task_worker.h"
 #include "zan/tcp_server.h"
 
 namespace {
@@ -523,6 +525,126 @@ TEST(ServerLifecycleLib, WorkerStuckInACallbackDiesWithTheMaster)
     ASSERT_EQ(::kill(master.pid(), SIGKILL), 0);
     EXPECT_NE(master.wait(5000), -1);
     EXPECT_TRUE(zt::wait_gone(worker, 3000)) << "the stuck Worker outlived its Master";
+}
+
+// task() and taskwait() refuse a destination that is no TaskWorker: one
+// below -1 (which means "any") as well as one not below task_worker_num.
+// A Worker of a library server tries each and reports a bit per outcome.
+TEST(ServerLifecycleLib, TaskRefusesADestinationThatIsNoTaskWorker)
+{
+    zt::Gate report;
+    zt::Child master;
+    ASSERT_TRUE(master.start([&] {
+        zan::ServerConfig cfg = one_of_each();
+        cfg.task_worker_num = 2;
+        zan::TcpServer srv("127.0.0.1", 0, cfg);
+        srv.on_start([&report](zan::TcpServer& s) {
+            if (!report.put(s.port()))
+                _exit(3);
+        });
+        srv.on_task([](zan::TcpServer&, zan::TaskId, int, std::string_view d) {
+            return std::optional<std::string>(std::string(d));
+        });
+        srv.on_receive([&report](zan::TcpServer& s, zan::SessionId, std::string_view) {
+            int32_t bits = 0;
+            const int dsts[] = {-2, -100, 2, -1};  // only -1 names TaskWorkers
+            for (int i = 0; i < 4; i++)
+                if (s.task("x", dsts[i]) != 0)
+                    bits |= 1 << i;
+            std::string r;
+            if (s.taskwait("x", &r, 1000, -2))
+                bits |= 1 << 4;
+            if (s.taskwait("x", &r, 5000, -1) && r == "x")
+                bits |= 1 << 5;
+            if (!report.put(bits))
+                _exit(3);
+        });
+        return srv.start();
+    }));
+    int32_t port = 0, bits = 0;
+    ASSERT_TRUE(report.get(&port, 10000)) << "the server did not start";
+    zt::PidGuard guard;
+    guard.add(zt::descendants_of(master.pid()));
+    {
+        Sock c(zt::connect_local(port));
+        ASSERT_TRUE(c.ok());
+        ASSERT_TRUE(zt::send_str(c.get(), "go\n"));
+        ASSERT_TRUE(report.get(&bits, 10000)) << "on_receive did not report";
+    }
+    EXPECT_EQ((1 << 3) | (1 << 5), bits) << "bit i set: dst {-2, -100, 2, -1}[i] accepted; "
+                                             "bit 4: taskwait to -2; bit 5: taskwait to -1";
+    ASSERT_EQ(::kill(master.pid(), SIGTERM), 0);
+    EXPECT_NE(master.wait(10000), -1);
+}
+
+// A task result whose id names a process that is not this Worker nor its
+// running predecessor (here a task put on the queue by another program,
+// with the test's own pid in the id, as the wire format allows) is
+// dropped. It used to go back into the Worker's inbox whenever that pid
+// was alive, and from there to the Worker again, for ever: a busy loop.
+TEST(ServerLifecycleLib, ResultForAForeignProcessIsDroppedNotBounced)
+{
+    std::set<int> before = zt::sysv_queues();
+    zt::Gate report;
+    zt::Child master;
+    ASSERT_TRUE(master.start([&] {
+        zan::ServerConfig cfg = one_of_each();
+        cfg.task_worker_num = 1;
+        zan::TcpServer srv("127.0.0.1", 0, cfg);
+        srv.on_start([&report](zan::TcpServer& s) {
+            if (!report.put(s.port()))
+                _exit(3);
+        });
+        srv.on_task([](zan::TcpServer&, zan::TaskId, int, std::string_view d) {
+            return std::optional<std::string>(std::string(d));
+        });
+        srv.on_receive([&report](zan::TcpServer& s, zan::SessionId, std::string_view) {
+            std::string r;  // one TaskWorker: ours runs after the forged one
+            if (!report.put(s.taskwait("y", &r, 5000) && r == "y" ? 1 : 0))
+                _exit(3);
+        });
+        return srv.start();
+    }));
+    int32_t port = 0, ok = 0;
+    ASSERT_TRUE(report.get(&port, 10000)) << "the server did not start";
+    zt::PidGuard guard;
+    guard.add(zt::descendants_of(master.pid()));
+    std::set<int> after = zt::sysv_queues();
+    std::vector<int> fresh;
+    std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(fresh));
+    ASSERT_EQ(1u, fresh.size()) << "the server's task queue";
+    zt::QueueGuard queues;
+    queues.capture(master.pid());
+
+    struct {
+        long mtype;
+        char text[sizeof(zan::TaskHeader) + 1];
+    } msg = {zan::kTaskTypeShared, {}};
+    zan::TaskHeader h{};
+    h.magic = zan::kTaskMagic;
+    h.src_worker = 0;
+    h.dst = -1;
+    h.task_id = (static_cast<uint64_t>(::getpid()) & 0xffffff) << 24 | 1;  // Worker 0, our pid
+    h.len = 1;
+    memcpy(msg.text, &h, sizeof h);
+    msg.text[sizeof h] = 'x';
+    ASSERT_EQ(0, ::msgsnd(fresh[0], &msg, sizeof msg.text, IPC_NOWAIT)) << strerror(errno);
+
+    Sock c(zt::connect_local(port));
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(zt::send_str(c.get(), "go\n"));
+    ASSERT_TRUE(report.get(&ok, 10000)) << "on_receive did not report";
+    EXPECT_EQ(1, ok) << "taskwait() did not get its own result";
+    pid_t worker = zt::find_by_name(master.pid(), "zan-worker-0");
+    ASSERT_GT(worker, 0);
+    long t0 = zt::cpu_ms(worker);
+    struct timespec ts = {0, 500 * 1000 * 1000};
+    nanosleep(&ts, nullptr);  // a measuring window, not a synchronisation
+    long used = zt::cpu_ms(worker) - t0;
+    EXPECT_LT(used, 150) << "the Worker used " << used << " ms of CPU in 500 ms while idle";
+    c.reset();
+    ASSERT_EQ(::kill(master.pid(), SIGTERM), 0);
+    EXPECT_NE(master.wait(10000), -1);
 }
 
 // --daemonize: the command returns at once with status 0, the Master runs

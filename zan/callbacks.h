@@ -21,7 +21,10 @@ namespace zan {
 
 class TcpServer;
 
-// (worker id << 40) | sequence: unique per originating Worker.
+// (worker id << 48) | (pid << 24) | sequence, in 16, 24 and 24 bits: the
+// submitting Worker's id, the pid of the submitting process and its own
+// count of tasks, from 1. Never 0 (a pid is not). A result goes back to
+// that process.
 using TaskId = uint64_t;
 // Length of the next complete message in data[0, len): > 0 a message of
 // that many bytes, 0 need more bytes, -1 bad input (the connection is

@@ -34,7 +34,7 @@ public:
     void set_level(Level level) { level_ = level; }
     Level level() const { return level_; }
     bool enabled(Level level) const { return level != Level::off && level >= level_; }
-    // Short process name shown in each line, e.g. "master", "net#1".
+    // Short process name shown in each line, e.g. "master", "net-1", "worker-3".
     void set_tag(std::string_view tag);
 
     // Formats and writes one line; `err` >= 0 appends ": strerror(err)".

@@ -133,13 +133,13 @@ pid_t Master::spawn(int id, pid_t predecessor)
 
 // The configured user and group, and with open_cpu_affinity a core for
 // Workers and NetWorkers. A failed identity change is fatal (exit 2: a
-// configuration error, not respawned).
+// configuration error; the Master shuts the server down, see on_exit()).
 void Master::take_identity(Role role, int index)
 {
     if (rt_.set_ids && (::setgroups(1, &rt_.gid) < 0 || ::setgid(rt_.gid) < 0 || ::setuid(rt_.uid) < 0)) {
         log_errno(Level::error, errno, "switching to uid %d gid %d failed", static_cast<int>(rt_.uid),
                   static_cast<int>(rt_.gid));
-        _exit(2);  // fatal configuration error: not respawned
+        _exit(2);  // fatal configuration error: the server shuts down
     }
     if (rt_.cfg.open_cpu_affinity && (role == Role::worker || role == Role::net_worker)) {
         cpu_set_t set;

@@ -106,8 +106,8 @@ struct Runtime {
     NetWorker* net_worker = nullptr;
     UserWorker* user_worker = nullptr;
     volatile bool stopping = false;
-    int data_flags = 0;
-    pid_t predecessor = 0;  // still-running process this one replaces (reload, recycling)  // flags of the data frame being handled (kDataLast)
+    int data_flags = 0;     // flags of the data frame being handled (kDataLast)
+    pid_t predecessor = 0;  // still-running process this one replaces (reload, recycling)
 
     int W() const { return cfg.worker_num; }
     int T() const { return cfg.task_worker_num; }

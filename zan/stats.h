@@ -64,7 +64,8 @@ struct ProcSlot {
 };
 
 // One per connection slot of a NetWorker. Written only by that NetWorker
-// (and by the Master when it clears the slots of a dead NetWorker).
+// (and by the Master when it clears the slots of a dead NetWorker), except
+// uid, which the Worker calling bind() stores.
 struct SessionSlot {
     uint32_t generation;    // bumped on every close; part of the session id
     int32_t active;         // 1 while connected

@@ -236,17 +236,20 @@ static pid_t task_owner(TaskId id) { return static_cast<pid_t>((id >> 24) & 0xff
 // A task result for another process of our worker id. The predecessor
 // (we are stopping) keeps it and puts it back into the inbox when it
 // exits; otherwise (a successor that read the inbox in taskwait()) it goes
-// back at once, for the predecessor that reads the inbox.
+// back at once, but only for our predecessor while it runs and reads the
+// inbox: a result for any other pid (a process gone, its pid now another
+// program's, or a forged task id) would come back to us for ever.
 void Worker::bounce(const FrameHeader& h, std::string_view data)
 {
-    pid_t owner = task_owner(h.id);
-    if (::kill(owner, 0) < 0 && errno == ESRCH && !stopping_) {
-        log(Level::warn, "task result %llu: its Worker process %d is gone: dropped",
-            static_cast<unsigned long long>(h.id), owner);
-        return;
-    }
     if (stopping_) {
         bounced_.push_back(Pending{h.kind, h.id, h.arg, std::string(data)});
+        return;
+    }
+    pid_t owner = task_owner(h.id);
+    pid_t pred = rt_.predecessor;
+    if (pred <= 0 || (pred & 0xffffff) != owner || ::kill(pred, 0) < 0) {
+        log(Level::warn, "task result %llu: its Worker process %d is gone: dropped",
+            static_cast<unsigned long long>(h.id), owner);
         return;
     }
     // Queued with our pipe messages and sent before the next poll (never

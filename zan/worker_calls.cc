@@ -97,7 +97,7 @@ TaskId Worker::task(std::string_view data, int dst)
         log(Level::warn, "task(): no TaskWorkers (task_worker_num is 0)");
         return 0;
     }
-    if (dst >= rt_.T()) {
+    if (dst < -1 || dst >= rt_.T()) {  // -1: any TaskWorker
         log(Level::warn, "task(): TaskWorker %d does not exist", dst);
         return 0;
     }
@@ -119,7 +119,7 @@ TaskId Worker::task(std::string_view data, int dst)
 
 bool Worker::taskwait(std::string_view data, int timeout_ms, std::string* result, int dst)
 {
-    if (rt_.T() == 0 || dst >= rt_.T()) {
+    if (rt_.T() == 0 || dst < -1 || dst >= rt_.T()) {
         log(Level::warn, "taskwait(): no such TaskWorker");
         return false;
     }
