@@ -568,6 +568,8 @@ TEST_F(ServerBasic, BadOptionValuesAreRefused)
         {"zan-httpd", {"--port", "9501abc"}},
         {"zan-httpd", {"--header-timeout", "5s"}},
         {"zan-httpd", {"--net-worker-num", "99999999999999999999"}},
+        {"zan-echod", {"--port", " 0"}},  // strtol(3) alone took these two
+        {"zan-httpd", {"--port", "+0"}},
     };
     for (const Case& c : cases) {
         Proc p;

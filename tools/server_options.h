@@ -16,10 +16,15 @@
 
 namespace zan_tools {
 
-// The whole of v as a decimal number in [lo, hi].
-inline bool parse_number(const std::string& v, long lo, long hi, long* out)
+// The whole of v as a decimal number in [lo, hi]: digits, after a '-'
+// only when lo is negative; one trailing newline is allowed (a line read
+// from a file). No blanks, no '+', nothing else.
+inline bool parse_number(std::string v, long lo, long hi, long* out)
 {
-    if (v.empty())
+    if (!v.empty() && v.back() == '\n')
+        v.pop_back();
+    size_t first = (lo < 0 && !v.empty() && v[0] == '-') ? 1 : 0;
+    if (v.size() <= first || v[first] < '0' || v[first] > '9')
         return false;
     errno = 0;
     char* end = nullptr;

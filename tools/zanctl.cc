@@ -7,6 +7,7 @@
 // Exit status: 0 done, 1 the server is not running or did not stop, 2 usage.
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,16 +26,6 @@ static void usage()
 {
     fprintf(stderr, "usage: zanctl -p pidfile status | reload | reload-tasks | reopen | stop [-w seconds]\n");
     exit(2);
-}
-
-static bool read_master(const std::string& file, pid_t* pid)
-{
-    std::ifstream f(file);
-    long v = 0;
-    if (!(f >> v) || v <= 1)
-        return false;
-    *pid = static_cast<pid_t>(v);
-    return ::kill(*pid, 0) == 0 || errno == EPERM;
 }
 
 struct ProcInfo {
@@ -69,6 +60,45 @@ static bool read_proc(pid_t pid, ProcInfo* out)
     out->cpu_ticks = atoll(fld[11].c_str()) + atoll(fld[12].c_str());
     out->rss_kb = atol(fld[21].c_str()) * (sysconf(_SC_PAGESIZE) / 1024);
     return true;
+}
+
+// The Master named in the pid file: a whole decimal number (a newline
+// after it is fine) naming a live process called zan-master. Anything
+// else, e.g. a stale file whose pid now belongs to another program, is
+// refused with the reason in *why: zanctl signals only a zan Master.
+static bool read_master(const std::string& file, pid_t* pid, std::string* why)
+{
+    std::ifstream f(file);
+    std::string text;
+    if (!f || !std::getline(f, text)) {
+        *why = "cannot read " + file;
+        return false;
+    }
+    long v = 0;
+    if (!zan_tools::parse_number(text, 2, INT_MAX, &v)) {
+        *why = file + " does not hold a process id";
+        return false;
+    }
+    ProcInfo pi;
+    if (!read_proc(static_cast<pid_t>(v), &pi) || pi.state == 'Z') {
+        *why = "no running server in " + file + " (process " + std::to_string(v) + " is gone)";
+        return false;
+    }
+    if (pi.comm != "zan-master") {
+        *why = "process " + std::to_string(v) + " named in " + file + " is not a zan Master (it is " +
+               pi.comm + ")";
+        return false;
+    }
+    *pid = static_cast<pid_t>(v);
+    return true;
+}
+
+// True once the Master has exited: gone, a zombie not yet reaped by its
+// parent, or the pid already taken by another program.
+static bool master_exited(pid_t master)
+{
+    ProcInfo pi;
+    return !read_proc(master, &pi) || pi.state == 'Z' || pi.comm != "zan-master";
 }
 
 static int status(pid_t master)
@@ -120,8 +150,9 @@ int main(int argc, char** argv)
     if (pidfile.empty() || cmd.empty())
         usage();
     pid_t master;
-    if (!read_master(pidfile, &master)) {
-        fprintf(stderr, "zanctl: no running server in %s\n", pidfile.c_str());
+    std::string why;
+    if (!read_master(pidfile, &master, &why)) {
+        fprintf(stderr, "zanctl: %s\n", why.c_str());
         return 1;
     }
     int sig = 0;
@@ -141,11 +172,11 @@ int main(int argc, char** argv)
         fprintf(stderr, "zanctl: kill(%d): %s\n", master, strerror(errno));
         return 1;
     }
-    if (sig != SIGTERM)
+    if (sig != SIGTERM || wait_s == 0)
         return 0;
     long long deadline = zan::monotonic_ms() + wait_s * 1000LL;
     while (zan::monotonic_ms() < deadline) {
-        if (::kill(master, 0) < 0 && errno == ESRCH)
+        if (master_exited(master))
             return 0;
         usleep(20000);  // another process's exit cannot be waited for
     }
