@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace zan_bench {
@@ -44,8 +45,8 @@ public:
         unsigned long long seen = 0;
         for (size_t i = 0; i < counts_.size(); i++) {
             seen += counts_[i];
-            if (seen >= want)
-                return mid(i);
+            if (seen >= want)  // never above the largest sample
+                return std::min(mid(i), static_cast<double>(max_));
         }
         return static_cast<double>(max_);
     }

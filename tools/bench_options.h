@@ -112,6 +112,10 @@ inline void finish_options(Options* o)
         fprintf(stderr, "zan-bench: --payload task needs line framing\n");
         exit(2);
     }
+    if (o->duration > 0 && o->requests > 0) {
+        fprintf(stderr, "zan-bench: --duration and --requests are alternatives: give one\n");
+        exit(2);
+    }
     if (o->duration == 0 && o->requests == 0)
         o->duration = 10;
 }
