@@ -12,6 +12,7 @@
 #define ZAN_TOOLS_FLOOR_CONNS_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "zan/fd.h"
 #include "zan/socket.h"
 
 namespace zan_floor {
@@ -59,6 +61,24 @@ inline void answer_heads(const char* p, size_t n, std::string* out)
     }
 }
 
+// accept4() one connection. On EMFILE/ENFILE the spare descriptor (one
+// on /dev/null, kept open for this) is given up to accept the client and
+// close it at once, so that the level-triggered listening socket does not
+// stay readable for ever; then the spare is taken back. Returns the
+// descriptor or -1 (nothing to accept, or a client refused so).
+inline int accept_one(int listen_fd, zan::Fd* spare)
+{
+    int fd = zan::accept_conn(listen_fd, nullptr);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && *spare) {
+        spare->reset();
+        zan::Fd refused(zan::accept_conn(listen_fd, nullptr));
+        refused.reset();
+        spare->reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        errno = EMFILE;
+    }
+    return fd;
+}
+
 inline int epoll_add(int ep, int fd, uint32_t events)
 {
     struct epoll_event ev = {};
@@ -70,6 +90,8 @@ inline int epoll_add(int ep, int fd, uint32_t events)
 struct Conn {
     bool open = false;
     bool want_out = false;
+    bool eof = false;  // the client half-closed: close once all is answered
+    uint32_t inflight = 0;  // requests handed on whose replies are due (hop floor)
     uint32_t gen = 0;  // counts the connections this slot has held
     std::string in;    // a partial message
     std::string out;   // reply bytes the socket did not take yet
@@ -90,6 +112,7 @@ public:
     }
 
     void attach(int ep) { ep_ = ep; }
+    Conn& operator[](int fd) { return conns_[static_cast<size_t>(fd)]; }
     bool is_open(int fd) const { return fd >= 0 && static_cast<size_t>(fd) < conns_.size() && conns_[static_cast<size_t>(fd)].open; }
     uint32_t gen(int fd) const { return conns_[static_cast<size_t>(fd)].gen; }
     bool wants_out(int fd) const { return !conns_[static_cast<size_t>(fd)].out.empty(); }
@@ -114,8 +137,9 @@ public:
 
     // One read; then take(p, n) is given the partial message kept so far
     // plus the new bytes and returns how many it used; the rest is kept.
-    // Closes on EOF, an error, or a partial message over kMaxPending.
-    // Returns false when the connection is closed.
+    // Closes on an error or a partial message over kMaxPending. On end of
+    // file (a half-close) it stops reading and closes once every reply
+    // has been written (see finish()). Returns false when it stopped.
     template <class Take>
     bool read(int fd, Take take)
     {
@@ -126,8 +150,14 @@ public:
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno == EAGAIN)
             return true;
-        if (n <= 0) {
+        if (n < 0) {
             close(fd);
+            return false;
+        }
+        if (n == 0) {
+            c.eof = true;
+            set_events(fd, c.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+            finish(fd);
             return false;
         }
         size_t len = static_cast<size_t>(n);
@@ -174,6 +204,15 @@ public:
             c.out.assign(p + done, n - done);
             set_out(fd, true);
         }
+        finish(fd);
+    }
+
+    // Closes a half-closed connection once nothing is due or unwritten.
+    void finish(int fd)
+    {
+        Conn& c = conns_[static_cast<size_t>(fd)];
+        if (c.open && c.eof && c.out.empty() && c.inflight == 0)
+            close(fd);
     }
 
     void on_writable(int fd)
@@ -193,6 +232,7 @@ public:
         if (c.out.empty()) {
             std::string().swap(c.out);
             set_out(fd, false);
+            finish(fd);
         }
     }
 
@@ -215,11 +255,17 @@ private:
         Conn& c = conns_[static_cast<size_t>(fd)];
         if (c.want_out == on)
             return;
+        uint32_t in = c.eof ? 0u : static_cast<uint32_t>(EPOLLIN);  // EOF stays readable
+        set_events(fd, in | (on ? static_cast<uint32_t>(EPOLLOUT) : 0u));
+        c.want_out = on;
+    }
+
+    void set_events(int fd, uint32_t events)
+    {
         struct epoll_event ev = {};
-        ev.events = EPOLLIN | (on ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+        ev.events = events;
         ev.data.fd = fd;
         epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev);
-        c.want_out = on;
     }
 
     int ep_ = -1;

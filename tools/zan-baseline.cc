@@ -88,16 +88,10 @@ bool Baseline::start(const std::string& host, int port)
 void Baseline::accept_all()
 {
     for (;;) {
-        int fd = zan::accept_conn(listen_.get(), nullptr);
+        int fd = zan_floor::accept_one(listen_.get(), &spare_);
         if (fd < 0) {
-            if ((errno == EMFILE || errno == ENFILE) && spare_) {
-                spare_.reset();  // make room, refuse one client, keep the slot
-                zan::Fd refused(zan::accept_conn(listen_.get(), nullptr));
-                refused.reset();
-                spare_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
-            } else if (errno != EAGAIN) {
+            if (errno != EAGAIN && errno != EMFILE && errno != ENFILE)
                 perror("zan-baseline: accept4");
-            }
             return;
         }
         if (!conns_.add(fd))

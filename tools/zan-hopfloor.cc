@@ -9,7 +9,9 @@
 // write only when the peer said it may sleep (zan's wake-up protocol). No
 // framework, no sessions, no callbacks, no timers, no body support: what a
 // server of this model cannot go below on a given machine, as zan-baseline
-// is the floor of a single process.
+// is the floor of a single process. Request heads travel in records of at
+// most 16 KiB (a longer head closes the connection), so that the replies
+// to one record always fit the reply ring.
 //
 //   zan-hopfloor [--host H] [--port P] [--pairs N]
 //
@@ -50,6 +52,9 @@ volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
 constexpr size_t kRingBytes = 1 << 18;      // per ring, a power of two
+// Request bytes per ring record: a record's replies (at most 113 bytes for
+// each head of at least 18) must fit the reply ring whole.
+constexpr size_t kMaxRecord = 16 << 10;
 constexpr int kMaxPairs = 16;
 
 // A single-producer, single-consumer byte ring. Records are
@@ -198,7 +203,7 @@ public:
 
 private:
     bool my_turn() const;
-    void accept_one();
+    void accept_conn();
     size_t take_heads(int fd, const char* p, size_t n);
     void take_replies();
 
@@ -206,6 +211,7 @@ private:
     int k_, pairs_, listen_, my_wake_;
     Producer out_;
     zan::Fd ep_;
+    zan::Fd spare_{::open("/dev/null", O_RDONLY | O_CLOEXEC)};  // see accept_one()
     zan_floor::ConnTable conns_;  // after ep_: closes its descriptors first
     std::string scratch_;
 };
@@ -219,30 +225,44 @@ bool Front::my_turn() const
     return true;
 }
 
-void Front::accept_one()
+void Front::accept_conn()
 {
     if (!my_turn())
         return;
-    int fd = zan::accept_conn(listen_, nullptr);
+    int fd = zan_floor::accept_one(listen_, &spare_);
     if (fd < 0)
-        return;  // another front took it, or EMFILE: the client waits
+        return;  // another front took it, or refused for want of descriptors
     conns_.add(fd);
     sh_->conns[k_].store(static_cast<int>(conns_.open_count()), std::memory_order_relaxed);
 }
 
-// Passes the complete request heads at p to the back as one record.
+// Passes the complete request heads at p to the back, in records of at
+// most kMaxRecord bytes cut between heads. A head longer than that closes
+// the connection (a floor, not a server).
 size_t Front::take_heads(int fd, const char* p, size_t n)
 {
     size_t used = zan_floor::complete_heads(p, n);
-    if (used == 0)
+    if (used == 0 && n > kMaxRecord) {
+        conns_.close(fd);
         return 0;
-    while (!out_.room(used)) {  // the back is behind: take its replies meanwhile
-        out_.publish();
-        take_replies();
-        sched_yield();
     }
-    if (conns_.is_open(fd))  // a reply's write may have failed and closed it
-        out_.put(static_cast<uint32_t>(fd), conns_.gen(fd), p, used);
+    for (size_t at = 0; at < used && conns_.is_open(fd) && !g_stop;) {
+        size_t len = zan_floor::complete_heads(p + at, std::min(used - at, kMaxRecord));
+        if (len == 0) {
+            conns_.close(fd);
+            return used;
+        }
+        while (!out_.room(len) && !g_stop) {  // the back is behind: take its replies meanwhile
+            out_.publish();
+            take_replies();
+            sched_yield();
+        }
+        if (!conns_.is_open(fd) || g_stop)  // a reply's write failed and closed it, or a stop
+            break;
+        out_.put(static_cast<uint32_t>(fd), conns_.gen(fd), p + at, len);
+        conns_[fd].inflight++;
+        at += len;
+    }
     return used;
 }
 
@@ -250,8 +270,10 @@ void Front::take_replies()
 {
     consume(sh_->rep[k_], scratch_, [&](uint32_t fd, uint32_t gen, const char* p, size_t n) {
         int f = static_cast<int>(fd);
-        if (conns_.is_open(f) && conns_.gen(f) == gen)  // else it closed meanwhile
+        if (conns_.is_open(f) && conns_.gen(f) == gen) {  // else it closed meanwhile
+            conns_[f].inflight--;
             conns_.send(f, p, n);
+        }
     });
 }
 
@@ -273,7 +295,7 @@ int Front::run(int ready_fd)
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             if (fd == listen_) {
-                accept_one();
+                accept_conn();
                 continue;
             }
             if (fd == my_wake_ || !conns_.is_open(fd))
