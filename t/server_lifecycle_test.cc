@@ -27,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include "t/helpers.h"
+#include "zan/sys.h"
 #include "zan/task_worker.h"
 #include "zan/tcp_server.h"
 
@@ -643,6 +644,58 @@ TEST(ServerLifecycleLib, ResultForAForeignProcessIsDroppedNotBounced)
     long used = zt::cpu_ms(worker) - t0;
     EXPECT_LT(used, 150) << "the Worker used " << used << " ms of CPU in 500 ms while idle";
     c.reset();
+    ASSERT_EQ(::kill(master.pid(), SIGTERM), 0);
+    EXPECT_NE(master.wait(10000), -1);
+}
+
+// tasking_num counts tasks not yet finished: a result that comes after
+// its taskwait() timed out still finishes its task (it stayed counted).
+TEST(ServerLifecycleLib, LateResultOfATimedOutTaskwaitIsCounted)
+{
+    zt::Gate report;
+    zt::Child master;
+    ASSERT_TRUE(master.start([&] {
+        zan::ServerConfig cfg = one_of_each();
+        cfg.task_worker_num = 1;
+        zan::TcpServer srv("127.0.0.1", 0, cfg);
+        srv.on_start([&report](zan::TcpServer& s) {
+            if (!report.put(s.port()))
+                _exit(3);
+        });
+        srv.on_task([](zan::TcpServer&, zan::TaskId, int, std::string_view d) {
+            ::usleep(200 * 1000);
+            return std::optional<std::string>(std::string(d));
+        });
+        srv.on_receive([&report](zan::TcpServer& s, zan::SessionId, std::string_view m) {
+            int32_t v = 0;
+            if (m.substr(0, 4) == "wait") {
+                std::string r;
+                v = s.taskwait("x", &r, 20) ? 1 : 0;
+            } else {
+                v = static_cast<int32_t>(s.stats().tasking_num);
+            }
+            if (!report.put(v))
+                _exit(3);
+        });
+        return srv.start();
+    }));
+    int32_t port = 0, v = -1;
+    ASSERT_TRUE(report.get(&port, 10000)) << "the server did not start";
+    zt::PidGuard guard;
+    guard.add(zt::descendants_of(master.pid()));
+    {
+        Sock c(zt::connect_local(port));
+        ASSERT_TRUE(c.ok());
+        ASSERT_TRUE(zt::send_str(c.get(), "wait\n"));
+        ASSERT_TRUE(report.get(&v, 10000));
+        ASSERT_EQ(0, v) << "taskwait() should have timed out";
+        long long deadline = zan::monotonic_ms() + 5000;
+        do {  // the late result comes about 200 ms later
+            ASSERT_TRUE(zt::send_str(c.get(), "count\n"));
+            ASSERT_TRUE(report.get(&v, 10000));
+        } while (v != 0 && zan::monotonic_ms() < deadline && ::usleep(20 * 1000) == 0);
+        EXPECT_EQ(0, v) << "tasking_num after the late result";
+    }
     ASSERT_EQ(::kill(master.pid(), SIGTERM), 0);
     EXPECT_NE(master.wait(10000), -1);
 }

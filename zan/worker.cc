@@ -250,6 +250,7 @@ void Worker::bounce(const FrameHeader& h, std::string_view data)
     if (pred <= 0 || (pred & 0xffffff) != owner || ::kill(pred, 0) < 0) {
         log(Level::warn, "task result %llu: its Worker process %d is gone: dropped",
             static_cast<unsigned long long>(h.id), owner);
+        atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));  // it is finished
         return;
     }
     // Queued with our pipe messages and sent before the next poll (never
@@ -269,8 +270,10 @@ void Worker::handle_inbox(const FrameHeader& h, std::string_view data)
             bounce(h, data);
             return;
         }
-        if (abandoned_.erase(h.id))
-            return;  // its taskwait timed out long ago
+        if (abandoned_.erase(h.id)) {  // its taskwait timed out long ago
+            atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));
+            return;
+        }
         atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));
         if (outstanding_ > 0)
             outstanding_--;
