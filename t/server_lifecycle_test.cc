@@ -17,8 +17,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -493,38 +495,75 @@ TEST(ServerLifecycleLib, BlockedUserWorkerDiesWithTheMasterAfterAUserChange)
     EXPECT_TRUE(zt::wait_gone(user, 3000)) << "the UserWorker outlived its Master";
 }
 
+// A library server run by a forked child of the test (its Master), on
+// 127.0.0.1 with an ephemeral port that on_start reports through report().
+// Once it has started, its descendants are guarded: SIGKILLed at scope
+// exit should the test fail before stop().
+class LibServer {
+public:
+    // Installs what `setup` sets on the server, starts it and waits up to
+    // 10 s for its port; false if it did not come up.
+    bool start(const zan::ServerConfig& cfg, const std::function<void(zan::TcpServer&)>& setup)
+    {
+        bool forked = master_.start([&] {
+            zan::TcpServer srv("127.0.0.1", 0, cfg);
+            srv.on_start([this](zan::TcpServer& s) {
+                if (!report_.put(s.port()))
+                    _exit(3);
+            });
+            setup(srv);
+            return srv.start();
+        });
+        int32_t port = 0;
+        if (!forked || !report_.get(&port, 10000))
+            return false;
+        port_ = port;
+        guard_.add(zt::descendants_of(master_.pid()));
+        return true;
+    }
+    // A value a callback sends with report().put(); false after timeout_ms.
+    bool get(int32_t* v, int timeout_ms = 10000) { return report_.get(v, timeout_ms); }
+    zt::Gate& report() { return report_; }
+    int port() const { return port_; }
+    pid_t pid() const { return master_.pid(); }
+    // Graceful stop: SIGTERM, then the Master must exit within 10 s.
+    bool stop() { return ::kill(master_.pid(), SIGTERM) == 0 && master_.wait(10000) != -1; }
+    int wait(int timeout_ms) { return master_.wait(timeout_ms); }
+
+private:
+    zt::Gate report_;
+    zt::Child master_;
+    zt::PidGuard guard_;  // destroyed first: the children before the Master
+    int port_ = 0;
+};
+
+static std::optional<std::string> echo_task(zan::TcpServer&, zan::TaskId, int, std::string_view d)
+{
+    return std::string(d);
+}
+
 // A Worker stuck in a callback reads no signalfd, so SIGTERM (which it
 // takes that way) would stay pending for ever: the parent-death signal has
 // a handler of its own, and the Worker leaves when its Master is killed.
 TEST(ServerLifecycleLib, WorkerStuckInACallbackDiesWithTheMaster)
 {
-    zt::Gate report;
-    zt::Child master;
-    ASSERT_TRUE(master.start([&] {
-        zan::TcpServer srv("127.0.0.1", 0, one_of_each());
-        srv.on_start([&report](zan::TcpServer& s) {
-            if (!report.put(s.port()))
-                _exit(3);
-        });
-        srv.on_receive([&report](zan::TcpServer&, zan::SessionId, std::string_view) {
-            if (!report.put(::getpid()))
+    LibServer srv;
+    ASSERT_TRUE(srv.start(one_of_each(), [&srv](zan::TcpServer& s) {
+        s.on_receive([&rep = srv.report()](zan::TcpServer&, zan::SessionId, std::string_view) {
+            if (!rep.put(::getpid()))
                 _exit(3);
             for (;;)
                 ::usleep(100 * 1000);  // stuck: never returns to zan's loop
         });
-        return srv.start();
-    }));
-    int32_t port = 0, worker = 0;
-    ASSERT_TRUE(report.get(&port, 10000)) << "the server did not start";
-    zt::PidGuard guard;
-    guard.add(zt::descendants_of(master.pid()));
-    Sock c(zt::connect_local(port));
+    })) << "the server did not start";
+    int32_t worker = 0;
+    Sock c(zt::connect_local(srv.port()));
     ASSERT_TRUE(c.ok());
     ASSERT_TRUE(zt::send_str(c.get(), "stuck\n"));
-    ASSERT_TRUE(report.get(&worker, 5000)) << "on_receive did not run";
+    ASSERT_TRUE(srv.get(&worker, 5000)) << "on_receive did not run";
 
-    ASSERT_EQ(::kill(master.pid(), SIGKILL), 0);
-    EXPECT_NE(master.wait(5000), -1);
+    ASSERT_EQ(::kill(srv.pid(), SIGKILL), 0);
+    EXPECT_NE(srv.wait(5000), -1);
     EXPECT_TRUE(zt::wait_gone(worker, 3000)) << "the stuck Worker outlived its Master";
 }
 
@@ -533,20 +572,12 @@ TEST(ServerLifecycleLib, WorkerStuckInACallbackDiesWithTheMaster)
 // A Worker of a library server tries each and reports a bit per outcome.
 TEST(ServerLifecycleLib, TaskRefusesADestinationThatIsNoTaskWorker)
 {
-    zt::Gate report;
-    zt::Child master;
-    ASSERT_TRUE(master.start([&] {
-        zan::ServerConfig cfg = one_of_each();
-        cfg.task_worker_num = 2;
-        zan::TcpServer srv("127.0.0.1", 0, cfg);
-        srv.on_start([&report](zan::TcpServer& s) {
-            if (!report.put(s.port()))
-                _exit(3);
-        });
-        srv.on_task([](zan::TcpServer&, zan::TaskId, int, std::string_view d) {
-            return std::optional<std::string>(std::string(d));
-        });
-        srv.on_receive([&report](zan::TcpServer& s, zan::SessionId, std::string_view) {
+    zan::ServerConfig cfg = one_of_each();
+    cfg.task_worker_num = 2;
+    LibServer srv;
+    ASSERT_TRUE(srv.start(cfg, [&srv](zan::TcpServer& s) {
+        s.on_task(echo_task);
+        s.on_receive([&rep = srv.report()](zan::TcpServer& s, zan::SessionId, std::string_view) {
             int32_t bits = 0;
             const int dsts[] = {-2, -100, 2, -1};  // only -1 names TaskWorkers
             for (int i = 0; i < 4; i++)
@@ -557,25 +588,20 @@ TEST(ServerLifecycleLib, TaskRefusesADestinationThatIsNoTaskWorker)
                 bits |= 1 << 4;
             if (s.taskwait("x", &r, 5000, -1) && r == "x")
                 bits |= 1 << 5;
-            if (!report.put(bits))
+            if (!rep.put(bits))
                 _exit(3);
         });
-        return srv.start();
-    }));
-    int32_t port = 0, bits = 0;
-    ASSERT_TRUE(report.get(&port, 10000)) << "the server did not start";
-    zt::PidGuard guard;
-    guard.add(zt::descendants_of(master.pid()));
+    })) << "the server did not start";
+    int32_t bits = 0;
     {
-        Sock c(zt::connect_local(port));
+        Sock c(zt::connect_local(srv.port()));
         ASSERT_TRUE(c.ok());
         ASSERT_TRUE(zt::send_str(c.get(), "go\n"));
-        ASSERT_TRUE(report.get(&bits, 10000)) << "on_receive did not report";
+        ASSERT_TRUE(srv.get(&bits)) << "on_receive did not report";
     }
     EXPECT_EQ((1 << 3) | (1 << 5), bits) << "bit i set: dst {-2, -100, 2, -1}[i] accepted; "
                                              "bit 4: taskwait to -2; bit 5: taskwait to -1";
-    ASSERT_EQ(::kill(master.pid(), SIGTERM), 0);
-    EXPECT_NE(master.wait(10000), -1);
+    EXPECT_TRUE(srv.stop());
 }
 
 // A task result whose id names a process that is not this Worker nor its
@@ -586,36 +612,23 @@ TEST(ServerLifecycleLib, TaskRefusesADestinationThatIsNoTaskWorker)
 TEST(ServerLifecycleLib, ResultForAForeignProcessIsDroppedNotBounced)
 {
     std::set<int> before = zt::sysv_queues();
-    zt::Gate report;
-    zt::Child master;
-    ASSERT_TRUE(master.start([&] {
-        zan::ServerConfig cfg = one_of_each();
-        cfg.task_worker_num = 1;
-        zan::TcpServer srv("127.0.0.1", 0, cfg);
-        srv.on_start([&report](zan::TcpServer& s) {
-            if (!report.put(s.port()))
-                _exit(3);
-        });
-        srv.on_task([](zan::TcpServer&, zan::TaskId, int, std::string_view d) {
-            return std::optional<std::string>(std::string(d));
-        });
-        srv.on_receive([&report](zan::TcpServer& s, zan::SessionId, std::string_view) {
+    zan::ServerConfig cfg = one_of_each();
+    cfg.task_worker_num = 1;
+    LibServer srv;
+    ASSERT_TRUE(srv.start(cfg, [&srv](zan::TcpServer& s) {
+        s.on_task(echo_task);
+        s.on_receive([&rep = srv.report()](zan::TcpServer& s, zan::SessionId, std::string_view) {
             std::string r;  // one TaskWorker: ours runs after the forged one
-            if (!report.put(s.taskwait("y", &r, 5000) && r == "y" ? 1 : 0))
+            if (!rep.put(s.taskwait("y", &r, 5000) && r == "y" ? 1 : 0))
                 _exit(3);
         });
-        return srv.start();
-    }));
-    int32_t port = 0, ok = 0;
-    ASSERT_TRUE(report.get(&port, 10000)) << "the server did not start";
-    zt::PidGuard guard;
-    guard.add(zt::descendants_of(master.pid()));
+    })) << "the server did not start";
     std::set<int> after = zt::sysv_queues();
     std::vector<int> fresh;
     std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(fresh));
     ASSERT_EQ(1u, fresh.size()) << "the server's task queue";
     zt::QueueGuard queues;
-    queues.capture(master.pid());
+    queues.capture(srv.pid());
 
     struct {
         long mtype;
@@ -631,12 +644,13 @@ TEST(ServerLifecycleLib, ResultForAForeignProcessIsDroppedNotBounced)
     msg.text[sizeof h] = 'x';
     ASSERT_EQ(0, ::msgsnd(fresh[0], &msg, sizeof msg.text, IPC_NOWAIT)) << strerror(errno);
 
-    Sock c(zt::connect_local(port));
+    int32_t ok = 0;
+    Sock c(zt::connect_local(srv.port()));
     ASSERT_TRUE(c.ok());
     ASSERT_TRUE(zt::send_str(c.get(), "go\n"));
-    ASSERT_TRUE(report.get(&ok, 10000)) << "on_receive did not report";
+    ASSERT_TRUE(srv.get(&ok)) << "on_receive did not report";
     EXPECT_EQ(1, ok) << "taskwait() did not get its own result";
-    pid_t worker = zt::find_by_name(master.pid(), "zan-worker-0");
+    pid_t worker = zt::find_by_name(srv.pid(), "zan-worker-0");
     ASSERT_GT(worker, 0);
     long t0 = zt::cpu_ms(worker);
     struct timespec ts = {0, 500 * 1000 * 1000};
@@ -644,29 +658,22 @@ TEST(ServerLifecycleLib, ResultForAForeignProcessIsDroppedNotBounced)
     long used = zt::cpu_ms(worker) - t0;
     EXPECT_LT(used, 150) << "the Worker used " << used << " ms of CPU in 500 ms while idle";
     c.reset();
-    ASSERT_EQ(::kill(master.pid(), SIGTERM), 0);
-    EXPECT_NE(master.wait(10000), -1);
+    EXPECT_TRUE(srv.stop());
 }
 
 // tasking_num counts tasks not yet finished: a result that comes after
 // its taskwait() timed out still finishes its task (it stayed counted).
 TEST(ServerLifecycleLib, LateResultOfATimedOutTaskwaitIsCounted)
 {
-    zt::Gate report;
-    zt::Child master;
-    ASSERT_TRUE(master.start([&] {
-        zan::ServerConfig cfg = one_of_each();
-        cfg.task_worker_num = 1;
-        zan::TcpServer srv("127.0.0.1", 0, cfg);
-        srv.on_start([&report](zan::TcpServer& s) {
-            if (!report.put(s.port()))
-                _exit(3);
-        });
-        srv.on_task([](zan::TcpServer&, zan::TaskId, int, std::string_view d) {
+    zan::ServerConfig cfg = one_of_each();
+    cfg.task_worker_num = 1;
+    LibServer srv;
+    ASSERT_TRUE(srv.start(cfg, [&srv](zan::TcpServer& s) {
+        s.on_task([](zan::TcpServer& t, zan::TaskId id, int w, std::string_view d) {
             ::usleep(200 * 1000);
-            return std::optional<std::string>(std::string(d));
+            return echo_task(t, id, w, d);
         });
-        srv.on_receive([&report](zan::TcpServer& s, zan::SessionId, std::string_view m) {
+        s.on_receive([&rep = srv.report()](zan::TcpServer& s, zan::SessionId, std::string_view m) {
             int32_t v = 0;
             if (m.substr(0, 4) == "wait") {
                 std::string r;
@@ -674,30 +681,25 @@ TEST(ServerLifecycleLib, LateResultOfATimedOutTaskwaitIsCounted)
             } else {
                 v = static_cast<int32_t>(s.stats().tasking_num);
             }
-            if (!report.put(v))
+            if (!rep.put(v))
                 _exit(3);
         });
-        return srv.start();
-    }));
-    int32_t port = 0, v = -1;
-    ASSERT_TRUE(report.get(&port, 10000)) << "the server did not start";
-    zt::PidGuard guard;
-    guard.add(zt::descendants_of(master.pid()));
+    })) << "the server did not start";
+    int32_t v = -1;
     {
-        Sock c(zt::connect_local(port));
+        Sock c(zt::connect_local(srv.port()));
         ASSERT_TRUE(c.ok());
         ASSERT_TRUE(zt::send_str(c.get(), "wait\n"));
-        ASSERT_TRUE(report.get(&v, 10000));
+        ASSERT_TRUE(srv.get(&v));
         ASSERT_EQ(0, v) << "taskwait() should have timed out";
         long long deadline = zan::monotonic_ms() + 5000;
         do {  // the late result comes about 200 ms later
             ASSERT_TRUE(zt::send_str(c.get(), "count\n"));
-            ASSERT_TRUE(report.get(&v, 10000));
+            ASSERT_TRUE(srv.get(&v));
         } while (v != 0 && zan::monotonic_ms() < deadline && ::usleep(20 * 1000) == 0);
         EXPECT_EQ(0, v) << "tasking_num after the late result";
     }
-    ASSERT_EQ(::kill(master.pid(), SIGTERM), 0);
-    EXPECT_NE(master.wait(10000), -1);
+    EXPECT_TRUE(srv.stop());
 }
 
 // --daemonize: the command returns at once with status 0, the Master runs
