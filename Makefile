@@ -86,7 +86,7 @@ check: test
 # and runs it (FUZZ_TIME seconds, new inputs in build/fuzz/new); `make
 # check` replays the seed corpus through the same entry point without
 # libFuzzer.
-FUZZ_SRCS = zan/http_parser.cc zan/http_parser_body.cc zan/http_request.cc
+FUZZ_SRCS = zan/http_parser.cc zan/http_parser_body.cc zan/http_parser_load.cc zan/http_request.cc
 FUZZ_TIME ?= 60
 fuzz:
 	@sh t/prereqs.sh fuzz

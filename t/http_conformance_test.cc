@@ -63,9 +63,39 @@ Msg snapshot(const HttpParser& p) {
     return m;
 }
 
+// What HttpRequest holds, as one comparable string.
+std::string dump(const HttpRequest& r) {
+    std::string d = r.method + ' ' + r.target + ' ' + r.path + '?' + r.query + ' ' +
+                    std::to_string(r.version_major) + '.' + std::to_string(r.version_minor) + ' ' +
+                    (r.keep_alive ? 'k' : '-') + (r.chunked ? 'c' : '-') + (r.expect_continue ? 'e' : '-') +
+                    (r.upgrade ? 'u' : '-') + '\n';
+    for (const auto& h : r.headers) d += h.name + ": " + h.value + '\n';
+    for (const auto& h : r.trailers) d += h.name + "= " + h.value + '\n';
+    return d + r.body;
+}
+
+// A Worker's load() of the message `msg` that `p` (store=true) has just
+// completed must give the same request, or refuse a chunked one.
+void expect_load_agrees(HttpParser& loader, const std::string& msg, const HttpParser& p) {
+    bool ok = loader.load(msg.data(), msg.size());
+    if (p.request().chunked) {
+        EXPECT_FALSE(ok) << "load() took a chunked message";
+        EXPECT_EQ(loader.state(), HttpParser::kStart);
+        EXPECT_TRUE(loader.request().method.empty() && loader.request().headers.empty());
+        return;
+    }
+    ASSERT_TRUE(ok) << "load() refused what feed() completed";
+    EXPECT_EQ(loader.state(), HttpParser::kComplete);
+    EXPECT_EQ(loader.message_bytes(), msg.size());
+    EXPECT_EQ(loader.ends_connection(), p.ends_connection());
+    EXPECT_EQ(dump(loader.request()), dump(p.request()));
+}
+
 // Feeds raw cut into pieces at `cuts` (ascending offsets, 0 < cut < size).
+// With store=true every complete message is also given to load().
 Outcome run(const std::string& raw, const std::vector<size_t>& cuts, bool store) {
     HttpParser p(zan::HttpLimits(), store);
+    HttpParser loader;  // reused, as a Worker reuses its parser
     Outcome o;
     size_t start = 0;  // offset of the current message in raw
     size_t a = 0;
@@ -76,6 +106,7 @@ Outcome run(const std::string& raw, const std::vector<size_t>& cuts, bool store)
             a += n;
             if (p.state() == HttpParser::kComplete) {
                 o.msgs.push_back(snapshot(p));
+                if (store) expect_load_agrees(loader, raw.substr(start, a - start), p);
                 if (p.request().upgrade) return o;  // the rest is not HTTP
                 // After Connection: close the parser itself reports any
                 // further byte (llhttp's "Data after Connection: close").

@@ -1159,6 +1159,12 @@ private:
                 resp.add_header("Set-Cookie", "b=2");
                 resp.set_status(299, "Custom Reason");
                 resp.end("framed\n");
+            } else if (path == "/fields") {  // set, replaced in other case, and a long one
+                resp.set_header("X-One", "1");
+                resp.set_header("x-ONE", "2");
+                resp.add_header("X-Long", std::string(300, 'l'));
+                resp.set_status(201);
+                resp.end("fields\n");
             } else if (path == "/forge") {  // request data that would forge header lines
                 std::string evil = "v\r\nX-Evil: " + req.body;
                 resp.set_status(299, "Fine\r\nX-Evil: status");
@@ -1338,6 +1344,32 @@ TEST_F(HttpServer, ResponseApiFraming)
     EXPECT_EQ(rs[0].count("Set-Cookie"), 2);
     EXPECT_EQ(rs[0].body, "framed\n");
     EXPECT_EQ(rs[1].body, "fast\n");
+
+    // One Worker reuses its response: nothing of one reaches the next.
+    rs = exchange(port, get("/fields") + get("/fast") + get("/framing") + get("/fast") + get("/fields"), 5);
+    ASSERT_EQ(rs.size(), 5u);
+    for (size_t i : {0u, 4u}) {
+        EXPECT_EQ(rs[i].status, 201);
+        EXPECT_EQ(rs[i].reason, "Created");
+        EXPECT_EQ(rs[i].count("X-One"), 1);
+        ASSERT_TRUE(rs[i].header("X-One"));
+        EXPECT_EQ(*rs[i].header("X-One"), "2");
+        ASSERT_TRUE(rs[i].header("X-Long"));
+        EXPECT_EQ(*rs[i].header("X-Long"), std::string(300, 'l'));
+        EXPECT_EQ(rs[i].count("Set-Cookie"), 0);
+        EXPECT_EQ(rs[i].body, "fields\n");
+    }
+    for (size_t i : {1u, 3u}) {
+        EXPECT_EQ(rs[i].status, 200);
+        EXPECT_EQ(rs[i].reason, "OK");
+        EXPECT_FALSE(rs[i].header("X-One"));
+        EXPECT_FALSE(rs[i].header("X-Long"));
+        EXPECT_FALSE(rs[i].header("Set-Cookie"));
+        EXPECT_TRUE(rs[i].header("Date") && rs[i].header("Server"));
+        EXPECT_EQ(rs[i].body, "fast\n");
+    }
+    EXPECT_EQ(rs[2].reason, "Custom Reason");
+    EXPECT_EQ(rs[2].count("Set-Cookie"), 2);
 
     // The request as the Worker sees it: a de-chunked body.
     rs = exchange(port,

@@ -28,6 +28,11 @@ void HttpParser::reset() {
 }
 
 void HttpParser::reset_connection() {
+    clear_message();
+    s_ = Scan();
+}
+
+void HttpParser::clear_message() {
     state_ = kStart;
     error_status_ = 0;
     error_reason_ = nullptr;
@@ -35,7 +40,6 @@ void HttpParser::reset_connection() {
     req_.clear();
     data_ = nullptr;
     base_ = consumed_ = 0;
-    s_ = Scan();
 }
 
 size_t HttpParser::feed(const char* data, size_t len) {
@@ -209,23 +213,26 @@ const char* HttpParser::end_target(const char* at) {
     return at + 1;
 }
 
-void HttpParser::split_target() {
-    const std::string& t = req_.target;
+void HttpParser::split_target() { split_target(req_, s_.asterisk || s_.connect); }
+
+// whole: asterisk-form or authority-form (CONNECT), kept whole as the path.
+void HttpParser::split_target(HttpRequest& r, bool whole) {
+    const std::string& t = r.target;
     size_t start = 0;
     if (t[0] != '/') {
-        if (s_.asterisk || s_.connect) {
-            req_.path = t;
+        if (whole) {
+            r.path = t;
             return;
         }
         start = t.find_first_of("/?#", t.find("://") + 3);
         if (start == std::string::npos) start = t.size();
     }
     size_t q = std::min(t.find_first_of("?#", start), t.size());
-    req_.path.assign(t, start, q - start);
-    if (req_.path.empty()) req_.path = "/";
+    r.path.assign(t, start, q - start);
+    if (r.path.empty()) r.path = "/";
     if (q < t.size() && t[q] == '?') {
         size_t hash = t.find('#', q + 1);
-        req_.query.assign(t, q + 1, hash == std::string::npos ? std::string::npos : hash - q - 1);
+        r.query.assign(t, q + 1, hash == std::string::npos ? std::string::npos : hash - q - 1);
     }
 }
 

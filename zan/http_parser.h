@@ -40,6 +40,19 @@ public:
     // kComplete, call reset() first. Never re-scans earlier bytes.
     size_t feed(const char* data, size_t len);
 
+    // Fills request() from data[0, len), ONE whole message that a parser
+    // with the same limits has already accepted with feed() (a Worker
+    // given a message its NetWorker framed). It splits lines and fields
+    // without validating them again, about five times faster than feed()
+    // with store=true, and leaves the same request() and state() ==
+    // kComplete. It returns false, in state kStart with request() empty,
+    // for a chunked message (whose body must be decoded), for bytes that
+    // are not such a message and when store() is false; feed() then
+    // parses them properly. Either way the parser is as after
+    // reset_connection() plus this message: a Worker that handles whole
+    // messages from many connections calls load() alone.
+    bool load(const char* data, size_t len);
+
     State state() const { return state_; }
     bool headers_complete() const { return state_ == kBody || state_ == kComplete; }
     bool expects_continue() const { return req_.expect_continue; }
@@ -102,6 +115,9 @@ private:
     const char* on_body(const char* p, const char* end);
     const char* complete(const char* at);
     void split_target();
+    static void split_target(HttpRequest& r, bool whole);
+    void clear_message();
+    bool fail_load();
     size_t off(const char* at) const { return base_ + static_cast<size_t>(at - data_); }
     HttpHeader& field() { return s_.in_trailers ? req_.trailers.back() : req_.headers.back(); }
 

@@ -76,7 +76,7 @@ int HttpRequest::refusal_status(const char** reason) const {
     int hosts = 0;
     bool bad_host = false;
     for (const HttpHeader& h : headers) {
-        if (!iequals(h.name, "host")) continue;
+        if (h.name.size() != 4 || !http_chars::iequal(h.name.data(), "host", 4)) continue;
         ++hosts;
         if (!valid_host(h.value)) bad_host = true;
     }
@@ -88,7 +88,7 @@ int HttpRequest::refusal_status(const char** reason) const {
         status = 400, why = "more than one Host field";
     } else if (bad_host) {
         status = 400, why = "invalid Host value";
-    } else if (target == "*" && method != "OPTIONS") {
+    } else if (target.size() == 1 && target[0] == '*' && method.compare("OPTIONS") != 0) {
         status = 400, why = "asterisk-form with a method other than OPTIONS";
     }
     if (reason) *reason = why;

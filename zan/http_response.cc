@@ -1,6 +1,7 @@
 #include "zan/http_response.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "zan/http_chars.h"
@@ -80,17 +81,37 @@ void HttpResponse::set_status(int code, std::string_view reason)
         reason_.clear();
 }
 
+// The fields whose framing is the server's own, whatever the application sets.
+static bool framing_field(std::string_view n)
+{
+    return (n.size() == 14 && http_chars::iequal(n.data(), "content-length", 14)) ||
+           (n.size() == 17 && http_chars::iequal(n.data(), "transfer-encoding", 17)) ||
+           (n.size() == 10 && http_chars::iequal(n.data(), "connection", 10));
+}
+
+HttpResponse::Field& HttpResponse::new_field(std::string_view name, std::string_view value)
+{
+    if (nfields_ == fields_.size())
+        fields_.emplace_back();
+    Field& f = fields_[nfields_++];
+    f.name.assign(name.data(), name.size());
+    f.value.assign(value.data(), value.size());
+    f.framing = framing_field(name);
+    return f;
+}
+
 bool HttpResponse::set_header(std::string_view name, std::string_view value)
 {
     if (!safe_field(name, value))
         return false;
-    for (auto& h : headers_) {
-        if (http_chars::iequals(h.first, name)) {
-            h.second.assign(value.data(), value.size());
+    for (size_t i = 0; i < nfields_; ++i) {
+        Field& f = fields_[i];
+        if (f.name.size() == name.size() && http_chars::iequals(f.name, name)) {
+            f.value.assign(value.data(), value.size());
             return true;
         }
     }
-    headers_.emplace_back(std::string(name), std::string(value));
+    new_field(name, value);
     return true;
 }
 
@@ -98,78 +119,98 @@ bool HttpResponse::add_header(std::string_view name, std::string_view value)
 {
     if (!safe_field(name, value))
         return false;
-    headers_.emplace_back(std::string(name), std::string(value));
+    new_field(name, value);
     return true;
 }
 
 const std::string* HttpResponse::header(std::string_view name) const
 {
-    for (const auto& h : headers_)
-        if (http_chars::iequals(h.first, name))
-            return &h.second;
+    for (size_t i = 0; i < nfields_; ++i)
+        if (http_chars::iequals(fields_[i].name, name))
+            return &fields_[i].value;
     return nullptr;
 }
 
-// Decimal digits of v appended to h (no printf on the hot path).
-static void append_number(std::string& h, unsigned long long v)
+// Decimal digits of v, written backwards ending at `end`; returns the first.
+static char* format_number(char* end, unsigned long long v)
 {
-    char buf[24];
-    char* p = buf + sizeof(buf);
+    char* p = end;
     do {
         *--p = static_cast<char>('0' + v % 10);
         v /= 10;
     } while (v != 0);
-    h.append(p, static_cast<size_t>(buf + sizeof(buf) - p));
+    return p;
 }
 
-template <size_t N>
-static void append_lit(std::string& h, const char (&s)[N])
-{
-    h.append(s, N - 1);
-}
+namespace {
+
+// Copies pieces into a buffer sized beforehand (one memcpy each, no
+// capacity checks).
+struct Out {
+    char* p;
+    void put(const char* s, size_t n)
+    {
+        memcpy(p, s, n);
+        p += n;
+    }
+    void put(std::string_view s) { put(s.data(), s.size()); }
+    template <size_t N>
+    void lit(const char (&s)[N])
+    {
+        put(s, N - 1);
+    }
+};
+
+}  // namespace
 
 // content_length >= 0: fixed length; -1: chunked (1.1) or until close (1.0).
-std::string& HttpResponse::head(long long content_length)
+// Our version goes also to an HTTP/1.0 client (RFC 9110 6.2), as nginx
+// does; what the response may use (chunking, keep-alive) still follows
+// the request's version.
+std::string_view HttpResponse::head(long long content_length)
 {
-    std::string& h = srv_->head_buf_;  // reused: no allocation per response
-    h.clear();
-    // Our version, also to an HTTP/1.0 client (RFC 9110 6.2), as nginx
-    // does; what the response may use (chunking, keep-alive) still
-    // follows the request's version.
-    append_lit(h, "HTTP/1.1 ");
-    append_number(h, static_cast<unsigned long long>(status_ < 0 ? 0 : status_));
-    h.push_back(' ');
-    h.append(reason_.empty() ? reason_phrase(status_) : reason_);
-    append_lit(h, "\r\n");
-    h.append(srv_->server_date_lines());
     bool no_body = status_ == 204 || status_ == 304 || status_ < 200;
+    char num[24];
+    char* cl = num + sizeof(num);
     if (content_length >= 0) {
-        if (!no_body) {
-            append_lit(h, "Content-Length: ");
-            append_number(h, static_cast<unsigned long long>(content_length));
-            append_lit(h, "\r\n");
-        }
+        if (!no_body)
+            cl = format_number(num + sizeof(num), static_cast<unsigned long long>(content_length));
     } else if (minor_ >= 1) {
         chunked_ = true;
-        append_lit(h, "Transfer-Encoding: chunked\r\n");
     } else {
         keep_alive_ = false;  // HTTP/1.0: the body ends when we close
     }
-    for (const auto& kv : headers_) {
-        if (http_chars::iequals(kv.first, "Content-Length") ||
-            http_chars::iequals(kv.first, "Transfer-Encoding") ||
-            http_chars::iequals(kv.first, "Connection"))
+    std::string_view start = srv_->head_start(status_ < 0 ? 0 : status_, reason_);
+    size_t cl_len = static_cast<size_t>(num + sizeof(num) - cl);
+    size_t size = start.size() + 80;  // + Content-Length or Transfer-Encoding, Connection, CRLF
+    for (size_t i = 0; i < nfields_; ++i)
+        size += fields_[i].name.size() + fields_[i].value.size() + 4;
+    std::string& h = srv_->head_buf_;  // reused: no allocation per response
+    h.resize(size);
+    Out o{&h[0]};
+    o.put(start);
+    if (cl_len > 0) {
+        o.lit("Content-Length: ");
+        o.put(cl, cl_len);
+        o.lit("\r\n");
+    } else if (chunked_) {
+        o.lit("Transfer-Encoding: chunked\r\n");
+    }
+    for (size_t i = 0; i < nfields_; ++i) {
+        const Field& f = fields_[i];
+        if (f.framing)
             continue;  // framing is ours
-        h.append(kv.first);
-        append_lit(h, ": ");
-        h.append(kv.second);
-        append_lit(h, "\r\n");
+        o.put(f.name);
+        o.lit(": ");
+        o.put(f.value);
+        o.lit("\r\n");
     }
     if (!keep_alive_)
-        append_lit(h, "Connection: close\r\n");
+        o.lit("Connection: close\r\n");
     else if (minor_ == 0)
-        append_lit(h, "Connection: keep-alive\r\n");
-    append_lit(h, "\r\n");
+        o.lit("Connection: keep-alive\r\n");
+    o.lit("\r\n");
+    h.resize(static_cast<size_t>(o.p - &h[0]));
     headers_sent_ = true;
     return h;
 }
@@ -190,7 +231,7 @@ bool HttpResponse::write(std::string_view data)
         return false;
     std::string h;
     if (!headers_sent_)
-        h = head(-1);  // a copy: the chunk size line is appended below
+        h = std::string(head(-1));  // a copy: the chunk size line is appended below
     if (head_only_ || data.empty())
         return h.empty() ? true : send(h, std::string_view(), false);
     if (!chunked_)
@@ -210,7 +251,7 @@ bool HttpResponse::end(std::string_view body)
     if (!srv_ || finished_)
         return false;
     if (!headers_sent_) {
-        const std::string& h = head(static_cast<long long>(body.size()));
+        std::string_view h = head(static_cast<long long>(body.size()));
         return send(h, head_only_ ? std::string_view() : body, true);
     }
     if (head_only_)
@@ -233,7 +274,7 @@ bool HttpResponse::sendfile(const std::string& path, uint64_t offset, uint64_t l
 {
     if (!srv_ || finished_ || headers_sent_)
         return false;
-    const std::string& h = head(static_cast<long long>(length));
+    std::string_view h = head(static_cast<long long>(length));
     if (head_only_ || length == 0)
         return send(h, std::string_view(), true);
     finished_ = true;
@@ -250,7 +291,7 @@ void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
     seq_ = seq;
     status_ = 200;
     reason_.clear();
-    headers_.clear();  // keeps the capacity
+    nfields_ = 0;  // the entries keep their capacity
     minor_ = 1;
     head_only_ = chunked_ = headers_sent_ = finished_ = detached_ = false;
     keep_alive_ = true;

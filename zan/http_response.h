@@ -59,7 +59,7 @@ public:
 
 private:
     friend class HttpServer;
-    std::string& head(long long content_length);  // built in the server's scratch buffer
+    std::string_view head(long long content_length);  // built in the server's scratch buffer
     void reset(HttpServer* srv, SessionId s, uint32_t seq);
     bool send(std::string_view head, std::string_view body, bool last);
 
@@ -68,7 +68,16 @@ private:
     uint32_t seq_ = 0;  // the request's sequence number on its connection
     int status_ = 200;
     std::string reason_;
-    std::vector<std::pair<std::string, std::string>> headers_;
+    // Header fields set; fields_[nfields_, size()) are spare entries kept
+    // for their string capacity, so a response allocates nothing for
+    // fields the previous ones had.
+    struct Field {
+        std::string name, value;
+        bool framing;  // Content-Length, Transfer-Encoding or Connection: the server writes those
+    };
+    std::vector<Field> fields_;
+    size_t nfields_ = 0;
+    Field& new_field(std::string_view name, std::string_view value);
     int minor_ = 1;
     bool head_only_ = false;   // HEAD request: no body bytes
     bool keep_alive_ = true;

@@ -96,7 +96,11 @@ void HttpServer::before_start()
 
 const std::string& HttpServer::date()
 {
-    time_t now = ::time(nullptr);
+    // The coarse clock (the last tick, a few ms old at most) costs no
+    // clock read, and Date has a resolution of one second anyway.
+    struct timespec ts;
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    time_t now = ts.tv_sec;
     if (now != date_sec_) {
         date_sec_ = now;
         struct tm tm;
@@ -115,8 +119,25 @@ const std::string& HttpServer::server_date_lines()
         lines_sec_ = date_sec_;
         lines_name_ = hc_.server_name;
         lines_.assign("Server: ").append(hc_.server_name).append("\r\nDate: ").append(d).append("\r\n");
+        ++lines_gen_;
     }
     return lines_;
+}
+
+std::string_view HttpServer::head_start(int status, const std::string& reason)
+{
+    const std::string& lines = server_date_lines();
+    bool standard = reason.empty();
+    if (standard && status == start_status_ && start_gen_ == lines_gen_)
+        return start_;
+    std::string& s = standard ? start_ : custom_start_;
+    s.assign("HTTP/1.1 ").append(std::to_string(status)).append(" ");
+    s.append(standard ? HttpResponse::reason_phrase(status) : reason.c_str()).append("\r\n").append(lines);
+    if (standard) {
+        start_status_ = status;
+        start_gen_ = lines_gen_;
+    }
+    return s;
 }
 
 std::string HttpServer::error_response(int status, bool close) const
@@ -136,8 +157,11 @@ void HttpServer::handle(SessionId s, std::string_view raw)
 {
     bool last = (rt_.data_flags & kDataLast) != 0;
     uint32_t seq = static_cast<uint32_t>(rt_.data_flags) >> kSeqShift;
-    parser_.reset_connection();  // each message stands alone here
-    size_t used = parser_.feed(raw.data(), raw.size());
+    // Each message stands alone here, and the NetWorker has validated it:
+    // load() only cuts it up. feed() takes what load() leaves (chunked).
+    size_t used = raw.size();
+    if (!parser_.load(raw.data(), raw.size()))
+        used = parser_.feed(raw.data(), raw.size());
     HttpResponse& resp = resp_;
     resp.reset(this, s, seq);
     if (parser_.state() != HttpParser::kComplete || used != raw.size()) {

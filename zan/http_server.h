@@ -62,14 +62,23 @@ private:
     HttpResponse resp_;      // reused for every request (keeps its capacity)
     std::string head_buf_;   // status line and headers being built
     // "Server: ...\r\nDate: ...\r\n" of every response head, rebuilt when
-    // the second or the server name changes (one append per response).
+    // the second or the server name changes.
     const std::string& server_date_lines();
+    // The status line followed by server_date_lines(): with the standard
+    // reason phrase (reason empty) cached for the last status, so most
+    // response heads start with one copy.
+    std::string_view head_start(int status, const std::string& reason);
 
     std::string date_;
     long long date_sec_ = 0;
     std::string lines_;       // server_date_lines()
     std::string lines_name_;  // the server_name it was built with
     long long lines_sec_ = -1;
+    unsigned lines_gen_ = 0;  // bumped whenever lines_ changes
+    std::string start_;       // head_start() of start_status_, standard reason
+    int start_status_ = -1;
+    unsigned start_gen_ = 0;
+    std::string custom_start_;  // head_start() with the application's reason
 };
 
 }  // namespace zan

@@ -3,9 +3,11 @@
 // piece, in pseudo-random pieces and one byte at a time, with store=true
 // and store=false, under default and tiny limits. All runs must agree on
 // message boundaries, states and errors, and stored fields must obey the
-// rules the parser promises. Any disagreement aborts.
+// rules the parser promises. load() of every complete message must give
+// what feed() gave. Any disagreement aborts.
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I.
-//     t/fuzz/http_parser_fuzz.cc zan/http_parser.cc zan/http_parser_body.cc zan/http_request.cc
+//     t/fuzz/http_parser_fuzz.cc zan/http_parser.cc zan/http_parser_body.cc
+//     zan/http_parser_load.cc zan/http_request.cc
 //     -o build/fuzz/http_parser_fuzz
 // Without libFuzzer, t/fuzz/replay_main.cc replays files through it.
 #include <stdint.h>
@@ -103,10 +105,35 @@ Event snapshot(const HttpParser& p, const HttpLimits& l, int kind) {
     return e;
 }
 
+// HttpParser::load() of a message feed() (store=true) completed must give
+// the same request, or refuse a chunked one and be left empty.
+void check_load(HttpParser& loader, const char* msg, size_t n, const HttpParser& p) {
+    bool ok = loader.load(msg, n);
+    const HttpRequest& a = loader.request();
+    const HttpRequest& b = p.request();
+    if (b.chunked) {
+        require(!ok && loader.state() == HttpParser::kStart, "load() took a chunked message");
+        require(a.method.empty() && a.headers.empty() && a.body.empty(), "refused load() left fields");
+        return;
+    }
+    require(ok && loader.state() == HttpParser::kComplete, "load() refused what feed() completed");
+    require(loader.message_bytes() == n && loader.ends_connection() == p.ends_connection(), "load() framing");
+    require(a.method == b.method && a.target == b.target && a.path == b.path && a.query == b.query, "load() line");
+    require(a.version_major == b.version_major && a.version_minor == b.version_minor, "load() version");
+    require(a.keep_alive == b.keep_alive && a.chunked == b.chunked && a.expect_continue == b.expect_continue &&
+                a.upgrade == b.upgrade,
+            "load() scalars");
+    require(a.headers.size() == b.headers.size() && a.trailers.empty() && a.body == b.body, "load() fields");
+    for (size_t i = 0; i < a.headers.size(); ++i)
+        require(a.headers[i].name == b.headers[i].name && a.headers[i].value == b.headers[i].value,
+                "load() field");
+}
+
 // Parses the stream with pieces of sizes drawn from `seed` (0: one piece,
 // 1: one byte each).
 std::vector<Event> run(const std::string& in, const HttpLimits& l, bool store, uint64_t seed) {
     HttpParser p(l, store);
+    HttpParser loader(l, true);
     std::vector<Event> out;
     size_t a = 0;
     uint64_t x = seed;
@@ -128,6 +155,7 @@ std::vector<Event> run(const std::string& in, const HttpLimits& l, bool store, u
         if (p.state() == HttpParser::kComplete) {
             require(p.headers_complete(), "complete without headers");
             out.push_back(snapshot(p, l, 1));
+            if (store) check_load(loader, in.data() + a - p.message_bytes(), p.message_bytes(), p);
             require(p.feed(in.data() + a, in.size() - a) == 0, "fed past a complete message");
             if (p.request().upgrade) return out;  // the rest is not HTTP
             p.reset();
@@ -170,6 +198,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     tiny.max_body = 16;
     tiny.max_chunk_line = 12;
     tiny.max_empty_lines = 1;
+    {
+        // Bytes no parser accepted: load() may make anything of them but
+        // must stay inside them (ASan) and leave a consistent state.
+        HttpParser any;
+        bool ok = any.load(in.data(), in.size());
+        require(ok ? any.state() == HttpParser::kComplete && any.message_bytes() == size
+                   : any.state() == HttpParser::kStart && any.request().method.empty(),
+                "load() of raw bytes left an odd state");
+        HttpParser framing(HttpLimits(), false);
+        require(!framing.load(in.data(), in.size()), "load() with store=false");
+    }
     for (const HttpLimits& l : {HttpLimits(), tiny}) {
         std::vector<Event> ref = run(in, l, true, 0);
         compare(ref, run(in, l, true, seed), true);
