@@ -87,6 +87,35 @@ TEST(BenchFloor, HopFloorAnswersPipelinedAndSplitRequests)
     expect_clean_stop(&p, kids);
 }
 
+// --strict, the conforming floor: the same answers, a body framed by
+// Content-Length, a request the server refuses (no Host) answered 404
+// like any other not-hello, and a malformed one closing the connection.
+TEST(BenchFloor, HopFloorStrictFramesAndValidates)
+{
+    zt::Proc p;
+    int port = zt::start_server(&p, {zt::tool("zan-hopfloor"), "--pairs", "2", "--strict", "--port", "0"});
+    ASSERT_GT(port, 0) << p.output();
+    std::vector<pid_t> kids = zt::children_of(p.pid());
+    expect_answers(port, 6);
+
+    zt::HttpClient c(port);
+    ASSERT_TRUE(c.ok());
+    zt::HttpReply r;
+    // The body is not taken for a second request: two answers, not three.
+    ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 27\r\n\r\n"
+                       "GET / HTTP/1.1\r\nHost: a\r\n\r\n" + std::string(kGet)));
+    ASSERT_TRUE(c.next(&r));
+    EXPECT_EQ(404, r.status);
+    ASSERT_TRUE(c.next(&r));
+    EXPECT_EQ(200, r.status);
+    EXPECT_TRUE(c.quiet(20));
+    ASSERT_TRUE(c.request("GET / HTTP/1.1\r\n\r\n", &r));  // HTTP/1.1 without Host
+    EXPECT_EQ(404, r.status);
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: a\r\nBad Field\r\n\r\n"));
+    EXPECT_TRUE(c.closed(3000)) << "a malformed request must close the connection";
+    expect_clean_stop(&p, kids);
+}
+
 // The fronts share connections out evenly (a front accepts only while it
 // holds no more than the other), as zan's NetWorkers do. Seen from /proc:
 // every process inherits the same descriptors, a front adds one per

@@ -1,7 +1,9 @@
 #!/bin/sh
 # tools/bench.sh - the `make bench` driver: zan against nginx, against a
 # minimal single-process epoll server (zan-baseline) and, for HTTP, against
-# the bare hop of zan's process model (zan-hopfloor), on 127.0.0.1 only.
+# the bare hop of zan's process model (zan-hopfloor) and that hop with the
+# HTTP work a conforming server cannot skip (zan-hopfloor --strict), on
+# 127.0.0.1 only.
 #
 # Usage: sh tools/bench.sh [BUILD_DIR]        (make bench passes $(B))
 # Environment:
@@ -14,7 +16,7 @@
 #                       {W} (Workers) and {N} (NetWorkers) substituted
 #   BENCH_KEEP=DIR      keep configs, logs and raw outputs in DIR
 #
-# Each run is interleaved zan, nginx, baseline, hop, zan, nginx, ...
+# Each run is interleaved zan, nginx, baseline, hop, strict, zan, nginx, ...
 # Server CPU us/request = utime+stime+cutime+cstime of the server's whole
 # process tree (/proc/PID/stat, read right before and after each client
 # run, as in shared/bench/http_vs_nginx.sh) / requests the client counted.
@@ -227,6 +229,10 @@ start_hop() {  # start_hop PAIRS PIN: the floor of the hop (zan-hopfloor)
   alloc_port
   start hop "$PORT" "$2" "$ZHOP" --pairs "$1" --host 127.0.0.1 --port "$PORT"
 }
+start_strict() {  # start_strict PAIRS PIN: the hop floor plus the HTTP work a conforming server must do
+  alloc_port
+  start strict "$PORT" "$2" "$ZHOP" --pairs "$1" --strict --host 127.0.0.1 --port "$PORT"
+}
 http_ok() {  # one GET / must answer 200 with body hello
   local r=""
   exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
@@ -427,20 +433,20 @@ startup_one() {  # startup_one NAME MODE PORT CMD...
 
 # ---- the scenarios -------------------------------------------------------
 log "# zan bench $(date -u +%FT%TZ): $NCPU cpus, reps=$REPS dur=${DUR}s, tmp $DIR"
-SERVERS="zan nginx baseline hop"
+SERVERS="zan nginx baseline hop strict"
 if [ $HAVE_WRK = 1 ] && { want a || want c; }; then
-  start_httpd 1 1 yes; start_nginx 1 yes; start_baseline --http yes; start_hop 1 yes
+  start_httpd 1 1 yes; start_nginx 1 yes; start_baseline --http yes; start_hop 1 yes; start_strict 1 yes
   for s in $SERVERS; do eval "p=\${PID_$s:-}; q=\${PORT_$s:-}"; [ -n "$p" ] && { http_ok "$q" || stop "$s"; }; done
   want a && scenario a-http-1+1-pinned-c50 wrk "$SERVERS" -c50
   want c && scenario c-http-pipe16-1+1-pinned wrk "$SERVERS" -c50 -s "$ROOT/tools/bench-pipeline.lua"
-  stop zan; stop nginx; stop baseline; stop hop
+  stop zan; stop nginx; stop baseline; stop hop; stop strict
 fi
 if [ $HAVE_WRK = 1 ] && want b; then
-  start_httpd 2 2 no; start_nginx 2 no; start_baseline --http no; start_hop 2 no
+  start_httpd 2 2 no; start_nginx 2 no; start_baseline --http no; start_hop 2 no; start_strict 2 no
   for s in $SERVERS; do eval "p=\${PID_$s:-}; q=\${PORT_$s:-}"; [ -n "$p" ] && { http_ok "$q" || stop "$s"; }; done
   scenario b-http-2+2-c50 wrk "$SERVERS" -c50
   scenario b-http-2+2-c1000 wrk "$SERVERS" -c1000
-  stop zan; stop nginx; stop baseline; stop hop
+  stop zan; stop nginx; stop baseline; stop hop; stop strict
 fi
 if want d; then
   start_echod yes

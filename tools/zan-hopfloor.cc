@@ -13,7 +13,13 @@
 // most 16 KiB (a longer head closes the connection), so that the replies
 // to one record always fit the reply ring.
 //
-//   zan-hopfloor [--host H] [--port P] [--pairs N]
+//   zan-hopfloor [--host H] [--port P] [--pairs N] [--strict]
+//
+// --strict adds the HTTP work no conforming server of this model can skip:
+// the front validates each message with zan's parser (framing mode, as a
+// NetWorker does) and passes it on alone; the back cuts it up with
+// HttpParser::load(), applies the server's refusals and answers with
+// Server and Date lines. Without it the front only looks for "\r\n\r\n".
 //
 // Prints "listening on H:P" when every pair is ready; exits 0 on SIGTERM or
 // SIGINT after stopping its children. The parent owns the listening
@@ -33,6 +39,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -42,6 +49,7 @@
 #include "tools/floor_conns.h"
 #include "tools/server_options.h"
 #include "zan/fd.h"
+#include "zan/http_parser.h"
 #include "zan/inet_addr.h"
 #include "zan/shm.h"
 #include "zan/socket.h"
@@ -49,6 +57,7 @@
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
+bool g_strict = false;  // --strict: the HTTP work a conforming server cannot skip
 void on_signal(int) { g_stop = 1; }
 
 constexpr size_t kRingBytes = 1 << 18;      // per ring, a power of two
@@ -162,6 +171,40 @@ void say_ready(int ready_fd)
     close(ready_fd);
 }
 
+// --strict, the back: what a Worker of a conforming server must do with a
+// message its front validated: cut it up (HttpParser::load), refuse what
+// a server refuses, and answer with a Date line.
+class StrictBack {
+public:
+    void answer(const char* p, size_t n, std::string* out)
+    {
+        if (!parser_.load(p, n))
+            parser_.feed(p, n);
+        const zan::HttpRequest& r = parser_.request();
+        bool hello = parser_.state() == zan::HttpParser::kComplete && r.refusal_status() == 0 &&
+                     r.path == "/" && r.method == "GET";
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+        if (ts.tv_sec != sec_) {
+            sec_ = ts.tv_sec;
+            struct tm tm;
+            gmtime_r(&ts.tv_sec, &tm);
+            char buf[64];
+            size_t len = strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+            date_.assign("Server: zan-floor\r\nDate: ").append(buf, len).append("\r\n");
+        }
+        out->append(hello ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 404 Not Found\r\n");
+        out->append(date_);
+        out->append(hello ? "Content-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n"
+                          : "Content-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n");
+    }
+
+private:
+    zan::HttpParser parser_;
+    time_t sec_ = 0;
+    std::string date_;
+};
+
 // The back: a Worker's part of the hop.
 int run_back(Shared* sh, int k, int my_wake, int front_wake, int ready_fd)
 {
@@ -170,12 +213,16 @@ int run_back(Shared* sh, int k, int my_wake, int front_wake, int ready_fd)
         return 1;
     say_ready(ready_fd);
     Producer out(&sh->rep[k], front_wake);
+    StrictBack strict;
     std::string scratch, reply;
     struct epoll_event evs[8];
     while (!g_stop) {
         consume(sh->req[k], scratch, [&](uint32_t fd, uint32_t gen, const char* p, size_t n) {
             reply.clear();
-            zan_floor::answer_heads(p, n, &reply);  // one or more complete heads
+            if (g_strict)
+                strict.answer(p, n, &reply);  // exactly one message
+            else
+                zan_floor::answer_heads(p, n, &reply);  // one or more complete heads
             while (!out.room(reply.size()) && !g_stop) {  // the front drains it
                 out.publish();
                 sched_yield();
@@ -205,6 +252,7 @@ private:
     bool my_turn() const;
     void accept_conn();
     size_t take_heads(int fd, const char* p, size_t n);
+    size_t take_messages(int fd, const char* p, size_t n);
     void take_replies();
 
     Shared* sh_;
@@ -214,6 +262,7 @@ private:
     zan::Fd spare_{::open("/dev/null", O_RDONLY | O_CLOEXEC)};  // see accept_one()
     zan_floor::ConnTable conns_;  // after ep_: closes its descriptors first
     std::string scratch_;
+    zan::HttpParser parser_{zan::HttpLimits(), false};  // --strict framing
 };
 
 bool Front::my_turn() const
@@ -241,6 +290,8 @@ void Front::accept_conn()
 // the connection (a floor, not a server).
 size_t Front::take_heads(int fd, const char* p, size_t n)
 {
+    if (g_strict)
+        return take_messages(fd, p, n);
     size_t used = zan_floor::complete_heads(p, n);
     if (used == 0 && n > kMaxRecord) {
         conns_.close(fd);
@@ -262,6 +313,36 @@ size_t Front::take_heads(int fd, const char* p, size_t n)
         out_.put(static_cast<uint32_t>(fd), conns_.gen(fd), p + at, len);
         conns_[fd].inflight++;
         at += len;
+    }
+    return used;
+}
+
+// --strict: each complete message, validated by zan's parser (framing
+// mode, as a NetWorker does), goes to the back as one record; bad input
+// closes the connection. A partial message is parsed again from its start
+// when more arrives (rare here: one read holds whole requests).
+size_t Front::take_messages(int fd, const char* p, size_t n)
+{
+    size_t used = 0;
+    while (used < n && conns_.is_open(fd) && !g_stop) {
+        parser_.reset_connection();
+        size_t len = parser_.feed(p + used, n - used);
+        if (parser_.state() == zan::HttpParser::kError || len > kMaxRecord) {
+            conns_.close(fd);
+            return used;
+        }
+        if (parser_.state() != zan::HttpParser::kComplete)
+            break;
+        while (!out_.room(len) && !g_stop) {
+            out_.publish();
+            take_replies();
+            sched_yield();
+        }
+        if (!conns_.is_open(fd) || g_stop)
+            break;
+        out_.put(static_cast<uint32_t>(fd), conns_.gen(fd), p + used, len);
+        conns_[fd].inflight++;
+        used += len;
     }
     return used;
 }
@@ -315,7 +396,7 @@ int Front::run(int ready_fd)
 
 [[noreturn]] void usage()
 {
-    fprintf(stderr, "usage: zan-hopfloor [--host H] [--port P] [--pairs N]\n");
+    fprintf(stderr, "usage: zan-hopfloor [--host H] [--port P] [--pairs N] [--strict]\n");
     exit(2);
 }
 
@@ -410,6 +491,8 @@ int main(int argc, char** argv)
         } else if (a == "--pairs" && i + 1 < argc) {
             if (!zan_tools::parse_number(argv[++i], 1, kMaxPairs, &pairs))
                 usage();
+        } else if (a == "--strict") {
+            g_strict = true;
         } else usage();
     }
     zan::InetAddr addr;
