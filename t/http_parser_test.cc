@@ -671,7 +671,7 @@ TEST(HttpRequest, HostValidity) {
     for (const char* ok : {"a", "example.com", "a-b.c_d~e", "127.0.0.1:8080", "[::1]", "[::1]:443",
                            "x%41y", "a!$&'()*+,;=b", "h:"})
         EXPECT_EQ(0, status(ok)) << ok;
-    for (const char* bad : {"a/b", "a@b", "a:8x", "[::1", "a]", "a[b]", "[::1]x", "a\"b", "a<b",
+    for (const char* bad : {"a/b", "a@b", "a:8x", "a:1:2", "1.2.3.4:80]", "[::1", "a]", "a[b]", "[::1]x", "a\"b", "a<b",
                             "a{b}", "a^b", "a|b", "a`b", "a\\b"})
         EXPECT_EQ(400, status(bad)) << bad;
 }

@@ -56,7 +56,8 @@ static void refuse(zan::HttpResponse& resp, int status, const char* body = nullp
 // unless the method is GET or HEAD (then true).
 static bool get_or_head(const zan::HttpRequest& req, zan::HttpResponse& resp)
 {
-    if (req.method == "GET" || req.method == "HEAD")
+    std::string_view m = req.method;
+    if (m == "GET" || m == "HEAD")
         return true;
     resp.set_header("Allow", "GET, HEAD");
     refuse(resp, 405, "405 Method Not Allowed\n");
@@ -269,7 +270,7 @@ int main(int argc, char** argv)
             serve_file(root, req, resp);
             return;
         }
-        if (req.path != "/") {
+        if (std::string_view(req.path) != "/") {
             refuse(resp, 404, "404 Not Found\n");
         } else if (get_or_head(req, resp)) {
             resp.set_header("Content-Type", "text/plain");

@@ -153,12 +153,12 @@ const char* HttpParser::on_method(const char* p, const char* end) {
     const char* q = p;
     while (q < end && kTchar[uc(*q)]) ++q;
     size_t n = static_cast<size_t>(q - p);
-    if (s_.method_len < kSmall) memcpy(s_.method + s_.method_len, p, std::min(n, kSmall - s_.method_len));
+    if (s_.method_len < kSmall) memcpy(k_.method + s_.method_len, p, std::min(n, kSmall - s_.method_len));
     if (store_) req_.method.append(p, n);
     s_.method_len += n;
     if (q == end) return q;
     if (*q != ' ' || s_.method_len == 0) return fail(q, 400, "invalid method");
-    std::string_view m(s_.method, std::min(s_.method_len, kSmall));
+    std::string_view m(k_.method, std::min(s_.method_len, kSmall));
     s_.connect = m == "CONNECT";
     s_.pri = m == "PRI";
     s_.step = kTarget;
@@ -168,7 +168,7 @@ const char* HttpParser::on_method(const char* p, const char* end) {
 const char* HttpParser::on_target(const char* p, const char* end) {
     const char* q = find_target_stop(p, end);
     size_t n = static_cast<size_t>(q - p);
-    if (s_.target_len < kHead) memcpy(s_.head + s_.target_len, p, std::min(n, kHead - s_.target_len));
+    if (s_.target_len < kHead) memcpy(k_.head + s_.target_len, p, std::min(n, kHead - s_.target_len));
     if (s_.connect) {
         for (const char* s = p; s < q; ++s) {
             unsigned char c = uc(*s);
@@ -194,7 +194,7 @@ const char* HttpParser::on_target(const char* p, const char* end) {
 
 const char* HttpParser::end_target(const char* at) {
     if (s_.target_len == 0) return fail(at, 400, "empty request-target");
-    const char* h = s_.head;
+    const char* h = k_.head;
     bool ok;
     if (h[0] == '/') {
         ok = !s_.connect;
@@ -291,8 +291,8 @@ const char* HttpParser::on_field_name(const char* p, const char* end) {
     const char* name = p;  // the whole name, when it came in one piece
     if (s_.name_len > 0 || q == end) {
         // split across feeds: keep a prefix (enough to recognise a name)
-        for (size_t i = 0; i < n && s_.name_len + i < kSmall; ++i) s_.name[s_.name_len + i] = p[i];
-        name = s_.name;
+        for (size_t i = 0; i < n && s_.name_len + i < kSmall; ++i) k_.name[s_.name_len + i] = p[i];
+        name = k_.name;
     }
     s_.name_len += n;
     if (q == end) return q;
@@ -379,7 +379,7 @@ const char* HttpParser::value_bytes(const char* p, const char* end) {
         } else if (c == ' ' || c == '\t') {
             if (s_.elem_len > 0) s_.elem_ows = true;
         } else if (kTchar[c] && !s_.elem_ows) {
-            if (s_.elem_len < kSmall) s_.elem[s_.elem_len] = lower(static_cast<char>(c));
+            if (s_.elem_len < kSmall) k_.elem[s_.elem_len] = lower(static_cast<char>(c));
             ++s_.elem_len;
         } else {
             s_.elem_junk = true;
@@ -392,7 +392,7 @@ const char* HttpParser::value_bytes(const char* p, const char* end) {
 const char* HttpParser::end_element(const char* at) {
     if (s_.elem_len == 0 && !s_.elem_junk) return at;  // empty list elements are allowed
     bool exact = !s_.elem_junk && s_.elem_len <= kSmall;
-    std::string_view e(s_.elem, exact ? s_.elem_len : 0);
+    std::string_view e(k_.elem, exact ? s_.elem_len : 0);
     if (s_.kind == kTransferEncoding) {
         if (s_.te_chunked) return fail(at, 400, "chunked is not the final transfer coding");
         if (e == "chunked")

@@ -141,9 +141,7 @@ private:
         const char* sec_reason = nullptr;
         size_t empty_lines = 0;
         size_t method_len = 0;
-        char method[kSmall] = {};
         size_t target_len = 0;
-        char head[kHead] = {};         // first bytes of the target
         bool connect = false, pri = false, asterisk = false;
         bool auth_bad = false, port_bad = false;  // authority-form checks (CONNECT)
         size_t colon_at = 0, port_digits = 0;
@@ -151,13 +149,11 @@ private:
         bool in_trailers = false;
         size_t fields = 0;
         size_t name_len = 0;
-        char name[kSmall] = {};        // field name prefix, when split across feeds
         Kind kind = kOther;
         bool cl_seen = false, cl_ows = false;
         size_t cl_digits = 0;
         uint64_t cl = 0;
         size_t elem_len = 0;           // comma-list element (TE, Connection, Expect)
-        char elem[kSmall] = {};
         bool elem_ows = false, elem_junk = false;
         bool te_seen = false, te_chunked = false;
         bool conn_close = false, conn_keep_alive = false;
@@ -168,6 +164,15 @@ private:
         uint8_t ext = 0;               // chunk-extension sub-state
     };
     Scan s_;
+    // Bytes kept across feeds, valid up to the lengths in s_ (so a reset
+    // need not clear them).
+    struct Kept {
+        char method[kSmall];
+        char head[kHead];   // first bytes of the target
+        char name[kSmall];  // field name prefix, when split across feeds
+        char elem[kSmall];
+    };
+    Kept k_;
 };
 
 }  // namespace zan

@@ -17,6 +17,19 @@ std::string_view trim_ows(std::string_view s) {
 // uri-host [ ":" port ] (RFC 9110 7.2): reg-name / IPv4 / IP-literal
 // characters, and digits only after the port colon.
 bool valid_host(std::string_view h) {
+    // The usual shape first: reg-name or IPv4 characters, then ":" and
+    // digits or nothing. Anything else (an IP-literal, say) takes the
+    // general loop below.
+    size_t i = 0;
+    while (i < h.size() && http_chars::kAuth[static_cast<unsigned char>(h[i])] && h[i] != ':' && h[i] != '[' &&
+           h[i] != ']')
+        ++i;
+    if (i == h.size()) return true;
+    if (h[i] == ':') {
+        size_t j = i + 1;
+        while (j < h.size() && h[j] >= '0' && h[j] <= '9') ++j;
+        if (j == h.size()) return true;
+    }
     size_t port_colon = std::string_view::npos;
     bool in_literal = false;
     for (size_t i = 0; i < h.size(); ++i) {

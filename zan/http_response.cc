@@ -56,10 +56,8 @@ const char* HttpResponse::reason_phrase(int code)
 // 5.5 and RFC 9112 4); CR or LF would end the line early.
 static bool safe_text(std::string_view v)
 {
-    for (char c : v)
-        if (http_chars::value_stop(c))
-            return false;
-    return true;
+    const char* end = v.data() + v.size();
+    return http_chars::find_value_stop(v.data(), end) == end;  // 8 bytes a step
 }
 
 static bool safe_field(std::string_view name, std::string_view value)
@@ -185,8 +183,9 @@ std::string_view HttpResponse::head(long long content_length)
     size_t size = start.size() + 80;  // + Content-Length or Transfer-Encoding, Connection, CRLF
     for (size_t i = 0; i < nfields_; ++i)
         size += fields_[i].name.size() + fields_[i].value.size() + 4;
-    std::string& h = srv_->head_buf_;  // reused: no allocation per response
-    h.resize(size);
+    std::string& h = srv_->head_buf_;  // reused: no allocation (nor zero fill) per response
+    if (h.size() < size)
+        h.resize(size);
     Out o{&h[0]};
     o.put(start);
     if (cl_len > 0) {
@@ -210,9 +209,8 @@ std::string_view HttpResponse::head(long long content_length)
     else if (minor_ == 0)
         o.lit("Connection: keep-alive\r\n");
     o.lit("\r\n");
-    h.resize(static_cast<size_t>(o.p - &h[0]));
     headers_sent_ = true;
-    return h;
+    return std::string_view(h.data(), static_cast<size_t>(o.p - h.data()));
 }
 
 bool HttpResponse::send(std::string_view head_bytes, std::string_view body, bool last)

@@ -182,7 +182,7 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         return;
     }
     resp.minor_ = req.version_minor;
-    resp.head_only_ = req.method == "HEAD";
+    resp.head_only_ = std::string_view(req.method) == "HEAD";
     // During a graceful stop every reply ends its connection (the
     // Master sets the flag before it tells anyone to stop).
     bool stopping = rt_.stopping || atomic_load(&rt_.stats->shutting_down) != 0;

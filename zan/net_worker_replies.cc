@@ -175,7 +175,8 @@ void NetWorker::flush_channels()
         if (!chan_dirty_[static_cast<size_t>(w)])
             continue;
         if (int64_t& n = undispatched_[static_cast<size_t>(w)]) {
-            atomic_add(&rt_.procs[w].dispatched, n);
+            if (rt_.cfg.dispatch_mode == 3)  // its only reader
+                atomic_add(&rt_.procs[w].dispatched, n);
             n = 0;
         }
         Channel& ch = chan(w);

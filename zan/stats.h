@@ -39,28 +39,36 @@ struct ServerStats {
     int64_t connection_num;        // live client connections
     int64_t accept_count;
     int64_t close_count;
-    int64_t request_count;         // messages handled by Workers
-    int64_t task_count;            // tasks handled by TaskWorkers
+    // Added to by every Worker once per loop pass: a line of its own.
+    alignas(64) int64_t request_count;  // messages handled by Workers
+    alignas(64) int64_t task_count;     // tasks handled by TaskWorkers
     int64_t worker_respawn_count;  // children re-forked after an exit
     int64_t worker_normal_exit;
     int64_t worker_abnormal_exit;
     int64_t tasking_num;           // tasks queued or running
-    int64_t shutting_down;         // 1 once the Master began a graceful stop
+    // Read by Workers for every request, written once: a line of its own.
+    alignas(64) int64_t shutting_down;  // 1 once the Master began a graceful stop
 };
 
-// One per child id (Workers, TaskWorkers, NetWorkers, UserWorkers).
+// One per child id (Workers, TaskWorkers, NetWorkers, UserWorkers). The
+// fields written on the request path are grouped by writer, one cache
+// line per group, so that a process's writes do not take from its peers
+// the lines they read.
 struct ProcSlot {
     int32_t pid;            // current process with this id, 0 when none
     int32_t role;           // Role
     int32_t index;          // index within its role
     int32_t reader;         // Worker: the process reading this id's channels
     int64_t start_time;     // time(2)
-    int64_t request_count;  // messages handled by this id since start
-    int64_t dispatched;     // messages sent to it by NetWorkers
-    int64_t handled;        // messages it finished (dispatched - handled = backlog)
     int64_t respawns;
-    int32_t sleeping;       // Worker, NetWorker: about to block, wake me (Channel::prepare_sleep)
-    int32_t pad_;
+    // Written by the process itself, once per loop pass.
+    alignas(64) int64_t request_count;  // messages handled by this id since start
+    int64_t handled;        // messages it finished (dispatched - handled = backlog)
+    // Written by the NetWorkers, once per pass (dispatch_mode 3 only: its sole reader).
+    alignas(64) int64_t dispatched;  // messages sent to it by NetWorkers
+    // Worker, NetWorker: about to block, wake me (Channel::prepare_sleep).
+    // Written by the process twice per pass, read by its peers.
+    alignas(64) int32_t sleeping;
 };
 
 // One per connection slot of a NetWorker. Written only by that NetWorker
