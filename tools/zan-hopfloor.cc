@@ -262,6 +262,7 @@ private:
     zan::Fd spare_{::open("/dev/null", O_RDONLY | O_CLOEXEC)};  // see accept_one()
     zan_floor::ConnTable conns_;  // after ep_: closes its descriptors first
     std::string scratch_;
+    std::string replies_;  // take_replies(): one connection's consecutive replies
     zan::HttpParser parser_{zan::HttpLimits(), false};  // --strict framing
 };
 
@@ -347,15 +348,29 @@ size_t Front::take_messages(int fd, const char* p, size_t n)
     return used;
 }
 
+// Consecutive records for one connection (--strict sends a record per
+// message) go out in one write, as zan coalesces a connection's replies.
 void Front::take_replies()
 {
+    int cur = -1;
+    replies_.clear();
+    auto send_cur = [&] {
+        if (cur >= 0 && !replies_.empty() && conns_.is_open(cur))
+            conns_.send(cur, replies_.data(), replies_.size());
+        replies_.clear();
+    };
     consume(sh_->rep[k_], scratch_, [&](uint32_t fd, uint32_t gen, const char* p, size_t n) {
         int f = static_cast<int>(fd);
-        if (conns_.is_open(f) && conns_.gen(f) == gen) {  // else it closed meanwhile
-            conns_[f].inflight--;
-            conns_.send(f, p, n);
+        if (!conns_.is_open(f) || conns_.gen(f) != gen)  // it closed meanwhile
+            return;
+        conns_[f].inflight--;
+        if (f != cur) {
+            send_cur();
+            cur = f;
         }
+        replies_.append(p, n);
     });
+    send_cur();
 }
 
 int Front::run(int ready_fd)
