@@ -172,7 +172,7 @@ private:
         char name[kSmall];  // field name prefix, when split across feeds
         char elem[kSmall];
     };
-    Kept k_;
+    Kept k_ = {};  // zeroed once, at construction
 };
 
 }  // namespace zan

@@ -52,7 +52,7 @@ void for_each_element(const char* p, const char* end, F f) {
 }  // namespace
 
 bool HttpParser::load(const char* data, size_t len) {
-    if (!store_) return false;
+    if (!store_) return fail_load();
     clear_message();
     const char* p = data;
     const char* end = data + len;
