@@ -120,6 +120,11 @@ pid_t Master::spawn(int id, pid_t predecessor)
         child_main(id, std::move(theirs), predecessor);
     }
     theirs.reset();
+    // A reaped pid the kernel gave back to a process of this id is that
+    // process's again (see ProcSlot::reaped).
+    for (int32_t& r : rt_.procs[id].reaped)
+        if (atomic_load(&r) == pid)
+            atomic_store(&r, static_cast<int32_t>(0));
     Child& ch = children_[pid];
     ch.pid = pid;
     ch.id = id;
@@ -377,6 +382,11 @@ void Master::on_exit(pid_t pid, int status)
     if (it == children_.end())
         return;
     int id = it->second.id;
+    // Reaped: from now on the pid may be reused. Successors must not take
+    // it for their predecessor (Runtime::running()).
+    ProcSlot& ps = rt_.procs[id];
+    atomic_store(&ps.reaped[ps.reaped_next & 3], static_cast<int32_t>(pid));
+    ps.reaped_next = (ps.reaped_next + 1) & 3;
     bool was_retiring = it->second.retiring;
     long long lived = monotonic_ms() - it->second.started_ms;
     if (it->second.kill_timer)

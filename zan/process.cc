@@ -1,5 +1,6 @@
 #include "zan/process.h"
 
+#include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/msg.h>
@@ -69,6 +70,17 @@ SessionSlot* Runtime::live_session(SessionId s) const
     if (!atomic_load(&ss->active) || atomic_load(&ss->generation) != session_gen(s))
         return nullptr;
     return ss;
+}
+
+bool Runtime::running(int child_id, pid_t pid) const
+{
+    if (pid <= 0)
+        return false;
+    const ProcSlot& ps = procs[child_id];
+    for (const int32_t& r : ps.reaped)
+        if (atomic_load(&r) == pid)
+            return false;
+    return ::kill(pid, 0) == 0;
 }
 
 static size_t align_up(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }

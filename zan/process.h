@@ -125,6 +125,10 @@ struct Runtime {
     int wake_of(int child_id) const { return wake_fd[static_cast<size_t>(child_id)].get(); }
     // Slot of a live session, or nullptr when the id is stale or invalid.
     SessionSlot* live_session(SessionId s) const;
+    // True when pid is still a process of child id: the Master has not
+    // reaped it (after that the pid may be another program's) and
+    // kill(pid, 0) succeeds (an exited process counts until it is reaped).
+    bool running(int child_id, pid_t pid) const;
 
     // True when our parent is no longer the Master (it died; we were
     // re-parented). See exit_orphaned().

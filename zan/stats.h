@@ -61,6 +61,12 @@ struct ProcSlot {
     int32_t reader;         // Worker: the process reading this id's channels
     int64_t start_time;     // time(2)
     int64_t respawns;
+    // The last processes of this id the Master reaped (written by the
+    // Master alone): such a pid may already be another program's, so a
+    // successor never takes it for its running predecessor. A pid leaves
+    // the list when the Master forks a process of this id with it.
+    int32_t reaped[4];
+    int32_t reaped_next;
     // Written by the process itself, once per loop pass.
     alignas(64) int64_t request_count;  // messages handled by this id since start
     int64_t handled;        // messages it finished (dispatched - handled = backlog)

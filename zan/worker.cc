@@ -70,10 +70,10 @@ void Worker::take_over_from_predecessor()
 {
     int32_t* reader = &rt_.procs[rt_.id].reader;
     pid_t pred = rt_.predecessor;
-    if (pred > 0 && atomic_load(reader) == pred && ::kill(pred, 0) == 0) {
+    if (pred > 0 && atomic_load(reader) == pred && rt_.running(rt_.id, pred)) {
         auto timer = std::make_shared<EventLoop::TimerId>(0);
         *timer = loop_.run_every(2, [this, reader, pred, timer] {
-            if (atomic_load(reader) == pred && ::kill(pred, 0) == 0)
+            if (atomic_load(reader) == pred && rt_.running(rt_.id, pred))
                 return;
             loop_.cancel(*timer);
             start_reading();
@@ -82,10 +82,10 @@ void Worker::take_over_from_predecessor()
         start_reading();
     }
     int inbox = rt_.inbox_rd[static_cast<size_t>(rt_.index)].fd();
-    if (rt_.predecessor > 0 && ::kill(rt_.predecessor, 0) == 0) {
+    if (rt_.running(rt_.id, rt_.predecessor)) {
         auto timer = std::make_shared<EventLoop::TimerId>(0);
         *timer = loop_.run_every(10, [this, inbox, timer] {
-            if (::kill(rt_.predecessor, 0) == 0)
+            if (rt_.running(rt_.id, rt_.predecessor))
                 return;
             loop_.cancel(*timer);
             loop_.watch(inbox, kReadable, [this](uint32_t) { on_inbox(); });
@@ -247,7 +247,7 @@ void Worker::bounce(const FrameHeader& h, std::string_view data)
     }
     pid_t owner = task_owner(h.id);
     pid_t pred = rt_.predecessor;
-    if (pred <= 0 || (pred & 0xffffff) != owner || ::kill(pred, 0) < 0) {
+    if (pred <= 0 || (pred & 0xffffff) != owner || !rt_.running(rt_.id, pred)) {
         log(Level::warn, "task result %llu: its Worker process %d is gone: dropped",
             static_cast<unsigned long long>(h.id), owner);
         atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));  // it is finished
@@ -372,8 +372,8 @@ void Worker::begin_stop(bool retire)
     loop_.defer([this] {
         bool clients = false;  // during a shutdown the NetWorkers are gone already
         for (int k = 0; k < rt_.N(); k++) {
-            pid_t p = atomic_load(&rt_.procs[rt_.first_id(Role::net_worker) + k].pid);
-            if (p > 0 && ::kill(p, 0) == 0)
+            int id = rt_.first_id(Role::net_worker) + k;
+            if (rt_.running(id, atomic_load(&rt_.procs[id].pid)))
                 clients = true;
         }
         if (outstanding_ == 0 || !clients) {

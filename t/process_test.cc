@@ -1,0 +1,46 @@
+// Runtime::running(): how a successor tells whether its predecessor still
+// runs. kill(pid, 0) alone cannot: once the Master has reaped a process
+// its pid may be handed to another program at any moment, and a successor
+// that took that program for its predecessor would wait on it for ever.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "zan/process.h"
+#include "zan/stats.h"
+
+namespace {
+
+TEST(Runtime, RunningIsNotFooledByAReapedPid)
+{
+    zan::ProcSlot slots[2] = {};
+    zan::Runtime rt;
+    rt.procs = slots;
+
+    pid_t me = ::getpid();
+    EXPECT_TRUE(rt.running(0, me));
+    EXPECT_FALSE(rt.running(0, 0));
+    EXPECT_FALSE(rt.running(0, -1));
+
+    // A live pid the Master lists as reaped for this id (the kernel gave
+    // it to someone else) is not the predecessor; for another id it is
+    // whatever kill() says.
+    slots[0].reaped[2] = me;
+    EXPECT_FALSE(rt.running(0, me));
+    EXPECT_TRUE(rt.running(1, me));
+
+    // A process that exited: running until reaped (a zombie), not after.
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0)
+        _exit(0);
+    siginfo_t si = {};
+    ASSERT_EQ(0, ::waitid(P_PID, static_cast<id_t>(child), &si, WEXITED | WNOWAIT));
+    EXPECT_TRUE(rt.running(1, child)) << "a zombie is still the Master's to reap";
+    ASSERT_EQ(child, ::waitpid(child, nullptr, 0));
+    EXPECT_FALSE(rt.running(1, child));
+}
+
+}  // namespace
