@@ -1,6 +1,7 @@
 // Unit tests of HttpParser and HttpRequest: every strictness rule, limits,
 // incremental feeding and pipelining.
 #include <gtest/gtest.h>
+#include <string.h>
 #include <time.h>
 
 #include <string>
@@ -637,6 +638,32 @@ TEST(HttpParser, StoreFalseKeepsScalarsOnly) {
     EXPECT_TRUE(r.chunked);
     EXPECT_TRUE(r.expect_continue);
     EXPECT_EQ(p.message_bytes(), in.size());
+}
+
+// load() that refuses bytes leaves the parser as reset_connection() does,
+// whatever an earlier feed() left half done, so feed() can take over.
+TEST(HttpParser, RefusedLoadLeavesAFreshParser) {
+    const std::string ok = "GET /a?b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    for (const char* bad : {"not a request", "GET / HTTP/1.1\r\nNo colon\r\n\r\n",
+                            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"}) {
+        HttpParser p;
+        const char partial[] = "GET / HTTP/1.1\r\nHo";
+        ASSERT_EQ(p.feed(partial, sizeof(partial) - 1), sizeof(partial) - 1);
+        EXPECT_FALSE(p.load(bad, strlen(bad))) << bad;
+        EXPECT_EQ(p.state(), HttpParser::kStart) << bad;
+        EXPECT_TRUE(p.request().method.empty() && p.request().headers.empty()) << bad;
+        ASSERT_EQ(p.feed(ok.data(), ok.size()), ok.size()) << bad;
+        ASSERT_EQ(p.state(), HttpParser::kComplete) << bad;
+        EXPECT_EQ(p.request().path, "/a");
+        EXPECT_EQ(p.request().query, "b");
+        EXPECT_FALSE(p.request().keep_alive);
+    }
+    // And one it takes after a half-done feed() is whole.
+    HttpParser p;
+    ASSERT_EQ(p.feed("PUT", 3), 3u);
+    ASSERT_TRUE(p.load(ok.data(), ok.size()));
+    EXPECT_EQ(p.request().method, "GET");
+    EXPECT_TRUE(p.ends_connection());
 }
 
 TEST(HttpParser, DribbledHeaderCostIsLinear) {

@@ -46,15 +46,6 @@ inline const char* mime_type(const std::string& path)
     return "application/octet-stream";
 }
 
-inline std::string http_date(time_t t)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[64];
-    size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return std::string(buf, n);
-}
-
 // An HTTP-date in any of the three formats a recipient must accept (RFC
 // 9110 5.6.7): IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", the obsolete
 // RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" and asctime "Sun Nov  6

@@ -50,6 +50,7 @@
 #include "tools/server_options.h"
 #include "zan/fd.h"
 #include "zan/http_parser.h"
+#include "zan/http_server.h"
 #include "zan/inet_addr.h"
 #include "zan/shm.h"
 #include "zan/socket.h"
@@ -187,11 +188,7 @@ public:
         clock_gettime(CLOCK_REALTIME_COARSE, &ts);
         if (ts.tv_sec != sec_) {
             sec_ = ts.tv_sec;
-            struct tm tm;
-            gmtime_r(&ts.tv_sec, &tm);
-            char buf[64];
-            size_t len = strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-            date_.assign("Server: zan-floor\r\nDate: ").append(buf, len).append("\r\n");
+            date_ = "Server: zan-floor\r\nDate: " + zan::HttpServer::http_date(ts.tv_sec) + "\r\n";
         }
         out->append(hello ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 404 Not Found\r\n");
         out->append(date_);

@@ -24,7 +24,6 @@
 #include "zan/http_server.h"
 
 using zan_httpd::encode_path;
-using zan_httpd::http_date;
 using zan_httpd::merge_slashes;
 using zan_httpd::mime_type;
 using zan_httpd::parse_http_date;
@@ -172,7 +171,7 @@ static void serve_file(const std::string& root, zan::HttpRequest& req, zan::Http
         refuse(resp, 412, "412 Precondition Failed\n");
         return;
     }
-    resp.set_header("Last-Modified", http_date(st.st_mtime));
+    resp.set_header("Last-Modified", zan::HttpServer::http_date(st.st_mtime));
     resp.set_header("Accept-Ranges", "bytes");
     if (pre == 304) {
         refuse(resp, 304);

@@ -63,6 +63,26 @@ inline bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
+// s without leading and trailing OWS (SP / HTAB).
+inline std::string_view trim_ows(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Calls f(element) for each comma-separated element of a field value, OWS
+// trimmed (empty elements included) until f returns true; returns whether
+// it did.
+template <typename F>
+bool any_element(std::string_view list, F f) {
+    for (;;) {
+        size_t comma = list.find(',');
+        if (f(trim_ows(list.substr(0, comma)))) return true;
+        if (comma == std::string_view::npos) return false;
+        list.remove_prefix(comma + 1);
+    }
+}
+
 // Word-at-a-time scanning (SWAR): non-zero iff some byte of x is below n
 // (n <= 0x80), or equal to c. Flags above the first true byte may be
 // false (borrows), the first one never is.

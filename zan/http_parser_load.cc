@@ -16,6 +16,7 @@
 
 namespace zan {
 
+using http_chars::any_element;
 using http_chars::iequal;
 
 namespace {
@@ -24,8 +25,6 @@ const char* find(const char* p, const char* end, char c) {
     return static_cast<const char*>(memchr(p, c, static_cast<size_t>(end - p)));
 }
 
-bool ows(char c) { return c == ' ' || c == '\t'; }
-
 // s = [p, p + n): on an emptied string, append() is the shortest path.
 void set(std::string& s, const char* p, size_t n) {
     s.clear();
@@ -33,21 +32,6 @@ void set(std::string& s, const char* p, size_t n) {
 }
 
 bool is(const std::string& s, const char* lit, size_t n) { return s.size() == n && memcmp(s.data(), lit, n) == 0; }
-
-// Calls f(element) for each comma-separated element, OWS trimmed.
-template <typename F>
-void for_each_element(const char* p, const char* end, F f) {
-    while (p < end) {
-        const char* comma = find(p, end, ',');
-        const char* e = comma ? comma : end;
-        const char* a = p;
-        const char* b = e;
-        while (a < b && ows(*a)) ++a;
-        while (b > a && ows(b[-1])) --b;
-        if (a < b) f(std::string_view(a, static_cast<size_t>(b - a)));
-        p = comma ? comma + 1 : end;
-    }
-}
 
 }  // namespace
 
@@ -58,13 +42,13 @@ bool HttpParser::load(const char* data, size_t len) {
     const char* end = data + len;
     while (end - p >= 2 && p[0] == '\r' && p[1] == '\n') p += 2;  // allowed empty lines
     const char* sp = find(p, end, ' ');
-    if (!sp || sp == p) return false;
+    if (!sp || sp == p) return fail_load();
     const char* sp2 = find(sp + 1, end, ' ');
-    if (!sp2 || sp2 == sp + 1) return false;
+    if (!sp2 || sp2 == sp + 1) return fail_load();
     const char* v = sp2 + 1;  // "HTTP/1.x" CRLF
     if (end - v < 10 || memcmp(v, "HTTP/1.", 7) != 0 || (v[7] != '0' && v[7] != '1') || v[8] != '\r' ||
         v[9] != '\n')
-        return false;
+        return fail_load();
     set(req_.method, p, static_cast<size_t>(sp - p));
     const char* t = sp + 1;  // the request-target
     set(req_.target, t, static_cast<size_t>(sp2 - t));
@@ -82,24 +66,24 @@ bool HttpParser::load(const char* data, size_t len) {
         if (!cr || end - cr < 2 || cr[1] != '\n') return fail_load();
         const char* colon = find(p, cr, ':');
         if (!colon || colon == p) return fail_load();
-        const char* a = colon + 1;
-        const char* b = cr;
-        while (a < b && ows(*a)) ++a;
-        while (b > a && ows(b[-1])) --b;
+        std::string_view value =
+            http_chars::trim_ows(std::string_view(colon + 1, static_cast<size_t>(cr - colon - 1)));
         size_t n = static_cast<size_t>(colon - p);
         if (n == 17 && iequal(p, "transfer-encoding", 17)) return fail_load();  // chunked: feed() decodes it
         if (n == 10 && iequal(p, "connection", 10)) {
-            for_each_element(a, b, [&](std::string_view e) {
-                if (e.size() == 5 && iequal(e.data(), "close", 5)) close = true;
-                if (e.size() == 10 && iequal(e.data(), "keep-alive", 10)) keep_alive = true;
+            any_element(value, [&](std::string_view e) {
+                close |= e.size() == 5 && iequal(e.data(), "close", 5);
+                keep_alive |= e.size() == 10 && iequal(e.data(), "keep-alive", 10);
+                return false;  // look at every element
             });
         } else if (n == 6 && iequal(p, "expect", 6)) {
-            for_each_element(a, b, [&](std::string_view) { expect = true; });  // only 100-continue passes
+            // Validated: every non-empty element is 100-continue.
+            expect |= any_element(value, [](std::string_view e) { return !e.empty(); });
         }
         req_.headers.emplace_back();
         HttpHeader& h = req_.headers.back();
         set(h.name, p, n);
-        set(h.value, a, static_cast<size_t>(b - a));
+        set(h.value, value.data(), value.size());
         p = cr + 2;
     }
     bool http10 = req_.version_minor == 0;

@@ -8,12 +8,6 @@ using http_chars::iequals;
 
 namespace {
 
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 // uri-host [ ":" port ] (RFC 9110 7.2): reg-name / IPv4 / IP-literal
 // characters, and digits only after the port colon.
 bool valid_host(std::string_view h) {
@@ -71,14 +65,9 @@ std::vector<std::string_view> HttpRequest::header_all(std::string_view name) con
 
 bool HttpRequest::has_token(std::string_view header_name, std::string_view token) const {
     for (const HttpHeader& h : headers) {
-        if (!iequals(h.name, header_name)) continue;
-        std::string_view rest(h.value);
-        while (true) {
-            size_t comma = rest.find(',');
-            if (iequals(trim_ows(rest.substr(0, comma)), token)) return true;
-            if (comma == std::string_view::npos) break;
-            rest.remove_prefix(comma + 1);
-        }
+        if (iequals(h.name, header_name) &&
+            http_chars::any_element(h.value, [&](std::string_view e) { return iequals(e, token); }))
+            return true;
     }
     return false;
 }

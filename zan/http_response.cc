@@ -87,7 +87,7 @@ static bool framing_field(std::string_view n)
            (n.size() == 10 && http_chars::iequal(n.data(), "connection", 10));
 }
 
-HttpResponse::Field& HttpResponse::new_field(std::string_view name, std::string_view value)
+void HttpResponse::new_field(std::string_view name, std::string_view value)
 {
     if (nfields_ == fields_.size())
         fields_.emplace_back();
@@ -95,7 +95,6 @@ HttpResponse::Field& HttpResponse::new_field(std::string_view name, std::string_
     f.name.assign(name.data(), name.size());
     f.value.assign(value.data(), value.size());
     f.framing = framing_field(name);
-    return f;
 }
 
 bool HttpResponse::set_header(std::string_view name, std::string_view value)

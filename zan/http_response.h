@@ -77,7 +77,7 @@ private:
     };
     std::vector<Field> fields_;
     size_t nfields_ = 0;
-    Field& new_field(std::string_view name, std::string_view value);
+    void new_field(std::string_view name, std::string_view value);
     int minor_ = 1;
     bool head_only_ = false;   // HEAD request: no body bytes
     bool keep_alive_ = true;

@@ -94,48 +94,42 @@ void HttpServer::before_start()
     parser_ = HttpParser(hc_.limits, true);
 }
 
+std::string HttpServer::http_date(time_t t)
+{
+    struct tm tm;
+    ::gmtime_r(&t, &tm);
+    char buf[64];
+    size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return std::string(buf, n);
+}
+
 const std::string& HttpServer::date()
 {
     // The coarse clock (the last tick, a few ms old at most) costs no
     // clock read, and Date has a resolution of one second anyway.
     struct timespec ts;
     ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    time_t now = ts.tv_sec;
-    if (now != date_sec_) {
-        date_sec_ = now;
-        struct tm tm;
-        ::gmtime_r(&now, &tm);
-        char buf[64];
-        size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        date_.assign(buf, n);
+    if (ts.tv_sec != date_sec_) {
+        date_sec_ = ts.tv_sec;
+        date_ = http_date(ts.tv_sec);
     }
     return date_;
 }
 
-const std::string& HttpServer::server_date_lines()
-{
-    const std::string& d = date();
-    if (lines_sec_ != date_sec_ || lines_name_ != hc_.server_name) {
-        lines_sec_ = date_sec_;
-        lines_name_ = hc_.server_name;
-        lines_.assign("Server: ").append(hc_.server_name).append("\r\nDate: ").append(d).append("\r\n");
-        ++lines_gen_;
-    }
-    return lines_;
-}
-
 std::string_view HttpServer::head_start(int status, const std::string& reason)
 {
-    const std::string& lines = server_date_lines();
+    const std::string& d = date();
     bool standard = reason.empty();
-    if (standard && status == start_status_ && start_gen_ == lines_gen_)
+    if (standard && status == start_status_ && start_sec_ == date_sec_ && start_name_ == hc_.server_name)
         return start_;
     std::string& s = standard ? start_ : custom_start_;
     s.assign("HTTP/1.1 ").append(std::to_string(status)).append(" ");
-    s.append(standard ? HttpResponse::reason_phrase(status) : reason.c_str()).append("\r\n").append(lines);
+    s.append(standard ? HttpResponse::reason_phrase(status) : reason.c_str());
+    s.append("\r\nServer: ").append(hc_.server_name).append("\r\nDate: ").append(d).append("\r\n");
     if (standard) {
         start_status_ = status;
-        start_gen_ = lines_gen_;
+        start_sec_ = date_sec_;
+        start_name_ = hc_.server_name;
     }
     return s;
 }

@@ -8,6 +8,8 @@
 #ifndef ZAN_HTTP_SERVER_H
 #define ZAN_HTTP_SERVER_H
 
+#include <time.h>
+
 #include <functional>
 #include <string>
 
@@ -43,6 +45,9 @@ public:
     std::string error_response(int status, bool close) const;
     // The Date header value, cached per second.
     const std::string& date();
+    // t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110
+    // 5.6.7), the form of Date and Last-Modified.
+    static std::string http_date(time_t t);
 
 protected:
     void before_start() override;
@@ -61,23 +66,18 @@ private:
     HttpParser parser_;
     HttpResponse resp_;      // reused for every request (keeps its capacity)
     std::string head_buf_;   // status line and headers being built
-    // "Server: ...\r\nDate: ...\r\n" of every response head, rebuilt when
-    // the second or the server name changes.
-    const std::string& server_date_lines();
-    // The status line followed by server_date_lines(): with the standard
-    // reason phrase (reason empty) cached for the last status, so most
-    // response heads start with one copy.
+    // The status line and the Server and Date lines that begin every
+    // response head. With the standard reason phrase (reason empty) it is
+    // cached for the last status, second and server name, so most heads
+    // start with one copy.
     std::string_view head_start(int status, const std::string& reason);
 
     std::string date_;
     long long date_sec_ = 0;
-    std::string lines_;       // server_date_lines()
-    std::string lines_name_;  // the server_name it was built with
-    long long lines_sec_ = -1;
-    unsigned lines_gen_ = 0;  // bumped whenever lines_ changes
-    std::string start_;       // head_start() of start_status_, standard reason
+    std::string start_;  // head_start() with the standard reason, for:
     int start_status_ = -1;
-    unsigned start_gen_ = 0;
+    long long start_sec_ = -1;
+    std::string start_name_;
     std::string custom_start_;  // head_start() with the application's reason
 };
 
