@@ -250,6 +250,7 @@ private:
     void accept_conn();
     size_t take_heads(int fd, const char* p, size_t n);
     size_t take_messages(int fd, const char* p, size_t n);
+    bool pass_on(int fd, const char* p, size_t len);
     void take_replies();
 
     Shared* sh_;
@@ -286,6 +287,23 @@ void Front::accept_conn()
 // Passes the complete request heads at p to the back, in records of at
 // most kMaxRecord bytes cut between heads. A head longer than that closes
 // the connection (a floor, not a server).
+// Puts one record for fd in the request ring, waiting for room (taking
+// the back's replies meanwhile). False when it was not put: a reply's
+// write failed and closed fd, or a stop.
+bool Front::pass_on(int fd, const char* p, size_t len)
+{
+    while (!out_.room(len) && !g_stop) {
+        out_.publish();
+        take_replies();
+        sched_yield();
+    }
+    if (!conns_.is_open(fd) || g_stop)
+        return false;
+    out_.put(static_cast<uint32_t>(fd), conns_.gen(fd), p, len);
+    conns_[fd].inflight++;
+    return true;
+}
+
 size_t Front::take_heads(int fd, const char* p, size_t n)
 {
     if (g_strict)
@@ -301,15 +319,8 @@ size_t Front::take_heads(int fd, const char* p, size_t n)
             conns_.close(fd);
             return used;
         }
-        while (!out_.room(len) && !g_stop) {  // the back is behind: take its replies meanwhile
-            out_.publish();
-            take_replies();
-            sched_yield();
-        }
-        if (!conns_.is_open(fd) || g_stop)  // a reply's write failed and closed it, or a stop
+        if (!pass_on(fd, p + at, len))
             break;
-        out_.put(static_cast<uint32_t>(fd), conns_.gen(fd), p + at, len);
-        conns_[fd].inflight++;
         at += len;
     }
     return used;
@@ -331,15 +342,8 @@ size_t Front::take_messages(int fd, const char* p, size_t n)
         }
         if (parser_.state() != zan::HttpParser::kComplete)
             break;
-        while (!out_.room(len) && !g_stop) {
-            out_.publish();
-            take_replies();
-            sched_yield();
-        }
-        if (!conns_.is_open(fd) || g_stop)
+        if (!pass_on(fd, p + used, len))
             break;
-        out_.put(static_cast<uint32_t>(fd), conns_.gen(fd), p + used, len);
-        conns_[fd].inflight++;
         used += len;
     }
     return used;

@@ -270,11 +270,9 @@ void Worker::handle_inbox(const FrameHeader& h, std::string_view data)
             bounce(h, data);
             return;
         }
-        if (abandoned_.erase(h.id)) {  // its taskwait timed out long ago
-            atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));
-            return;
-        }
-        atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));
+        atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));  // the task is finished
+        if (abandoned_.erase(h.id))
+            return;  // its taskwait timed out long ago
         if (outstanding_ > 0)
             outstanding_--;
         if (rt_.cb.on_finish)
