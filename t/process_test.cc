@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "zan/process.h"
+#include "zan/server_config.h"
 #include "zan/stats.h"
 
 namespace {
@@ -44,3 +45,19 @@ TEST(Runtime, RunningIsNotFooledByAReapedPid)
 }
 
 }  // namespace
+
+// hop_yield: 2 by default, 0 (block at once) to 64; outside that the
+// server refuses to start and says which setting is wrong.
+TEST(ServerConfig, HopYieldRange)
+{
+    zan::ServerConfig cfg;
+    EXPECT_EQ(cfg.hop_yield, 2);
+    for (int ok : {0, 1, 64}) {
+        cfg.hop_yield = ok;
+        EXPECT_EQ(cfg.validate(), "") << ok;
+    }
+    for (int bad : {-1, 65}) {
+        cfg.hop_yield = bad;
+        EXPECT_EQ(cfg.validate(), "hop_yield must be 0..64") << bad;
+    }
+}

@@ -652,6 +652,55 @@ TEST(ChannelRing, WakeOnlyWhenPeerSleeps)
     EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2, 3, 10, 20, 11, 21, 12, 22, 13, 23, 14, 24, 30}));
 }
 
+// A process about to block gives up the CPU instead while a peer of the
+// channels it lists is awake, and stops as soon as a frame is there.
+TEST(ChannelRing, YieldToPeersOnlyWhileAPeerIsAwake)
+{
+    RingPair p, q;
+    ASSERT_TRUE(p.init(64 * 1024, 64 * 1024));
+    ASSERT_TRUE(q.init(64 * 1024, 64 * 1024));
+    std::vector<zan::Channel*> a_side{&p.a};
+    std::vector<Msg> got;
+
+    // B awake, nothing for A: A yields its turns and is told to block.
+    ASSERT_EQ(word_of(&p.words[1]), 0);
+    EXPECT_TRUE(p.a.peer_awake());
+    EXPECT_FALSE(zan::Channel::yield_to_peers(3, a_side));
+    // A frame from B ends it at once; with no turns there is no looking.
+    ASSERT_TRUE(p.b.push(1, 7, 0, "r"));
+    ASSERT_EQ(p.b.flush(), 1);
+    EXPECT_FALSE(zan::Channel::yield_to_peers(0, a_side));
+    EXPECT_TRUE(zan::Channel::yield_to_peers(3, a_side));
+    drain(p.a, &got);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].id, 7u);
+
+    // B said it sleeps: A blocks at once (and the check after its own
+    // prepare_sleep() finds what is already there).
+    zan::Channel::prepare_sleep(&p.words[1]);
+    EXPECT_FALSE(p.a.peer_awake());
+    ASSERT_TRUE(p.b.push(1, 8, 0, "s"));
+    ASSERT_EQ(p.b.flush(), 1);
+    EXPECT_FALSE(zan::Channel::yield_to_peers(3, a_side));
+    EXPECT_TRUE(p.a.ready());
+
+    // Two channels: q's B awake is reason enough to yield, and the frame
+    // waiting on p's ends it.
+    std::vector<zan::Channel*> both{&p.a, &q.a};
+    EXPECT_TRUE(zan::Channel::yield_to_peers(3, both));
+    drain(p.a, &got);
+    EXPECT_FALSE(zan::Channel::yield_to_peers(3, both));
+    zan::Channel::end_sleep(&p.words[1]);
+    EXPECT_TRUE(p.a.peer_awake());
+
+    // A channel over a socket has no sleeping word to read: never yields.
+    zan::Channel s1, s2;
+    ASSERT_TRUE(zan::Channel::make_pair(&s1, &s2));
+    EXPECT_FALSE(s1.peer_awake());
+    EXPECT_FALSE(zan::Channel::yield_to_peers(3, std::vector<zan::Channel*>{&s1}));
+    EXPECT_FALSE(zan::Channel::yield_to_peers(3, std::vector<zan::Channel*>{}));
+}
+
 namespace {
 
 constexpr uint64_t kStressMsgs = 200000;
@@ -675,7 +724,7 @@ TEST(ChannelRing, CrossProcessStressNoLostWakeup)
     // reverse ring for B's replies.
     ASSERT_TRUE(p.init(64 * 1024, 16 * 1024));
     int efd_a = p.efd_a.get(), efd_b = p.efd_b.get();
-    int64_t* stats = p.shm.alloc<int64_t>();  // B's sleeps, counted by B
+    int64_t* stats = p.shm.alloc<int64_t>(2);  // B's sleeps and yields that found frames
     ASSERT_NE(stats, nullptr);
 
     // Consumer B. Exit codes: 0 all seen in order, 2 lost wake-up (slept
@@ -686,6 +735,7 @@ TEST(ChannelRing, CrossProcessStressNoLostWakeup)
         zan::Channel& b = p.b;
         p.a.reset();
         int32_t* word = &p.words[1];
+        const std::vector<zan::Channel*> mine{&b};
         uint64_t next = 0;
         bool bad = false;
         auto fn = [&](const zan::FrameHeader& h, std::string_view d) {
@@ -703,6 +753,12 @@ TEST(ChannelRing, CrossProcessStressNoLostWakeup)
                 return 3;
             if (r > 0)
                 continue;
+            // Every other time the cooperative wait first (A is awake
+            // while it publishes): it must lose nothing either way.
+            if (next % 2 == 1 && zan::Channel::yield_to_peers(2, mine)) {
+                __atomic_add_fetch(&stats[1], 1, __ATOMIC_RELAXED);
+                continue;
+            }
             zan::Channel::prepare_sleep(word);
             if (!b.ready()) {
                 __atomic_add_fetch(stats, 1, __ATOMIC_RELAXED);
@@ -738,8 +794,10 @@ TEST(ChannelRing, CrossProcessStressNoLostWakeup)
             bad_reply = true;
         replies++;
     };
-    int a_sleeps = 0;
-    // Receives replies until there are `target`, sleeping as a consumer does.
+    int a_sleeps = 0, a_yields = 0;
+    const std::vector<zan::Channel*> a_list{&a};
+    // Receives replies until there are `target`, sleeping as a consumer
+    // does (every other time after yielding while B is awake).
     auto wait_replies = [&](uint64_t target) {
         for (;;) {
             while (a.receive(on_reply) > 0) {
@@ -747,6 +805,10 @@ TEST(ChannelRing, CrossProcessStressNoLostWakeup)
             ASSERT_FALSE(bad_reply) << "reply " << replies << " out of order";
             if (replies >= target)
                 return;
+            if (replies % 2 == 0 && zan::Channel::yield_to_peers(2, a_list)) {
+                a_yields++;
+                continue;
+            }
             zan::Channel::prepare_sleep(&p.words[0]);
             if (!a.ready()) {
                 a_sleeps++;
@@ -805,11 +867,12 @@ TEST(ChannelRing, CrossProcessStressNoLostWakeup)
     // Reported, not asserted: how often the ring filled depends on timing.
     EXPECT_GT(syncs, 100);
     long long b_sleeps = __atomic_load_n(&stats[0], __ATOMIC_SEQ_CST);
+    long long b_yields = __atomic_load_n(&stats[1], __ATOMIC_SEQ_CST);
     // Reported, not asserted: how often each side slept depends on timing.
     printf("  %llu messages in %d bursts (%d waiting for a reply), %d waits for room,"
-           " A slept %d times, B %lld times, %lld ms\n",
+           " A slept %d times, B %lld times; yields found frames: A %d, B %lld; %lld ms\n",
            static_cast<unsigned long long>(kStressMsgs), bursts, syncs, full_waits, a_sleeps,
-           b_sleeps, zan::monotonic_ms() - t0);
+           b_sleeps, a_yields, b_yields, zan::monotonic_ms() - t0);
 }
 
 namespace {

@@ -567,6 +567,7 @@ TEST_F(ServerBasic, BadOptionValuesAreRefused)
         {"zan-echod", {"--log-level", "loud"}},
         {"zan-httpd", {"--port", "9501abc"}},
         {"zan-httpd", {"--header-timeout", "5s"}},
+        {"zan-httpd", {"--hop-yield", "-1"}},
         {"zan-httpd", {"--net-worker-num", "99999999999999999999"}},
         {"zan-echod", {"--port", " 0"}},  // strtol(3) alone took these two
         {"zan-httpd", {"--port", "+0"}},

@@ -382,6 +382,22 @@ TEST_F(HttpServer, PipeliningKeepsOrder)
     check_pipeline(port_, 7);        // a request spans many reads
 }
 
+// The same with the hop's processes blocking at once (hop_yield 0) and
+// yielding up to 64 times before they block.
+TEST_F(HttpServer, PipeliningKeepsOrderBlockingAtOnce)
+{
+    ASSERT_TRUE(start_httpd({"--worker-num", "2", "--hop-yield", "0"}));
+    check_pipeline(port_, 1 << 20);
+    check_pipeline(port_, 7);
+}
+
+TEST_F(HttpServer, PipeliningKeepsOrderWithLongYields)
+{
+    ASSERT_TRUE(start_httpd({"--worker-num", "2", "--hop-yield", "64"}));
+    check_pipeline(port_, 1 << 20);
+    check_pipeline(port_, 7);
+}
+
 // Scenario 39: pipelined requests with Content-Length and chunked bodies.
 TEST_F(HttpServer, PipelinedBodies)
 {

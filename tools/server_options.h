@@ -39,7 +39,7 @@ enum class Option { no, taken, bad_value };
 
 // Applies "name value" when name is one of the options every server tool
 // takes: --host, --port, --worker-num, --net-worker-num, --max-request,
-// --send-timeout, --pid-file, --log-file, --log-level.
+// --send-timeout, --hop-yield, --pid-file, --log-file, --log-level.
 inline Option server_option(const std::string& name, const std::string& v, std::string* host,
                             int* port, zan::ServerConfig* cfg)
 {
@@ -69,6 +69,10 @@ inline Option server_option(const std::string& name, const std::string& v, std::
         if (!number(0, INT_MAX))
             return Option::bad_value;
         cfg->send_timeout_ms = static_cast<int>(n);
+    } else if (name == "--hop-yield") {  // ServerConfig checks the range
+        if (!number(0, INT_MAX))
+            return Option::bad_value;
+        cfg->hop_yield = static_cast<int>(n);
     } else if (name == "--pid-file") {
         cfg->pid_file = v;
     } else if (name == "--log-file") {

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,6 +53,23 @@ void Channel::end_sleep(int32_t* word)
 {
     if (__atomic_load_n(word, __ATOMIC_RELAXED))
         __atomic_store_n(word, 0, __ATOMIC_RELAXED);
+}
+
+bool Channel::yield_to_peers(int turns, const std::vector<Channel*>& chans)
+{
+    for (int t = 0; t < turns; t++) {
+        bool awake = false;
+        for (const Channel* ch : chans)
+            awake = awake || ch->peer_awake();
+        if (!awake)
+            return false;
+        ::sched_yield();
+        for (const Channel* ch : chans) {
+            if (ch->ready())
+                return true;
+        }
+    }
+    return false;
 }
 
 // One eventfd write wakes the peer's epoll_wait (it watches the eventfd

@@ -91,6 +91,24 @@ public:
     static void prepare_sleep(int32_t* word);
     static void end_sleep(int32_t* word);
 
+    // Ring mode: the peer has not said it sleeps (it runs, is runnable, or
+    // is being woken).
+    bool peer_awake() const
+    {
+        return peer_sleeping_ && !__atomic_load_n(peer_sleeping_, __ATOMIC_RELAXED);
+    }
+    // The cooperative half of the protocol, for a process about to block
+    // while the peers of `chans` (those it just handed work to, or took
+    // work from) are awake: their frames are then due within microseconds,
+    // and once it sleeps each would cost a wake-up (on a busy machine a
+    // cross-CPU one). So instead it gives up the CPU (sched_yield(2)): a
+    // peer waiting for a CPU runs at once, and one running elsewhere gets a
+    // moment. It does so while one of those peers is awake, at most `turns`
+    // times, and returns true as soon as one of `chans` is ready(); false
+    // when it should block (then prepare_sleep() as usual). See
+    // ServerConfig::hop_yield.
+    static bool yield_to_peers(int turns, const std::vector<Channel*>& chans);
+
     int fd() const { return fd_.get(); }
     bool valid() const { return fd_.valid() || rx_.valid(); }
     void reset()

@@ -24,7 +24,8 @@ NetWorker::NetWorker(Runtime& rt)
     : rt_(rt),
       waiters_(static_cast<size_t>(rt.W())),
       chan_dirty_(static_cast<size_t>(rt.W()), false),
-      undispatched_(static_cast<size_t>(rt.W()), 0)
+      undispatched_(static_cast<size_t>(rt.W()), 0),
+      handed_listed_(static_cast<size_t>(rt.W()), false)
 {
     rt_.net_worker = this;
 }
@@ -57,6 +58,19 @@ int NetWorker::run()
     loop_.add_before_poll([this] {
         flush_conns();
         flush_channels();
+        // A Worker we handed messages to is still awake: its replies are
+        // due, so give up the CPU a few times before blocking.
+        if (!handed_.empty()) {
+            if (Channel::yield_to_peers(rt_.cfg.hop_yield, handed_)) {
+                loop_.defer([this] {
+                    for (int v = 0; v < rt_.W(); v++)
+                        on_channel(v, kReadable);
+                });
+                return;
+            }
+            handed_.clear();
+            handed_listed_.assign(handed_listed_.size(), false);
+        }
         // Tell the Workers we may block, then look at the rings once more:
         // replies published before they could see it are read now.
         Channel::prepare_sleep(rt_.sleeping_word());

@@ -149,6 +149,10 @@ private:
     std::vector<bool> chan_dirty_;
     int64_t wall_sec_ = 0;  // time(2) at the last wake-up
     std::vector<int64_t> undispatched_;  // messages sent to each Worker, not yet in its ProcSlot
+    // Channels of the Workers handed messages since we last blocked, and
+    // which ones are listed (see Channel::yield_to_peers).
+    std::vector<Channel*> handed_;
+    std::vector<bool> handed_listed_;
     std::vector<int> chan_list_;
     size_t live_ = 0;
     unsigned rr_ = 0;

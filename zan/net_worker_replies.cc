@@ -174,12 +174,16 @@ void NetWorker::flush_channels()
     for (int w = 0; w < rt_.W(); w++) {
         if (!chan_dirty_[static_cast<size_t>(w)])
             continue;
+        Channel& ch = chan(w);
         if (int64_t& n = undispatched_[static_cast<size_t>(w)]) {
             if (rt_.cfg.dispatch_mode == 3)  // its only reader
                 atomic_add(&rt_.procs[w].dispatched, n);
             n = 0;
+            if (!handed_listed_[static_cast<size_t>(w)]) {
+                handed_listed_[static_cast<size_t>(w)] = true;
+                handed_.push_back(&ch);
+            }
         }
-        Channel& ch = chan(w);
         int r = ch.flush();
         if (r < 0) {
             // Not EAGAIN: drop what is queued once instead of retrying (and

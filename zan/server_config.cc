@@ -51,6 +51,8 @@ std::string ServerConfig::validate()
         return "package_max_length must be at least 64";
     if (buffer_output_size < 4096)
         return "buffer_output_size must be at least 4096";
+    if (hop_yield < 0 || hop_yield > 64)
+        return "hop_yield must be 0..64";
     if (send_timeout_ms < 0)
         return "send_timeout_ms must not be negative";
     if (max_wait_time < 1)
