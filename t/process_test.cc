@@ -46,12 +46,12 @@ TEST(Runtime, RunningIsNotFooledByAReapedPid)
 
 }  // namespace
 
-// hop_yield: 2 by default, 0 (block at once) to 64; outside that the
+// hop_yield: 1 by default, 0 (block at once) to 64; outside that the
 // server refuses to start and says which setting is wrong.
 TEST(ServerConfig, HopYieldRange)
 {
     zan::ServerConfig cfg;
-    EXPECT_EQ(cfg.hop_yield, 2);
+    EXPECT_EQ(cfg.hop_yield, 1);
     for (int ok : {0, 1, 64}) {
         cfg.hop_yield = ok;
         EXPECT_EQ(cfg.validate(), "") << ok;

@@ -6,14 +6,16 @@
 // "front" that accepts, reads, finds request heads and writes replies, and
 // a "back" that turns each request into "HTTP/1.1 200 OK ... hello\n",
 // joined by two single-producer rings in shared memory, with one eventfd
-// write only when the peer said it may sleep (zan's wake-up protocol). No
+// write only when the peer said it may sleep, and before that a few
+// sched_yield()s while the peer is awake (zan's wake-up protocol and its
+// cooperative wait, ServerConfig::hop_yield; --hop-yield N, default 1). No
 // framework, no sessions, no callbacks, no timers, no body support: what a
 // server of this model cannot go below on a given machine, as zan-baseline
 // is the floor of a single process. Request heads travel in records of at
 // most 16 KiB (a longer head closes the connection), so that the replies
 // to one record always fit the reply ring.
 //
-//   zan-hopfloor [--host H] [--port P] [--pairs N] [--strict]
+//   zan-hopfloor [--host H] [--port P] [--pairs N] [--strict] [--hop-yield N]
 //
 // --strict adds the HTTP work no conforming server of this model can skip:
 // the front validates each message with zan's parser (framing mode, as a
@@ -59,6 +61,7 @@ namespace {
 
 volatile sig_atomic_t g_stop = 0;
 bool g_strict = false;  // --strict: the HTTP work a conforming server cannot skip
+long g_yield = 1;       // --hop-yield: turns of the cooperative wait
 void on_signal(int) { g_stop = 1; }
 
 constexpr size_t kRingBytes = 1 << 18;      // per ring, a power of two
@@ -115,16 +118,18 @@ public:
         ring_copy_in(*r_, pending_ + sizeof h, p, n);
         pending_ += sizeof h + padded(n);
     }
-    void publish()
+    // True when there was something to publish.
+    bool publish()
     {
         if (pending_ == r_->tail.load(std::memory_order_relaxed))
-            return;
+            return false;
         r_->tail.store(pending_, std::memory_order_seq_cst);
         if (r_->sleeping.load(std::memory_order_seq_cst) && r_->sleeping.exchange(0)) {
             uint64_t one = 1;
             while (write(wake_, &one, sizeof one) < 0 && errno == EINTR) {
             }
         }
+        return true;
     }
 
 private:
@@ -148,6 +153,19 @@ void consume(Ring& r, std::string& scratch, F f)
         f(h.fd, h.gen, scratch.data(), scratch.size());
     }
     r.head.store(head, std::memory_order_release);
+}
+
+// zan's cooperative wait (Channel::yield_to_peers): while the peer, the
+// consumer of `peer_in`, is awake, give up the CPU up to g_yield times
+// before saying we may sleep. True as soon as `in` holds records.
+bool yield_to_peer(const Ring& in, const Ring& peer_in)
+{
+    for (long t = 0; t < g_yield && !peer_in.sleeping.load(std::memory_order_relaxed); t++) {
+        sched_yield();
+        if (in.tail.load(std::memory_order_acquire) != in.head.load(std::memory_order_relaxed))
+            return true;
+    }
+    return false;
 }
 
 // Says "I may sleep" and then looks once more: true if the ring is still
@@ -213,8 +231,10 @@ int run_back(Shared* sh, int k, int my_wake, int front_wake, int ready_fd)
     StrictBack strict;
     std::string scratch, reply;
     struct epoll_event evs[8];
+    bool fed = false;  // took records since we last said we may sleep
     while (!g_stop) {
         consume(sh->req[k], scratch, [&](uint32_t fd, uint32_t gen, const char* p, size_t n) {
+            fed = true;
             reply.clear();
             if (g_strict)
                 strict.answer(p, n, &reply);  // exactly one message
@@ -227,6 +247,9 @@ int run_back(Shared* sh, int k, int my_wake, int front_wake, int ready_fd)
             out.put(fd, gen, reply.data(), reply.size());
         });
         out.publish();
+        if (fed && yield_to_peer(sh->req[k], sh->rep[k]))
+            continue;
+        fed = false;
         if (!may_sleep(sh->req[k]))
             continue;
         int n = epoll_wait(ep.get(), evs, 8, -1);
@@ -384,6 +407,7 @@ int Front::run(int ready_fd)
     say_ready(ready_fd);
     struct epoll_event evs[256];
     int timeout = 0;
+    bool handed = false;  // published records since we last said we may sleep
     while (!g_stop) {
         int n = epoll_wait(ep_.get(), evs, 256, timeout);
         sh_->rep[k_].sleeping.store(0, std::memory_order_relaxed);
@@ -402,9 +426,14 @@ int Front::run(int ready_fd)
             if ((evs[i].events & EPOLLOUT) && conns_.is_open(fd) && conns_.wants_out(fd))
                 conns_.on_writable(fd);
         }
-        out_.publish();
+        handed = out_.publish() || handed;
         take_replies();
         sh_->conns[k_].store(static_cast<int>(conns_.open_count()), std::memory_order_relaxed);
+        if (handed && yield_to_peer(sh_->rep[k_], sh_->req[k_])) {
+            timeout = 0;
+            continue;
+        }
+        handed = false;
         timeout = may_sleep(sh_->rep[k_]) ? -1 : 0;
     }
     return 0;
@@ -412,7 +441,7 @@ int Front::run(int ready_fd)
 
 [[noreturn]] void usage()
 {
-    fprintf(stderr, "usage: zan-hopfloor [--host H] [--port P] [--pairs N] [--strict]\n");
+    fprintf(stderr, "usage: zan-hopfloor [--host H] [--port P] [--pairs N] [--strict] [--hop-yield N]\n");
     exit(2);
 }
 
@@ -509,6 +538,9 @@ int main(int argc, char** argv)
                 usage();
         } else if (a == "--strict") {
             g_strict = true;
+        } else if (a == "--hop-yield" && i + 1 < argc) {
+            if (!zan_tools::parse_number(argv[++i], 0, 64, &g_yield))
+                usage();
         } else usage();
     }
     zan::InetAddr addr;

@@ -101,9 +101,11 @@ public:
     // while the peers of `chans` (those it just handed work to, or took
     // work from) are awake: their frames are then due within microseconds,
     // and once it sleeps each would cost a wake-up (on a busy machine a
-    // cross-CPU one). So instead it gives up the CPU (sched_yield(2)): a
-    // peer waiting for a CPU runs at once, and one running elsewhere gets a
-    // moment. It does so while one of those peers is awake, at most `turns`
+    // cross-CPU one). So instead it gives up the CPU (sched_yield(2)),
+    // staying runnable: a peer waiting for this CPU runs at once, and what
+    // a peer elsewhere publishes meanwhile needs no wake-up. (Another
+    // program runnable here may get a time slice out of it: throughput for
+    // some tail latency.) It does so while one of those peers is awake, at most `turns`
     // times, and returns true as soon as one of `chans` is ready(); false
     // when it should block (then prepare_sleep() as usual). See
     // ServerConfig::hop_yield.

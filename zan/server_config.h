@@ -31,8 +31,9 @@ struct ServerConfig {
     bool open_cpu_affinity = false;
     // Before it blocks, a NetWorker or Worker whose peer in the hop is
     // awake gives up the CPU up to this many times (sched_yield) instead,
-    // so that the peer's next frames need no wake-up; 0: block at once.
-    int hop_yield = 2;
+    // so that the peer's next frames need no wake-up (at the price of a
+    // time slice when another program shares the CPU); 0: block at once.
+    int hop_yield = 1;
     int dispatch_mode = 2;    // 1 round robin, 2 connection, 3 idle, 4 client IP, 5 uid
     // A Worker drops a message whose connection closed before the Worker
     // got to it, instead of calling on_receive.
