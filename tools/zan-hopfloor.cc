@@ -6,8 +6,8 @@
 // "front" that accepts, reads, finds request heads and writes replies, and
 // a "back" that turns each request into "HTTP/1.1 200 OK ... hello\n",
 // joined by two single-producer rings in shared memory, with one eventfd
-// write only when the peer said it may sleep, and before that a few
-// sched_yield()s while the peer is awake (zan's wake-up protocol and its
+// write only when the peer said it may sleep, and before a front says so,
+// a sched_yield() while its back is awake (zan's wake-up protocol and its
 // cooperative wait, ServerConfig::hop_yield; --hop-yield N, default 1). No
 // framework, no sessions, no callbacks, no timers, no body support: what a
 // server of this model cannot go below on a given machine, as zan-baseline
@@ -155,9 +155,9 @@ void consume(Ring& r, std::string& scratch, F f)
     r.head.store(head, std::memory_order_release);
 }
 
-// zan's cooperative wait (Channel::yield_to_peers): while the peer, the
-// consumer of `peer_in`, is awake, give up the CPU up to g_yield times
-// before saying we may sleep. True as soon as `in` holds records.
+// zan's cooperative wait (Channel::yield_to_peers), a front's: while the
+// peer, the consumer of `peer_in`, is awake, give up the CPU up to g_yield
+// times before saying we may sleep. True as soon as `in` holds records.
 bool yield_to_peer(const Ring& in, const Ring& peer_in)
 {
     for (long t = 0; t < g_yield && !peer_in.sleeping.load(std::memory_order_relaxed); t++) {
@@ -231,10 +231,8 @@ int run_back(Shared* sh, int k, int my_wake, int front_wake, int ready_fd)
     StrictBack strict;
     std::string scratch, reply;
     struct epoll_event evs[8];
-    bool fed = false;  // took records since we last said we may sleep
     while (!g_stop) {
         consume(sh->req[k], scratch, [&](uint32_t fd, uint32_t gen, const char* p, size_t n) {
-            fed = true;
             reply.clear();
             if (g_strict)
                 strict.answer(p, n, &reply);  // exactly one message
@@ -247,9 +245,6 @@ int run_back(Shared* sh, int k, int my_wake, int front_wake, int ready_fd)
             out.put(fd, gen, reply.data(), reply.size());
         });
         out.publish();
-        if (fed && yield_to_peer(sh->req[k], sh->rep[k]))
-            continue;
-        fed = false;
         if (!may_sleep(sh->req[k]))
             continue;
         int n = epoll_wait(ep.get(), evs, 8, -1);

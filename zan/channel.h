@@ -105,10 +105,10 @@ public:
     // staying runnable: a peer waiting for this CPU runs at once, and what
     // a peer elsewhere publishes meanwhile needs no wake-up. (Another
     // program runnable here may get a time slice out of it: throughput for
-    // some tail latency.) It does so while one of those peers is awake, at most `turns`
-    // times, and returns true as soon as one of `chans` is ready(); false
-    // when it should block (then prepare_sleep() as usual). See
-    // ServerConfig::hop_yield.
+    // some tail latency.) It does so at most `turns` times, while one of
+    // those peers is awake, and returns true as soon as one of `chans` is
+    // ready(); false when it should block (then prepare_sleep() as usual).
+    // See ServerConfig::hop_yield.
     static bool yield_to_peers(int turns, const std::vector<Channel*>& chans);
 
     int fd() const { return fd_.get(); }

@@ -59,7 +59,7 @@ int NetWorker::run()
         flush_conns();
         flush_channels();
         // A Worker we handed messages to is still awake: its replies are
-        // due, so give up the CPU a few times before blocking.
+        // due, so give up the CPU (hop_yield times at most) before blocking.
         if (!handed_.empty()) {
             if (Channel::yield_to_peers(rt_.cfg.hop_yield, handed_)) {
                 loop_.defer([this] {

@@ -29,10 +29,10 @@ struct ServerConfig {
     // Pin NetWorker i and Worker i to CPU i % CPUs (so that a pair shares a
     // core and its hand-offs need no cross-CPU wake-up). Off by default.
     bool open_cpu_affinity = false;
-    // Before it blocks, a NetWorker or Worker whose peer in the hop is
+    // Before it blocks, a NetWorker that handed messages to a Worker still
     // awake gives up the CPU up to this many times (sched_yield) instead,
-    // so that the peer's next frames need no wake-up (at the price of a
-    // time slice when another program shares the CPU); 0: block at once.
+    // so that the replies need no wake-up (at the price of a time slice
+    // when another program shares the CPU); 0: block at once.
     int hop_yield = 1;
     int dispatch_mode = 2;    // 1 round robin, 2 connection, 3 idle, 4 client IP, 5 uid
     // A Worker drops a message whose connection closed before the Worker

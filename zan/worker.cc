@@ -23,7 +23,6 @@ Worker::Worker(Runtime& rt) : rt_(rt)
     dirty_.resize(chans_.size(), false);
     sessions_.resize(chans_.size());
     inbox_dirty_.resize(static_cast<size_t>(rt_.W()), false);
-    fed_listed_.resize(static_cast<size_t>(rt_.N()), false);
     for (Channel& out : rt_.inbox_wr)  // what send_message() may queue per inbox
         out.set_max_pending(rt_.cfg.pipe_buffer_size);
     for (int k = 0; k < rt_.N(); k++)
@@ -107,16 +106,6 @@ void Worker::add_sleep_hooks()
         // successor that reads now).
         if (!reading_)
             return;
-        // A NetWorker that gave us messages is still awake: more are
-        // likely due, so give up the CPU a few times before blocking.
-        if (!fed_.empty()) {
-            if (Channel::yield_to_peers(rt_.cfg.hop_yield, fed_)) {
-                loop_.defer([this] { read_channels(); });
-                return;
-            }
-            fed_.clear();
-            fed_listed_.assign(fed_listed_.size(), false);
-        }
         sleep_flagged_ = true;
         Channel::prepare_sleep(rt_.sleeping_word());
         for (Channel* ch : chans_) {
@@ -174,10 +163,6 @@ void Worker::on_channel(int k)
             if (errno != EAGAIN)
                 log_errno(Level::error, errno, "reading channel from net#%d", k);
             break;
-        }
-        if (!fed_listed_[static_cast<size_t>(k)]) {
-            fed_listed_[static_cast<size_t>(k)] = true;
-            fed_.push_back(ch);
         }
         if (r < batch)
             break;  // drained

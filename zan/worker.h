@@ -84,10 +84,6 @@ private:
     bool stopping_ = false;
     bool reading_ = false;  // our NetWorker channels are ours to read
     bool sleep_flagged_ = false;  // our sleeping word was set before this poll
-    // Channels of the NetWorkers that gave us messages since we last
-    // blocked, and which ones are listed (see Channel::yield_to_peers).
-    std::vector<Channel*> fed_;
-    std::vector<bool> fed_listed_;
     bool exiting_ = false;
     std::unordered_set<TaskId> abandoned_;   // taskwait timed out: drop late results
     std::deque<Pending> deferred_inbox_;     // inbox frames seen while in taskwait
