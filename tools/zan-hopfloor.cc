@@ -69,6 +69,10 @@ constexpr size_t kRingBytes = 1 << 18;      // per ring, a power of two
 // each head of at least 18) must fit the reply ring whole.
 constexpr size_t kMaxRecord = 16 << 10;
 constexpr int kMaxPairs = 16;
+// Longest block in epoll_wait: a SIGTERM that lands after the loop looked
+// at g_stop but before epoll_wait began (say, during a sched_yield) would
+// otherwise leave the process blocked for ever.
+constexpr int kStopCheckMs = 100;
 
 // A single-producer, single-consumer byte ring. Records are
 // [fd u32][generation u32][length u32][pad u32][bytes], padded to 8.
@@ -247,7 +251,7 @@ int run_back(Shared* sh, int k, int my_wake, int front_wake, int ready_fd)
         out.publish();
         if (!may_sleep(sh->req[k]))
             continue;
-        int n = epoll_wait(ep.get(), evs, 8, -1);
+        int n = epoll_wait(ep.get(), evs, 8, kStopCheckMs);
         sh->req[k].sleeping.store(0, std::memory_order_relaxed);
         if (n < 0 && errno != EINTR)
             return 1;
@@ -429,7 +433,7 @@ int Front::run(int ready_fd)
             continue;
         }
         handed = false;
-        timeout = may_sleep(sh_->rep[k_]) ? -1 : 0;
+        timeout = may_sleep(sh_->rep[k_]) ? kStopCheckMs : 0;
     }
     return 0;
 }
