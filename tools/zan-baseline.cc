@@ -40,6 +40,9 @@ enum Mode { kHttp, kLines, kLength };
 
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
+// Longest block in epoll_wait: a SIGTERM that lands after the loop looked
+// at g_stop but before epoll_wait began would otherwise be lost.
+constexpr int kStopCheckMs = 100;
 
 class Baseline {
 public:
@@ -138,7 +141,7 @@ int Baseline::run()
 {
     struct epoll_event evs[256];
     while (!g_stop) {
-        int n = epoll_wait(ep_.get(), evs, 256, -1);
+        int n = epoll_wait(ep_.get(), evs, 256, kStopCheckMs);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
