@@ -32,6 +32,14 @@ NetWorker::NetWorker(Runtime& rt)
 
 NetWorker::~NetWorker() { rt_.net_worker = nullptr; }
 
+// Reads what every Worker channel holds (replies published while we
+// were about to block).
+void NetWorker::read_replies()
+{
+    for (int w = 0; w < rt_.W(); w++)
+        on_channel(w, kReadable);
+}
+
 SessionId NetWorker::session_of(uint32_t slot) const
 {
     return make_session(conns_[slot].gen, rt_.index, slot);
@@ -62,10 +70,7 @@ int NetWorker::run()
         // due, so give up the CPU (hop_yield times at most) before blocking.
         if (!handed_.empty()) {
             if (Channel::yield_to_peers(rt_.cfg.hop_yield, handed_)) {
-                loop_.defer([this] {
-                    for (int v = 0; v < rt_.W(); v++)
-                        on_channel(v, kReadable);
-                });
+                loop_.defer([this] { read_replies(); });
                 return;
             }
             handed_.clear();
@@ -77,10 +82,7 @@ int NetWorker::run()
         for (int w = 0; w < rt_.W(); w++) {
             if (chan(w).ready()) {
                 Channel::end_sleep(rt_.sleeping_word());
-                loop_.defer([this] {
-                    for (int v = 0; v < rt_.W(); v++)
-                        on_channel(v, kReadable);
-                });
+                loop_.defer([this] { read_replies(); });
                 break;
             }
         }

@@ -126,6 +126,7 @@ private:
     int home_worker();
     int choose_worker(Conn& c);
     void on_channel(int w, uint32_t ev);
+    void read_replies();
     void on_reply(const FrameHeader& h, std::string_view data);
     void mark_dirty(uint32_t slot);
     void write_conn(uint32_t slot);
