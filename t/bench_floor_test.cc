@@ -8,6 +8,7 @@
 // 127.0.0.1 with --port 0 under zt::Proc, which stops it (and anything it
 // forked) even when an assertion fails.
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "t/helpers.h"
+#include "zan/sys.h"
 
 namespace {
 
@@ -85,6 +87,38 @@ TEST(BenchFloor, HopFloorAnswersPipelinedAndSplitRequests)
     ASSERT_EQ(4u, kids.size()) << "two pairs are four processes";
     expect_answers(port, 6);
     expect_clean_stop(&p, kids);
+}
+
+// The fronts, a NetWorker's part, ask for a NetWorker's short time slice
+// as zan does (--slice-us, default 100); the backs keep the kernel's.
+TEST(BenchFloor, HopFloorFrontsAskForAShortSlice)
+{
+    int dflt = zan::sched_slice_us(0);
+    ASSERT_GE(dflt, 0);
+    if (dflt == 0 || dflt == 100 || dflt == 300)
+        GTEST_SKIP() << "the kernel reports no slice, or this process has one the test uses";
+    for (const char* slice : {"", "300", "0"}) {
+        zt::Proc p;
+        std::vector<std::string> argv{zt::tool("zan-hopfloor"), "--pairs", "2", "--port", "0"};
+        if (*slice) {
+            argv.push_back("--slice-us");
+            argv.push_back(slice);
+        }
+        int port = zt::start_server(&p, argv);
+        ASSERT_GT(port, 0) << p.output();
+        std::vector<pid_t> kids = zt::children_of(p.pid());
+        ASSERT_EQ(4u, kids.size());
+        int want = *slice ? atoi(slice) : 100, fronts = 0, backs = 0;
+        for (pid_t k : kids) {
+            int s = zan::sched_slice_us(k);
+            fronts += s == want && want != 0;
+            backs += s == dflt;
+        }
+        EXPECT_EQ(fronts, want ? 2 : 0) << "--slice-us " << slice;
+        EXPECT_EQ(backs, want ? 2 : 4) << "--slice-us " << slice;
+        expect_answers(port, 2);
+        expect_clean_stop(&p, kids);
+    }
 }
 
 // --strict, the conforming floor: the same answers, a body framed by

@@ -61,3 +61,17 @@ TEST(ServerConfig, HopYieldRange)
         EXPECT_EQ(cfg.validate(), "hop_yield must be 0..64") << bad;
     }
 }
+
+TEST(ServerConfig, NetWorkerSliceRange)
+{
+    zan::ServerConfig cfg;
+    EXPECT_EQ(cfg.net_worker_slice_us, 100);
+    for (int ok : {0, 100, 1000, 100000}) {
+        cfg.net_worker_slice_us = ok;
+        EXPECT_EQ(cfg.validate(), "") << ok;
+    }
+    for (int bad : {-1, 1, 99, 100001}) {
+        cfg.net_worker_slice_us = bad;
+        EXPECT_EQ(cfg.validate(), "net_worker_slice_us must be 0 or 100..100000") << bad;
+    }
+}

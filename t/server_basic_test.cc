@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "t/helpers.h"
+#include "zan/sys.h"
 
 namespace {
 
@@ -552,6 +553,60 @@ protected:
 TEST_F(ServerDiscard, DataOfAClosedConnectionIsDropped) { run(true); }
 TEST_F(ServerDiscard, DataOfAClosedConnectionIsHandledByDefault) { run(false); }
 
+// NetWorkers ask for a short time slice, a re-forked one too; the other
+// processes keep the kernel's.
+TEST_F(ServerBasic, NetWorkersAskForAShortSlice)
+{
+    int dflt = zan::sched_slice_us(0);
+    ASSERT_GE(dflt, 0) << strerror(errno);
+    if (dflt == 0)
+        GTEST_SKIP() << "the kernel reports no slice (before Linux 6.12)";
+    if (dflt == 100)
+        GTEST_SKIP() << "this process already runs with a 100 us slice";
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "2", "--task-worker-num", "1"}));
+    Sock c = connect();
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(zt::request(c.get(), "hello"), "hello");
+    for (const auto& [name, pid] : zt::named_descendants(server_.pid()))
+        EXPECT_EQ(zan::sched_slice_us(pid), name.rfind("zan-net-", 0) == 0 ? 100 : dflt) << name;
+    EXPECT_NE(zan::sched_slice_us(server_.pid()), 100);
+    pid_t net = find_by_name("zan-net-1");
+    ASSERT_GT(net, 0);
+    ASSERT_EQ(::kill(net, SIGKILL), 0);
+    pid_t again = zt::wait_for_name(server_.pid(), "zan-net-1", net, 10000);
+    ASSERT_GT(again, 0) << "zan-net-1 was not re-forked";
+    // The name comes a few instructions before the slice, and the process
+    // tells nobody outside when it has its slice: look until it is set.
+    int slice = zan::sched_slice_us(again);
+    for (long long end = zt::now_ms() + 5000; slice != 100 && zt::now_ms() < end;) {
+        ::usleep(1000);
+        slice = zan::sched_slice_us(again);
+    }
+    EXPECT_EQ(slice, 100);
+    EXPECT_EQ(stop_and_check(), "");
+}
+
+// --net-worker-slice sets the slice; 0 leaves the kernel's.
+TEST_F(ServerBasic, NetWorkerSliceIsAnOption)
+{
+    int dflt = zan::sched_slice_us(0);
+    ASSERT_GE(dflt, 0) << strerror(errno);
+    if (dflt == 0)
+        GTEST_SKIP() << "the kernel reports no slice (before Linux 6.12)";
+    const std::pair<const char*, int> cases[] = {{"2500", 2500}, {"0", dflt}};
+    for (const auto& [opt, want] : cases) {
+        zt::Proc p;
+        ASSERT_GT(zt::start_echod(&p, {"--worker-num", "1", "--net-worker-num", "1",
+                                       "--task-worker-num", "0", "--net-worker-slice", opt}),
+                  0)
+            << p.output();
+        pid_t net = zt::find_by_name(p.pid(), "zan-net-0");
+        ASSERT_GT(net, 0);
+        EXPECT_EQ(zan::sched_slice_us(net), want) << opt;
+        EXPECT_EQ(zt::stop_and_check(&p), "");
+    }
+}
+
 TEST_F(ServerBasic, BadOptionValuesAreRefused)
 {
     struct Case {
@@ -568,6 +623,8 @@ TEST_F(ServerBasic, BadOptionValuesAreRefused)
         {"zan-httpd", {"--port", "9501abc"}},
         {"zan-httpd", {"--header-timeout", "5s"}},
         {"zan-httpd", {"--hop-yield", "-1"}},
+        {"zan-httpd", {"--net-worker-slice", "-100"}},
+        {"zan-echod", {"--net-worker-slice", "1ms"}},
         {"zan-httpd", {"--net-worker-num", "99999999999999999999"}},
         {"zan-echod", {"--port", " 0"}},  // strtol(3) alone took these two
         {"zan-httpd", {"--port", "+0"}},

@@ -7,13 +7,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "t/helpers.h"
@@ -369,4 +372,41 @@ TEST(Sys, CpuCountMatchesSysconf)
     if (n > 0) {
         EXPECT_EQ(zan::cpu_count(), n);
     }
+}
+
+// A thread's slice is read back as set, 0 restores the default, and the
+// nice value is kept. Run in a thread of its own: nice and slice are
+// per-thread and die with it.
+TEST(Sys, SchedSliceReadBackKeepsNice)
+{
+    std::thread t([] {
+        int dflt = zan::sched_slice_us(0);
+        ASSERT_GE(dflt, 0) << strerror(errno);
+        if (dflt == 0)
+            GTEST_SKIP() << "the kernel reports no slice (before Linux 6.12)";
+        pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
+        ASSERT_EQ(::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), 3), 0) << strerror(errno);
+        int want = dflt == 300 ? 400 : 300;
+        ASSERT_EQ(zan::set_sched_slice(want), 0) << strerror(errno);
+        EXPECT_EQ(zan::sched_slice_us(0), want);
+        EXPECT_EQ(zan::sched_slice_us(tid), want);
+        errno = 0;
+        EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(tid)), 3) << strerror(errno);
+        EXPECT_EQ(::sched_getscheduler(0), SCHED_OTHER);
+        ASSERT_EQ(zan::set_sched_slice(0), 0) << strerror(errno);
+        EXPECT_NE(zan::sched_slice_us(0), want);
+        EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(tid)), 3);
+    });
+    t.join();
+}
+
+TEST(Sys, SchedSliceRefusals)
+{
+    errno = 0;
+    EXPECT_EQ(zan::set_sched_slice(-1), -1);
+    EXPECT_EQ(errno, EINVAL);
+    // A pid that names nobody: past pid_max, which is at most 2^22.
+    errno = 0;
+    EXPECT_EQ(zan::sched_slice_us((1 << 22) + 1), -1);
+    EXPECT_EQ(errno, ESRCH);
 }

@@ -39,7 +39,7 @@ enum class Option { no, taken, bad_value };
 
 // Applies "name value" when name is one of the options every server tool
 // takes: --host, --port, --worker-num, --net-worker-num, --max-request,
-// --send-timeout, --hop-yield, --pid-file, --log-file, --log-level.
+// --send-timeout, --hop-yield, --net-worker-slice, --pid-file, --log-file, --log-level.
 inline Option server_option(const std::string& name, const std::string& v, std::string* host,
                             int* port, zan::ServerConfig* cfg)
 {
@@ -73,6 +73,10 @@ inline Option server_option(const std::string& name, const std::string& v, std::
         if (!number(0, INT_MAX))
             return Option::bad_value;
         cfg->hop_yield = static_cast<int>(n);
+    } else if (name == "--net-worker-slice") {  // ServerConfig checks the range
+        if (!number(0, INT_MAX))
+            return Option::bad_value;
+        cfg->net_worker_slice_us = static_cast<int>(n);
     } else if (name == "--pid-file") {
         cfg->pid_file = v;
     } else if (name == "--log-file") {

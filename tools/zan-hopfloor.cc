@@ -8,7 +8,9 @@
 // joined by two single-producer rings in shared memory, with one eventfd
 // write only when the peer said it may sleep, and before a front says so,
 // a sched_yield() while its back is awake (zan's wake-up protocol and its
-// cooperative wait, ServerConfig::hop_yield; --hop-yield N, default 1). No
+// cooperative wait, ServerConfig::hop_yield; --hop-yield N, default 1),
+// fronts with the short time slice of a NetWorker (net_worker_slice_us;
+// --slice-us US, default 100, 0: the kernel's). No
 // framework, no sessions, no callbacks, no timers, no body support: what a
 // server of this model cannot go below on a given machine, as zan-baseline
 // is the floor of a single process. Request heads travel in records of at
@@ -16,6 +18,7 @@
 // to one record always fit the reply ring.
 //
 //   zan-hopfloor [--host H] [--port P] [--pairs N] [--strict] [--hop-yield N]
+//                [--slice-us US]
 //
 // --strict adds the HTTP work no conforming server of this model can skip:
 // the front validates each message with zan's parser (framing mode, as a
@@ -56,12 +59,14 @@
 #include "zan/inet_addr.h"
 #include "zan/shm.h"
 #include "zan/socket.h"
+#include "zan/sys.h"
 
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
 bool g_strict = false;  // --strict: the HTTP work a conforming server cannot skip
 long g_yield = 1;       // --hop-yield: turns of the cooperative wait
+long g_slice_us = 100;  // --slice-us: a front's time slice (0: the kernel's)
 void on_signal(int) { g_stop = 1; }
 
 constexpr size_t kRingBytes = 1 << 18;      // per ring, a power of two
@@ -440,7 +445,8 @@ int Front::run(int ready_fd)
 
 [[noreturn]] void usage()
 {
-    fprintf(stderr, "usage: zan-hopfloor [--host H] [--port P] [--pairs N] [--strict] [--hop-yield N]\n");
+    fprintf(stderr, "usage: zan-hopfloor [--host H] [--port P] [--pairs N] [--strict] [--hop-yield N]\n"
+                    "                    [--slice-us US]\n");
     exit(2);
 }
 
@@ -481,6 +487,8 @@ bool start_pairs(Shared* sh, int pairs, int listen_fd, std::vector<pid_t>* kids)
         int fw = front_wake[static_cast<size_t>(k)].get(), bw = back_wake[static_cast<size_t>(k)].get();
         kids->push_back(spawn([&] { return run_back(sh, k, bw, fw, ready[1]); }));
         kids->push_back(spawn([&] {
+            if (g_slice_us > 0 && zan::set_sched_slice(static_cast<int>(g_slice_us)) < 0)
+                perror("zan-hopfloor: sched_setattr");
             Front f(sh, k, pairs, listen_fd, fw, bw);
             return f.run(ready[1]);
         }));
@@ -539,6 +547,10 @@ int main(int argc, char** argv)
             g_strict = true;
         } else if (a == "--hop-yield" && i + 1 < argc) {
             if (!zan_tools::parse_number(argv[++i], 0, 64, &g_yield))
+                usage();
+        } else if (a == "--slice-us" && i + 1 < argc) {
+            if (!zan_tools::parse_number(argv[++i], 0, 100000, &g_slice_us) ||
+                (g_slice_us > 0 && g_slice_us < 100))
                 usage();
         } else usage();
     }

@@ -36,7 +36,8 @@ static void usage()
             "usage: zan-httpd [--host H] [--port P] [--worker-num N] [--net-worker-num N]\n"
             "                 [--root DIR] [--max-request N] [--pid-file F] [--log-file F]\n"
             "                 [--log-level L] [--keepalive-timeout MS] [--header-timeout MS]\n"
-            "                 [--send-timeout MS] [--hop-yield N] [--cpu-affinity] [--daemonize]\n");
+            "                 [--send-timeout MS] [--hop-yield N] [--net-worker-slice US]\n"
+            "                 [--cpu-affinity] [--daemonize]\n");
     exit(2);
 }
 

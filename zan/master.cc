@@ -136,9 +136,10 @@ pid_t Master::spawn(int id, pid_t predecessor)
     return pid;
 }
 
-// The configured user and group, and with open_cpu_affinity a core for
-// Workers and NetWorkers. A failed identity change is fatal (exit 2: a
-// configuration error; the Master shuts the server down, see on_exit()).
+// The configured user and group, with open_cpu_affinity a core for
+// Workers and NetWorkers, and a NetWorker's time slice. A failed identity
+// change is fatal (exit 2: a configuration error; the Master shuts the
+// server down, see on_exit()); the other two are hints.
 void Master::take_identity(Role role, int index)
 {
     if (rt_.set_ids && (::setgroups(1, &rt_.gid) < 0 || ::setgid(rt_.gid) < 0 || ::setuid(rt_.uid) < 0)) {
@@ -153,6 +154,9 @@ void Master::take_identity(Role role, int index)
         if (::sched_setaffinity(0, sizeof(set), &set) < 0)
             log_errno(Level::warn, errno, "sched_setaffinity(cpu %d) failed", index % cpu_count());
     }
+    if (rt_.cfg.net_worker_slice_us > 0 && role == Role::net_worker &&
+        set_sched_slice(rt_.cfg.net_worker_slice_us) < 0)
+        log_errno(Level::warn, errno, "sched_setattr(slice %d us) failed", rt_.cfg.net_worker_slice_us);
 }
 
 // The parent-death signal of every child. Not SIGTERM: a Worker or a

@@ -34,6 +34,12 @@ struct ServerConfig {
     // so that the replies need no wake-up (at the price of a time slice
     // when another program shares the CPU); 0: block at once.
     int hop_yield = 1;
+    // The CPU time slice, in microseconds, a NetWorker asks the scheduler
+    // for (sched_setattr(2); Linux 6.12 and later, older kernels ignore
+    // it). A short slice lets a NetWorker that client bytes or replies wake
+    // preempt a process with a longer one on its CPU, and makes a turn of
+    // hop_yield cheaper; 0: the kernel's default. 0 or 100..100000.
+    int net_worker_slice_us = 100;
     int dispatch_mode = 2;    // 1 round robin, 2 connection, 3 idle, 4 client IP, 5 uid
     // A Worker drops a message whose connection closed before the Worker
     // got to it, instead of calling on_receive.

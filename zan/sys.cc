@@ -4,6 +4,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,6 +146,52 @@ int cpu_count()
 {
     long n = ::sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? static_cast<int>(n) : 1;
+}
+
+// struct sched_attr of <linux/sched/types.h>, size SCHED_ATTR_SIZE_VER0
+// (glibc before 2.41 has neither the type nor the wrappers).
+struct SchedAttr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;  // SCHED_OTHER/BATCH: the slice in ns (6.12+)
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+};
+
+static int get_sched_attr(pid_t tid, SchedAttr* a)
+{
+    memset(a, 0, sizeof(*a));
+    return static_cast<int>(::syscall(SYS_sched_getattr, tid, a, sizeof(*a), 0));
+}
+
+int set_sched_slice(int usec)
+{
+    if (usec < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    SchedAttr a;
+    if (get_sched_attr(0, &a) < 0)
+        return -1;
+    if (a.sched_policy != SCHED_OTHER && a.sched_policy != SCHED_BATCH) {
+        errno = EINVAL;  // real-time and idle threads have no such slice
+        return -1;
+    }
+    a.size = sizeof(a);
+    a.sched_flags &= 0x01;  // keep SCHED_FLAG_RESET_ON_FORK only
+    a.sched_runtime = static_cast<uint64_t>(usec) * 1000;
+    return static_cast<int>(::syscall(SYS_sched_setattr, 0, &a, 0));
+}
+
+int sched_slice_us(pid_t tid)
+{
+    SchedAttr a;
+    if (get_sched_attr(tid, &a) < 0)
+        return -1;
+    return static_cast<int>(a.sched_runtime / 1000);
 }
 
 }  // namespace zan

@@ -43,6 +43,18 @@ pid_t current_pid();
 // Number of online CPUs (at least 1).
 int cpu_count();
 
+// Asks the scheduler for a CPU time slice of `usec` microseconds for the
+// calling thread (sched_setattr(2), sched_runtime of a SCHED_OTHER or
+// SCHED_BATCH thread: Linux 6.12 and later honour it, clamped to
+// 100..100000; older kernels accept and ignore it). A shorter slice lets the
+// thread preempt, on waking, a thread with a longer one. Policy and nice are
+// kept; 0 restores the kernel's default. Returns 0, or -1 with errno.
+int set_sched_slice(int usec);
+// The time slice of thread `tid` (0: the caller) in microseconds as the
+// kernel reports it (Linux 6.12 and later), 0 if it reports none, -1 with
+// errno on failure.
+int sched_slice_us(pid_t tid);
+
 }  // namespace zan
 
 #endif
