@@ -665,12 +665,17 @@ TEST(ChannelRing, YieldToPeersOnlyWhileAPeerIsAwake)
     // B awake, nothing for A: A yields its turns and is told to block.
     ASSERT_EQ(word_of(&p.words[1]), 0);
     EXPECT_TRUE(p.a.peer_awake());
-    EXPECT_FALSE(zan::Channel::yield_to_peers(3, a_side));
-    // A frame from B ends it at once; with no turns there is no looking.
+    int taken = 0;
+    EXPECT_FALSE(zan::Channel::yield_to_peers(3, a_side, &taken));
+    EXPECT_EQ(taken, 3);
+    // A frame from B ends it at once (after one turn: the look comes after
+    // the turn); with no turns there is no looking.
     ASSERT_TRUE(p.b.push(1, 7, 0, "r"));
     ASSERT_EQ(p.b.flush(), 1);
-    EXPECT_FALSE(zan::Channel::yield_to_peers(0, a_side));
-    EXPECT_TRUE(zan::Channel::yield_to_peers(3, a_side));
+    EXPECT_FALSE(zan::Channel::yield_to_peers(0, a_side, &taken));
+    EXPECT_EQ(taken, 3);
+    EXPECT_TRUE(zan::Channel::yield_to_peers(3, a_side, &taken));
+    EXPECT_EQ(taken, 4);
     drain(p.a, &got);
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].id, 7u);
@@ -681,7 +686,8 @@ TEST(ChannelRing, YieldToPeersOnlyWhileAPeerIsAwake)
     EXPECT_FALSE(p.a.peer_awake());
     ASSERT_TRUE(p.b.push(1, 8, 0, "s"));
     ASSERT_EQ(p.b.flush(), 1);
-    EXPECT_FALSE(zan::Channel::yield_to_peers(3, a_side));
+    EXPECT_FALSE(zan::Channel::yield_to_peers(3, a_side, &taken));
+    EXPECT_EQ(taken, 4);
     EXPECT_TRUE(p.a.ready());
 
     // Two channels: q's B awake is reason enough to yield, and the frame
@@ -697,7 +703,8 @@ TEST(ChannelRing, YieldToPeersOnlyWhileAPeerIsAwake)
     zan::Channel s1, s2;
     ASSERT_TRUE(zan::Channel::make_pair(&s1, &s2));
     EXPECT_FALSE(s1.peer_awake());
-    EXPECT_FALSE(zan::Channel::yield_to_peers(3, std::vector<zan::Channel*>{&s1}));
+    EXPECT_FALSE(zan::Channel::yield_to_peers(3, std::vector<zan::Channel*>{&s1}, &taken));
+    EXPECT_EQ(taken, 4);
     EXPECT_FALSE(zan::Channel::yield_to_peers(3, std::vector<zan::Channel*>{}));
 }
 

@@ -553,6 +553,62 @@ protected:
 TEST_F(ServerDiscard, DataOfAClosedConnectionIsDropped) { run(true); }
 TEST_F(ServerDiscard, DataOfAClosedConnectionIsHandledByDefault) { run(false); }
 
+// Drives `rounds` rounds of pipelined load through a server: on each of 8
+// connections 64 lines in one write, then every echo read back.
+static void pipelined_rounds(int port, int rounds)
+{
+    std::string lines;
+    for (int i = 0; i < 64; i++)
+        lines += "line " + std::to_string(i) + "\n";
+    std::vector<Sock> conns;
+    for (int c = 0; c < 8; c++) {
+        conns.emplace_back(zt::connect_local(port));
+        ASSERT_TRUE(conns.back().ok());
+    }
+    for (int r = 0; r < rounds; r++) {
+        for (Sock& c : conns)
+            ASSERT_TRUE(zt::send_str(c.get(), lines));
+        for (Sock& c : conns) {
+            for (int i = 0; i < 64; i++) {
+                std::string got;
+                ASSERT_TRUE(zt::read_line(c.get(), &got)) << "round " << r << " line " << i;
+                ASSERT_EQ(got, "line " + std::to_string(i));
+            }
+        }
+    }
+}
+
+// The cooperative wait runs: under pipelined load a NetWorker gives up the
+// CPU for Worker replies (hop_yield_count grows), and with --hop-yield 0
+// it never does. Whether a given pass yields depends on the scheduler, so
+// the load goes on until a yield is counted (most runs: the first round).
+TEST_F(ServerBasic, NetWorkersYieldForRepliesUnlessTold)
+{
+    ASSERT_TRUE(start_echod({"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "0"}));
+    Sock c = connect();
+    ASSERT_TRUE(c.ok());
+    int rounds = 0;
+    long long yields = 0;
+    for (long long end = zt::now_ms() + 20000; yields == 0 && zt::now_ms() < end; rounds++) {
+        pipelined_rounds(port_, 4);
+        if (HasFatalFailure())
+            return;
+        yields = zt::stat_of(c.get(), "hop_yield_count");
+    }
+    EXPECT_GT(yields, 0) << "no yield in " << rounds * 4 << " rounds of load";
+    EXPECT_EQ(stop_and_check(), "");
+
+    zt::Proc p;
+    int port = zt::start_echod(&p, {"--worker-num", "2", "--net-worker-num", "1", "--task-worker-num", "0",
+                                    "--hop-yield", "0"});
+    ASSERT_GT(port, 0) << p.output();
+    pipelined_rounds(port, std::min(std::max(rounds * 4, 8), 64));
+    Sock c0(zt::connect_local(port));
+    ASSERT_TRUE(c0.ok());
+    EXPECT_EQ(zt::stat_of(c0.get(), "hop_yield_count"), 0);
+    EXPECT_EQ(zt::stop_and_check(&p), "");
+}
+
 // NetWorkers ask for a short time slice, a re-forked one too; the other
 // processes keep the kernel's.
 TEST_F(ServerBasic, NetWorkersAskForAShortSlice)

@@ -55,7 +55,7 @@ void Channel::end_sleep(int32_t* word)
         __atomic_store_n(word, 0, __ATOMIC_RELAXED);
 }
 
-bool Channel::yield_to_peers(int turns, const std::vector<Channel*>& chans)
+bool Channel::yield_to_peers(int turns, const std::vector<Channel*>& chans, int* taken)
 {
     for (int t = 0; t < turns; t++) {
         bool awake = false;
@@ -64,6 +64,8 @@ bool Channel::yield_to_peers(int turns, const std::vector<Channel*>& chans)
         if (!awake)
             return false;
         ::sched_yield();
+        if (taken)
+            ++*taken;
         for (const Channel* ch : chans) {
             if (ch->ready())
                 return true;

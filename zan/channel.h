@@ -108,8 +108,8 @@ public:
     // some tail latency.) It does so at most `turns` times, while one of
     // those peers is awake, and returns true as soon as one of `chans` is
     // ready(); false when it should block (then prepare_sleep() as usual).
-    // See ServerConfig::hop_yield.
-    static bool yield_to_peers(int turns, const std::vector<Channel*>& chans);
+    // Adds the turns it took to *taken if given. See ServerConfig::hop_yield.
+    static bool yield_to_peers(int turns, const std::vector<Channel*>& chans, int* taken = nullptr);
 
     int fd() const { return fd_.get(); }
     bool valid() const { return fd_.valid() || rx_.valid(); }

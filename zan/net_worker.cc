@@ -69,7 +69,11 @@ int NetWorker::run()
         // A Worker we handed messages to is still awake: its replies are
         // due, so give up the CPU (hop_yield times at most) before blocking.
         if (!handed_.empty()) {
-            if (Channel::yield_to_peers(rt_.cfg.hop_yield, handed_)) {
+            int turns = 0;
+            bool ready = Channel::yield_to_peers(rt_.cfg.hop_yield, handed_, &turns);
+            if (turns > 0)
+                atomic_add(&rt_.procs[rt_.id].hop_yields, static_cast<int64_t>(turns));
+            if (ready) {
                 loop_.defer([this] { read_replies(); });
                 return;
             }

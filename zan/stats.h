@@ -70,6 +70,7 @@ struct ProcSlot {
     // Written by the process itself, once per loop pass.
     alignas(64) int64_t request_count;  // messages handled by this id since start
     int64_t handled;        // messages it finished (dispatched - handled = backlog)
+    int64_t hop_yields;     // NetWorker: turns of hop_yield taken, all its processes
     // Written by the NetWorkers, once per pass (dispatch_mode 3 only: its sole reader).
     alignas(64) int64_t dispatched;  // messages sent to it by NetWorkers
     // Worker, NetWorker: about to block, wake me (Channel::prepare_sleep).

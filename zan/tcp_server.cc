@@ -342,6 +342,11 @@ Stats TcpServer::stats() const
     st.worker_respawn_count = atomic_load(&s->worker_respawn_count);
     st.worker_normal_exit = atomic_load(&s->worker_normal_exit);
     st.worker_abnormal_exit = atomic_load(&s->worker_abnormal_exit);
+    if (rt_.procs) {
+        int first = rt_.first_id(Role::net_worker);
+        for (int id = first; id < first + rt_.N(); id++)
+            st.hop_yield_count += atomic_load(&rt_.procs[id].hop_yields);
+    }
     return st;
 }
 
@@ -352,14 +357,15 @@ std::string Stats::to_json() const
              "{\"start_time\":%lld,\"last_reload\":%lld,\"connection_num\":%lld,"
              "\"accept_count\":%lld,\"close_count\":%lld,\"request_count\":%lld,"
              "\"task_count\":%lld,\"tasking_num\":%lld,\"worker_respawn_count\":%lld,"
-             "\"worker_normal_exit\":%lld,\"worker_abnormal_exit\":%lld,\"worker_num\":%d,"
-             "\"task_worker_num\":%d,\"net_worker_num\":%d,\"user_worker_num\":%d}",
+             "\"worker_normal_exit\":%lld,\"worker_abnormal_exit\":%lld,\"hop_yield_count\":%lld,"
+             "\"worker_num\":%d,\"task_worker_num\":%d,\"net_worker_num\":%d,\"user_worker_num\":%d}",
              static_cast<long long>(start_time), static_cast<long long>(last_reload),
              static_cast<long long>(connection_num), static_cast<long long>(accept_count),
              static_cast<long long>(close_count), static_cast<long long>(request_count),
              static_cast<long long>(task_count), static_cast<long long>(tasking_num),
              static_cast<long long>(worker_respawn_count), static_cast<long long>(worker_normal_exit),
-             static_cast<long long>(worker_abnormal_exit), worker_num, task_worker_num,
+             static_cast<long long>(worker_abnormal_exit), static_cast<long long>(hop_yield_count),
+             worker_num, task_worker_num,
              net_worker_num, user_worker_num);
     return buf;
 }

@@ -38,6 +38,7 @@ struct Stats {
     int64_t worker_respawn_count;
     int64_t worker_normal_exit;
     int64_t worker_abnormal_exit;
+    int64_t hop_yield_count;  // turns NetWorkers gave up the CPU (hop_yield)
     int worker_num;
     int task_worker_num;
     int net_worker_num;
