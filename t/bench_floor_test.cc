@@ -95,8 +95,8 @@ TEST(BenchFloor, HopFloorFrontsAskForAShortSlice)
 {
     int dflt = zan::sched_slice_us(0);
     ASSERT_GE(dflt, 0);
-    if (dflt == 0 || dflt == 100 || dflt == 300)
-        GTEST_SKIP() << "the kernel reports no slice, or this process has one the test uses";
+    if (dflt == 0)
+        GTEST_SKIP() << "the kernel reports no slice (before Linux 6.12)";
     for (const char* slice : {"", "300", "0"}) {
         zt::Proc p;
         std::vector<std::string> argv{zt::tool("zan-hopfloor"), "--pairs", "2", "--port", "0"};

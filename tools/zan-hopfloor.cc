@@ -549,8 +549,8 @@ int main(int argc, char** argv)
             if (!zan_tools::parse_number(argv[++i], 0, 64, &g_yield))
                 usage();
         } else if (a == "--slice-us" && i + 1 < argc) {
-            if (!zan_tools::parse_number(argv[++i], 0, 100000, &g_slice_us) ||
-                (g_slice_us > 0 && g_slice_us < 100))
+            if (!zan_tools::parse_number(argv[++i], 0, zan::kSchedSliceMaxUs, &g_slice_us) ||
+                (g_slice_us > 0 && g_slice_us < zan::kSchedSliceMinUs))
                 usage();
         } else usage();
     }

@@ -53,7 +53,8 @@ std::string ServerConfig::validate()
         return "buffer_output_size must be at least 4096";
     if (hop_yield < 0 || hop_yield > 64)
         return "hop_yield must be 0..64";
-    if (net_worker_slice_us != 0 && (net_worker_slice_us < 100 || net_worker_slice_us > 100000))
+    if (net_worker_slice_us != 0 &&
+        (net_worker_slice_us < kSchedSliceMinUs || net_worker_slice_us > kSchedSliceMaxUs))
         return "net_worker_slice_us must be 0 or 100..100000";
     if (send_timeout_ms < 0)
         return "send_timeout_ms must not be negative";

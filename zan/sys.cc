@@ -161,6 +161,8 @@ struct SchedAttr {
     uint64_t sched_period;
 };
 
+constexpr uint64_t kResetOnFork = 0x01;  // SCHED_FLAG_RESET_ON_FORK
+
 static int get_sched_attr(pid_t tid, SchedAttr* a)
 {
     memset(a, 0, sizeof(*a));
@@ -181,7 +183,7 @@ int set_sched_slice(int usec)
         return -1;
     }
     a.size = sizeof(a);
-    a.sched_flags &= 0x01;  // keep SCHED_FLAG_RESET_ON_FORK only
+    a.sched_flags &= kResetOnFork;  // the only flag to keep
     a.sched_runtime = static_cast<uint64_t>(usec) * 1000;
     return static_cast<int>(::syscall(SYS_sched_setattr, 0, &a, 0));
 }

@@ -50,6 +50,9 @@ int cpu_count();
 // thread preempt, on waking, a thread with a longer one. Policy and nice are
 // kept; 0 restores the kernel's default. Returns 0, or -1 with errno.
 int set_sched_slice(int usec);
+// The range Linux clamps a requested slice to.
+constexpr int kSchedSliceMinUs = 100;
+constexpr int kSchedSliceMaxUs = 100000;
 // The time slice of thread `tid` (0: the caller) in microseconds as the
 // kernel reports it (Linux 6.12 and later), 0 if it reports none, -1 with
 // errno on failure.
