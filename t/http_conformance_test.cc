@@ -1,4 +1,4 @@
-// Runs the llhttp request vectors (../shared/conformance/http-requests.jsonl,
+// Runs the llhttp request vectors (t/data/http-requests.jsonl,
 // see the README beside it) through HttpParser: in one piece, split in two
 // at every byte (unless no_scan), one byte at a time, and with store=false.
 #include <gtest/gtest.h>

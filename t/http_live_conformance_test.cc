@@ -1,4 +1,4 @@
-// Runs the llhttp request vectors (../shared/conformance/http-requests.jsonl,
+// Runs the llhttp request vectors (t/data/http-requests.jsonl,
 // see the README beside it) against a live zan-httpd over loopback: each
 // vector's bytes go out in one write on a fresh connection.
 //

@@ -230,6 +230,6 @@ std::string base64_decode(const std::string& in)
     return out;
 }
 
-std::string http_vectors_path() { return std::string(ZAN_SRC_DIR) + "/../shared/conformance/http-requests.jsonl"; }
+std::string http_vectors_path() { return std::string(ZAN_SRC_DIR) + "/t/data/http-requests.jsonl"; }
 
 }  // namespace zt

@@ -1,5 +1,5 @@
 // A small JSON reader for the HTTP request vectors in
-// ../shared/conformance/http-requests.jsonl (one JSON object per line; see
+// t/data/http-requests.jsonl (one JSON object per line; see
 // the README beside it): objects, arrays, strings (\uXXXX becomes UTF-8;
 // the raw bytes come from the base64 field raw_b64), numbers and literals.
 // Enough for that file, not a general parser. Used by
@@ -44,7 +44,7 @@ bool read_jsonl(const std::string& path, std::vector<Json>* out, std::string* ba
 // the alphabet are skipped.
 std::string base64_decode(const std::string& in);
 
-// ../shared/conformance/http-requests.jsonl beside the source tree.
+// t/data/http-requests.jsonl in the source tree.
 std::string http_vectors_path();
 
 }  // namespace zt
