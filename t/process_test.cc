@@ -10,7 +10,7 @@
 
 #include "zan/process.h"
 #include "zan/server_config.h"
-#include "zan/stats.h"
+#include "zan/shm_tables.h"
 
 namespace {
 

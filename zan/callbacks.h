@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "zan/stats.h"
+#include "zan/session_id.h"
 
 namespace zan {
 

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "zan/stats.h"
+#include "zan/session_id.h"
 
 namespace zan {
 

@@ -19,10 +19,12 @@
 #include "zan/inet_addr.h"
 #include "zan/msg_queue.h"
 #include "zan/protocol.h"
+#include "zan/role.h"
 #include "zan/server_config.h"
+#include "zan/session_id.h"
 #include "zan/shm.h"
 #include "zan/shm_mutex.h"
-#include "zan/stats.h"
+#include "zan/shm_tables.h"
 
 namespace zan {
 

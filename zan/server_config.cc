@@ -1,6 +1,6 @@
 #include "zan/server_config.h"
 
-#include "zan/stats.h"
+#include "zan/session_id.h"
 #include "zan/sys.h"
 
 namespace zan {

@@ -1,119 +1,38 @@
-// Shared-memory layout of a running server: statistics, the process
-// table and the session table. The Master lays these out in one ShmRegion
-// before the first fork; every child sees the same memory. Everything here
-// is trivially copyable, holds no pointers, and is updated with lock-free
-// atomic builtins only (a process may die at any instruction).
+// Stats: a snapshot of a running server's statistics, the value
+// TcpServer::stats() returns. It copies the shared counters
+// (ServerStats in zan/shm_tables.h) and adds the configured process
+// counts; once taken it is a plain value of the calling process. See
+// zan_tcp_server(3).
 #ifndef ZAN_STATS_H
 #define ZAN_STATS_H
 
 #include <stdint.h>
-#include <sys/types.h>
 
-#include <type_traits>
+#include <string>
 
 namespace zan {
 
-template <class T>
-inline T atomic_load(const T* p)
-{
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-template <class T>
-inline void atomic_store(T* p, T v)
-{
-    __atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
-template <class T>
-inline T atomic_add(T* p, T v)
-{
-    return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
-}
-
-enum class Role : int32_t { none = 0, master, worker, task_worker, user_worker, net_worker };
-const char* role_name(Role role);
-
-// Server-wide counters (the stats() figures).
-struct ServerStats {
-    int64_t start_time;            // time(2) when the Master started
-    int64_t last_reload;           // time(2) of the last reload, 0 if none
-    int64_t connection_num;        // live client connections
+// A snapshot of the shared statistics.
+struct Stats {
+    int64_t start_time;
+    int64_t last_reload;
+    int64_t connection_num;
     int64_t accept_count;
     int64_t close_count;
-    // Added to by every Worker once per loop pass: a line of its own.
-    alignas(64) int64_t request_count;  // messages handled by Workers
-    alignas(64) int64_t task_count;     // tasks handled by TaskWorkers
-    int64_t worker_respawn_count;  // children re-forked after an exit
+    int64_t request_count;
+    int64_t task_count;
+    int64_t tasking_num;
+    int64_t worker_respawn_count;
     int64_t worker_normal_exit;
     int64_t worker_abnormal_exit;
-    int64_t tasking_num;           // tasks queued or running
-    // Read by Workers for every request, written once: a line of its own.
-    alignas(64) int64_t shutting_down;  // 1 once the Master began a graceful stop
+    int64_t hop_yield_count;  // turns NetWorkers gave up the CPU (hop_yield)
+    int worker_num;
+    int task_worker_num;
+    int net_worker_num;
+    int user_worker_num;
+    // One line of JSON with every field above.
+    std::string to_json() const;
 };
-
-// One per child id (Workers, TaskWorkers, NetWorkers, UserWorkers). The
-// fields written on the request path are grouped by writer, one cache
-// line per group, so that a process's writes do not take from its peers
-// the lines they read.
-struct ProcSlot {
-    int32_t pid;            // current process with this id, 0 when none
-    int32_t role;           // Role
-    int32_t index;          // index within its role
-    int32_t reader;         // Worker: the process reading this id's channels
-    int64_t start_time;     // time(2)
-    int64_t respawns;
-    // The last processes of this id the Master reaped (written by the
-    // Master alone): such a pid may already be another program's, so a
-    // successor never takes it for its running predecessor. A pid leaves
-    // the list when the Master forks a process of this id with it.
-    int32_t reaped[4];
-    int32_t reaped_next;
-    // Written by the process itself, once per loop pass.
-    alignas(64) int64_t request_count;  // messages handled by this id since start
-    int64_t handled;        // messages it finished (dispatched - handled = backlog)
-    int64_t hop_yields;     // NetWorker: turns of hop_yield taken, all its processes
-    // Written by the NetWorkers, once per pass (dispatch_mode 3 only: its sole reader).
-    alignas(64) int64_t dispatched;  // messages sent to it by NetWorkers
-    // Worker, NetWorker: about to block, wake me (Channel::prepare_sleep).
-    // Written by the process twice per pass, read by its peers.
-    alignas(64) int32_t sleeping;
-};
-
-// One per connection slot of a NetWorker. Written only by that NetWorker
-// (and by the Master when it clears the slots of a dead NetWorker), except
-// uid, which the Worker calling bind() stores.
-struct SessionSlot {
-    uint32_t generation;    // bumped on every close; part of the session id
-    int32_t active;         // 1 while connected
-    int32_t fd;
-    int32_t worker;         // worker chosen for connect/close (home worker)
-    int64_t connect_time;   // time(2)
-    int64_t last_time;      // time(2) of the last data received
-    int64_t out_bytes;      // bytes waiting in the NetWorker's output buffer
-    uint64_t uid;           // bind(session, uid)
-    uint32_t addr_len;
-    int32_t listener;
-    uint8_t addr[28];       // sockaddr_in or sockaddr_in6 of the peer
-    uint8_t pad[4];
-};
-
-static_assert(std::is_trivially_copyable_v<ServerStats>, "shm data must be trivially copyable");
-static_assert(std::is_trivially_copyable_v<ProcSlot>, "shm data must be trivially copyable");
-static_assert(std::is_trivially_copyable_v<SessionSlot>, "shm data must be trivially copyable");
-
-// A session id is (generation << 32) | (net_worker << 24) | slot, so a
-// reply for a slot that was closed and reused is recognised and dropped.
-using SessionId = uint64_t;
-constexpr int kMaxSlotBits = 24;
-constexpr uint32_t kSlotMask = (1u << kMaxSlotBits) - 1;
-constexpr int kMaxNetWorkers = 255;
-
-inline SessionId make_session(uint32_t gen, int net, uint32_t slot)
-{
-    return (static_cast<uint64_t>(gen) << 32) | (static_cast<uint64_t>(net) << kMaxSlotBits) | slot;
-}
-inline uint32_t session_gen(SessionId s) { return static_cast<uint32_t>(s >> 32); }
-inline int session_net(SessionId s) { return static_cast<int>((s >> kMaxSlotBits) & 0xff); }
-inline uint32_t session_slot(SessionId s) { return static_cast<uint32_t>(s) & kSlotMask; }
 
 }  // namespace zan
 

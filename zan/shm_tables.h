@@ -1,0 +1,104 @@
+// Shared-memory tables of a running server: the server-wide counters
+// (ServerStats), the process table (ProcSlot) and the session table
+// (SessionSlot), with the atomic functions that access them. The Master
+// lays these out in one ShmRegion before the first fork; every child sees
+// the same memory. Everything here is trivially copyable, holds no
+// pointers, and is updated with lock-free atomic builtins only (a process
+// may die at any instruction). See zan_stats(3).
+#ifndef ZAN_SHM_TABLES_H
+#define ZAN_SHM_TABLES_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <type_traits>
+
+namespace zan {
+
+template <class T>
+inline T atomic_load(const T* p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+template <class T>
+inline void atomic_store(T* p, T v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+template <class T>
+inline T atomic_add(T* p, T v)
+{
+    return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
+}
+
+// Server-wide counters (the stats() figures).
+struct ServerStats {
+    int64_t start_time;            // time(2) when the Master started
+    int64_t last_reload;           // time(2) of the last reload, 0 if none
+    int64_t connection_num;        // live client connections
+    int64_t accept_count;
+    int64_t close_count;
+    // Added to by every Worker once per loop pass: a line of its own.
+    alignas(64) int64_t request_count;  // messages handled by Workers
+    alignas(64) int64_t task_count;     // tasks handled by TaskWorkers
+    int64_t worker_respawn_count;  // children re-forked after an exit
+    int64_t worker_normal_exit;
+    int64_t worker_abnormal_exit;
+    int64_t tasking_num;           // tasks queued or running
+    // Read by Workers for every request, written once: a line of its own.
+    alignas(64) int64_t shutting_down;  // 1 once the Master began a graceful stop
+};
+
+// One per child id (Workers, TaskWorkers, NetWorkers, UserWorkers). The
+// fields written on the request path are grouped by writer, one cache
+// line per group, so that a process's writes do not take from its peers
+// the lines they read.
+struct ProcSlot {
+    int32_t pid;            // current process with this id, 0 when none
+    int32_t role;           // Role (zan/role.h)
+    int32_t index;          // index within its role
+    int32_t reader;         // Worker: the process reading this id's channels
+    int64_t start_time;     // time(2)
+    int64_t respawns;
+    // The last processes of this id the Master reaped (written by the
+    // Master alone): such a pid may already be another program's, so a
+    // successor never takes it for its running predecessor. A pid leaves
+    // the list when the Master forks a process of this id with it.
+    int32_t reaped[4];
+    int32_t reaped_next;
+    // Written by the process itself, once per loop pass.
+    alignas(64) int64_t request_count;  // messages handled by this id since start
+    int64_t handled;        // messages it finished (dispatched - handled = backlog)
+    int64_t hop_yields;     // NetWorker: turns of hop_yield taken, all its processes
+    // Written by the NetWorkers, once per pass (dispatch_mode 3 only: its sole reader).
+    alignas(64) int64_t dispatched;  // messages sent to it by NetWorkers
+    // Worker, NetWorker: about to block, wake me (Channel::prepare_sleep).
+    // Written by the process twice per pass, read by its peers.
+    alignas(64) int32_t sleeping;
+};
+
+// One per connection slot of a NetWorker. Written only by that NetWorker
+// (and by the Master when it clears the slots of a dead NetWorker), except
+// uid, which the Worker calling bind() stores.
+struct SessionSlot {
+    uint32_t generation;    // bumped on every close; part of the session id
+    int32_t active;         // 1 while connected
+    int32_t fd;
+    int32_t worker;         // worker chosen for connect/close (home worker)
+    int64_t connect_time;   // time(2)
+    int64_t last_time;      // time(2) of the last data received
+    int64_t out_bytes;      // bytes waiting in the NetWorker's output buffer
+    uint64_t uid;           // bind(session, uid)
+    uint32_t addr_len;
+    int32_t listener;
+    uint8_t addr[28];       // sockaddr_in or sockaddr_in6 of the peer
+    uint8_t pad[4];
+};
+
+static_assert(std::is_trivially_copyable_v<ServerStats>, "shm data must be trivially copyable");
+static_assert(std::is_trivially_copyable_v<ProcSlot>, "shm data must be trivially copyable");
+static_assert(std::is_trivially_copyable_v<SessionSlot>, "shm data must be trivially copyable");
+
+}  // namespace zan
+
+#endif
