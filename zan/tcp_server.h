@@ -107,13 +107,8 @@ protected:
 private:
     EventLoop* current_loop() const;
     bool wrong_role(const char* what, const char* roles) const;
-    bool apply_user_group();
-    bool daemonize();
-    bool write_pid_file();
 
     std::string error_;
-    uid_t uid_ = 0;
-    gid_t gid_ = 0;
 };
 
 }  // namespace zan
