@@ -4,8 +4,9 @@
 // exponential back-off for a child that keeps dying young), drives rolling
 // reloads and the graceful shutdown, and tells the survivors about deaths
 // they must act on. Lives in the Master process only; a child never
-// returns into the Master's stack (it _exit()s). master.cc holds forking
-// and reaping, master_control.cc retire, reload and shutdown.
+// returns into the Master's stack (it _exit()s; see ChildProcess for
+// what a child does after fork). master.cc holds forking and reaping,
+// master_control.cc retire, reload and shutdown.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_MASTER_H
 #define ZAN_MASTER_H
@@ -42,8 +43,9 @@ private:
     // predecessor: the process this one replaces while it still runs
     // (reload, recycling); 0 for a plain start or respawn.
     pid_t spawn(int id, pid_t predecessor = 0);
+    // In the new child: drops the Master's loop and channels, then runs
+    // the child (ChildProcess) to its _exit().
     [[noreturn]] void child_main(int id, Channel ctl, pid_t predecessor);
-    void take_identity(Role role, int index);
     void report_exit(pid_t pid, int id, int status, bool call_error_cb);
     void schedule_respawn(int id);
     void on_ctl(pid_t pid);
