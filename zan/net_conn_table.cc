@@ -1,0 +1,243 @@
+#include "zan/net_conn_table.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <string.h>
+#include <time.h>
+
+#include <string>
+
+#include "zan/log.h"
+#include "zan/net_acceptor.h"
+#include "zan/net_channels.h"
+#include "zan/net_reply_order.h"
+#include "zan/socket.h"
+
+namespace zan {
+
+static const long long kTrimIdleMs = 250;  // idle this long: buffers go back
+
+NetConnTable::NetConnTable(Runtime& rt, EventLoop& loop, NetChannels& chans, NetReplyOrder& order,
+                           NetAcceptor& acceptor)
+    : rt_(rt), loop_(loop), chans_(chans), order_(order), acceptor_(acceptor)
+{
+}
+
+uint32_t NetConnTable::take_slot()
+{
+    if (!free_.empty()) {
+        uint32_t slot = free_.back();
+        free_.pop_back();
+        return slot;
+    }
+    conns_.emplace_back();
+    return static_cast<uint32_t>(conns_.size() - 1);
+}
+
+uint32_t NetConnTable::open(int fd, const InetAddr& peer, int listener, int home)
+{
+    uint32_t slot = take_slot();
+    SessionSlot* ss = rt_.slot_at(rt_.index, slot);
+    conns_[slot].open(fd, atomic_load(&ss->generation), home, loop_.now_ms());
+    if (rt_.cfg.open_tcp_nodelay)
+        set_tcp_nodelay(fd, true);
+    fill_session(slot, fd, peer, listener);
+    atomic_add(&rt_.stats->connection_num, static_cast<int64_t>(1));
+    atomic_add(&rt_.stats->accept_count, static_cast<int64_t>(1));
+    live_++;
+    return slot;
+}
+
+// The shared SessionSlot other processes read (TcpServer::get_client_info).
+void NetConnTable::fill_session(uint32_t slot, int fd, const InetAddr& peer, int listener)
+{
+    SessionSlot* ss = rt_.slot_at(rt_.index, slot);
+    int64_t now = static_cast<int64_t>(::time(nullptr));
+    ss->fd = fd;
+    ss->worker = conns_[slot].home;
+    ss->listener = listener;
+    ss->connect_time = now;
+    ss->last_time = now;
+    ss->out_bytes = 0;
+    ss->uid = 0;
+    ss->addr_len = peer.len() <= sizeof(ss->addr) ? peer.len() : sizeof(ss->addr);
+    memcpy(ss->addr, peer.sa(), ss->addr_len);
+    atomic_store(&ss->active, 1);
+}
+
+void NetConnTable::close(uint32_t slot, const char* why)
+{
+    NetConn& c = conns_[slot];
+    if (!c.used)
+        return;
+    SessionId s = session_of(slot);
+    loop_.unwatch(c.fd.get());
+    c.fd.reset();
+    c.used = false;
+    SessionSlot* ss = rt_.slot_at(rt_.index, slot);
+    atomic_store(&ss->active, 0);
+    atomic_store(&ss->out_bytes, static_cast<int64_t>(0));
+    atomic_store(&ss->generation, c.gen + 1);
+    atomic_add(&rt_.stats->connection_num, static_cast<int64_t>(-1));
+    atomic_add(&rt_.stats->close_count, static_cast<int64_t>(1));
+    if (!c.ack_wait)
+        chans_.push_control(c.home, kFrameClose, s, 0);
+    c.gen++;
+    c.io.reset();
+    c.protocol.reset();
+    order_.drop(slot);
+    c.dirty = false;
+    free_.push_back(slot);
+    live_--;
+    log(Level::debug, "session %llu closed: %s", static_cast<unsigned long long>(s), why);
+    acceptor_.resume();
+}
+
+void NetConnTable::touch(uint32_t slot, int64_t wall_sec)
+{
+    conns_[slot].last_active = loop_.now_ms();
+    int64_t* last = &rt_.slot_at(rt_.index, slot)->last_time;
+    if (atomic_load(last) != wall_sec)  // one store per second, not per read
+        atomic_store(last, wall_sec);
+}
+
+void NetConnTable::write_dirty()
+{
+    // write() may close connections but never lists one: write a swapped
+    // list, then hand its capacity back.
+    std::vector<uint32_t> list;
+    list.swap(dirty_);
+    for (uint32_t slot : list) {
+        conns_[slot].dirty = false;
+        write(slot);
+    }
+    list.clear();
+    if (dirty_.empty())
+        dirty_.swap(list);  // keep the capacity
+}
+
+void NetConnTable::write(uint32_t slot)
+{
+    NetConn& c = conns_[slot];
+    if (!c.used)
+        return;
+    int err = 0;
+    size_t wrote = 0;
+    if (!c.write_out(&err, &wrote)) {
+        if (err != EPIPE && err != ECONNRESET)
+            log_errno(Level::debug, err, "write to client");
+        close(slot, "write error");
+        return;
+    }
+    after_write(slot, wrote);
+}
+
+// Bookkeeping after a write that took `wrote` bytes: the send timeout,
+// the shared out_bytes, closing a finished connection, write interest.
+void NetConnTable::after_write(uint32_t slot, size_t wrote)
+{
+    NetConn& c = conns_[slot];
+    c.last_active = loop_.now_ms();
+    size_t queued = 0;
+    if (c.io) {
+        queued = c.queued();
+        // The send timeout counts from the last byte the client took.
+        if (queued == 0)
+            c.io->out_since = 0;
+        else if (wrote > 0 || c.io->out_since == 0)
+            c.io->out_since = c.last_active;
+    }
+    // Stored only when it changes: the Workers read this line for every
+    // reply, and a store would pull it away from them each time.
+    int64_t* ob = &rt_.slot_at(rt_.index, slot)->out_bytes;
+    if (atomic_load(ob) != static_cast<int64_t>(queued))
+        atomic_store(ob, static_cast<int64_t>(queued));
+    bool more = queued > 0;
+    if (!more && c.close_after_flush) {
+        close(slot, "closed after flush");
+        return;
+    }
+    if (!more && c.last_seen && c.inflight == 0 && !c.awaiting) {
+        close(slot, "last message answered");
+        return;
+    }
+    if (more != c.want_write) {
+        c.want_write = more;
+        set_interest(slot);
+    }
+    if (!more && c.io && c.io->out.capacity() > 65536)
+        c.io->out.shrink_if_empty();  // small buffers stay until the connection idles
+}
+
+// Closes connections whose partial message is too old (with the
+// protocol's timeout reply, e.g. 408), that sat idle too long, or whose
+// client stopped taking its output.
+void NetConnTable::sweep()
+{
+    const int send_timeout = rt_.cfg.send_timeout_ms;
+    long long now = loop_.now_ms();
+    for (uint32_t slot = 0; slot < conns_.size(); slot++) {
+        NetConn& c = conns_[slot];
+        if (!c.used)
+            continue;
+        if (send_timeout > 0 && c.io && c.io->out_since && now - c.io->out_since > send_timeout) {
+            close(slot, "send timeout");
+            continue;
+        }
+        if (c.close_after_flush)
+            continue;
+        if (c.awaiting || c.inflight > 0 || !c.no_output())
+            continue;  // waiting for us, not for the client
+        if (!timed_out(slot, now))
+            continue;
+        // A header section too slow, or a body that stopped coming.
+        ConnProtocol* pr = c.proto(rt_.protocol);
+        std::string r = pr ? pr->timeout_reply() : std::string();
+        if (r.empty()) {
+            close(slot, "message timeout");
+            continue;
+        }
+        c.read_closed = true;
+        c.close_after_flush = true;
+        c.append_out(r);
+        set_interest(slot);
+        mark_dirty(slot);
+    }
+}
+
+// True when the connection's unfinished message is too late (the header
+// timeout, or the idle timeout while input waits). A quiet keep-alive
+// connection past the idle timeout is closed here.
+bool NetConnTable::timed_out(uint32_t slot, long long now)
+{
+    const ProtocolSpec& ps = rt_.protocol;
+    const NetConn& c = conns_[slot];
+    bool header_late = ps.header_timeout_ms > 0 && c.partial_since &&
+                       now - c.partial_since > ps.header_timeout_ms;
+    bool idle = ps.idle_timeout_ms > 0 && now - c.last_active > ps.idle_timeout_ms;
+    if (header_late || (idle && !c.no_input()))
+        return true;
+    if (idle)
+        close(slot, "idle timeout");
+    return false;
+}
+
+// Gives back the memory of connections idle for kTrimIdleMs: buffers and
+// protocol state are made again when the next bytes arrive.
+void NetConnTable::trim_idle()
+{
+    long long now = loop_.now_ms();
+    size_t freed = 0;
+    for (NetConn& c : conns_) {
+        if (!c.used || c.awaiting || c.inflight > 0 || c.partial_since || c.dirty ||
+            now - c.last_active < kTrimIdleMs)
+            continue;
+        freed += static_cast<size_t>(c.trim());
+    }
+    // After a burst, hand the freed heap back to the system (free() alone
+    // keeps it in the process).
+    if (freed >= 256)
+        ::malloc_trim(64 * 1024);
+}
+
+}  // namespace zan
