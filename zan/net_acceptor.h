@@ -7,7 +7,7 @@
 // the listeners for a while when it is out of descriptors (EMFILE,
 // ENFILE) or lost the lock. Each accepted socket goes to the
 // new-connection callback, which owns it from then on.
-// Lives in a NetWorker process only.
+// Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_ACCEPTOR_H
 #define ZAN_NET_ACCEPTOR_H

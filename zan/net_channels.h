@@ -7,7 +7,7 @@
 // before the loop blocks gives up the CPU while a Worker it handed
 // messages to is still awake (hop_yield). It does not own the channels
 // (Runtime::net_end does).
-// Lives in a NetWorker process only.
+// Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_CHANNELS_H
 #define ZAN_NET_CHANNELS_H

@@ -5,7 +5,7 @@
 // (bytes, then file regions sent with sendfile(2)). An idle keep-alive
 // connection costs this struct alone. The write path (write_out) is
 // here; what to do after it (close, interest) is the table's.
-// Lives in a NetWorker process only; nothing of it survives fork.
+// Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_CONN_H
 #define ZAN_NET_CONN_H

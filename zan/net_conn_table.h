@@ -7,7 +7,7 @@
 // watches it), the shared SessionSlot and the server's connection
 // counters, the write path's aftermath (send timeout, close after flush)
 // and the timeouts and idle trimming of the timers.
-// Lives in a NetWorker process only.
+// Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_CONN_TABLE_H
 #define ZAN_NET_CONN_TABLE_H

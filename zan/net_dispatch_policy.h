@@ -5,7 +5,7 @@
 // connection's home (2, 4), to the Worker with the smallest backlog (3),
 // or by the uid bound to the connection (5). It owns the turn counter
 // only; the loads come from the shared ProcSlots and NetChannels.
-// Lives in a NetWorker process only.
+// Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_DISPATCH_POLICY_H
 #define ZAN_NET_DISPATCH_POLICY_H

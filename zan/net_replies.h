@@ -6,7 +6,7 @@
 // bookkeeping at the end of each reply (deferred replies, pipelined input
 // waiting behind it). It also fails the clients waiting on a Worker that
 // died. It owns no state of its own.
-// Lives in a NetWorker process only.
+// Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_REPLIES_H
 #define ZAN_NET_REPLIES_H

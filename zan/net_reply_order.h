@@ -4,7 +4,7 @@
 // answer in any order; a reply that comes before the ones due ahead of
 // it waits here. It owns those early replies, by connection slot and
 // request sequence number, until their turn or the connection's close.
-// Lives in a NetWorker process only.
+// Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_REPLY_ORDER_H
 #define ZAN_NET_REPLY_ORDER_H

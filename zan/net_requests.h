@@ -6,7 +6,7 @@
 // picks; a connection whose Worker channel is full is paused until it
 // drains, and a half-closed one asks its home Worker for an ack. It owns
 // no state of its own: connections are in NetConnTable.
-// Lives in a NetWorker process only.
+// Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_REQUESTS_H
 #define ZAN_NET_REQUESTS_H

@@ -8,7 +8,7 @@
 // reads the Master's control channel and signals, and stops: it closes
 // the listeners, lets busy connections finish, and exits when the last
 // one is gone.
-// Lives in a NetWorker process only.
+// Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_WORKER_H
 #define ZAN_NET_WORKER_H
