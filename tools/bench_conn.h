@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/bench_http.h"
 #include "tools/bench_options.h"
 #include "tools/bench_report.h"
 #include "zan/fd.h"
@@ -38,8 +39,8 @@ inline long long now_ns()
 }
 
 struct Inflight {
-    long long sent_ns;
-    size_t reply_len;
+    long long sent_ns;  // when it was queued, or with --rate when it was due
+    size_t reply_len;   // echo: bytes of the reply (HTTP: unused)
 };
 
 struct Conn {
@@ -58,6 +59,10 @@ struct Conn {
     long long since_ns = 0;  // connect start, or last progress
     long long retry_ns = 0;  // closed: reconnect not before
     int failures = 0;        // consecutive, for the back-off
+    HttpReplies http;        // --http: where the responses end
+    bool closing = false;    // --http: the server said it closes after a response
+    long long due_k = 0;     // --rate: requests of this connection due so far
+    long long sched_k = 0;   // --rate: requests of it sent (or lost) so far
 };
 
 // Owns the epoll fd and every connection's socket; one process, nothing
@@ -86,6 +91,7 @@ public:
     }
 
     Conn& operator[](size_t i) { return conns_[i]; }
+    int epoll_fd() const { return ep_.get(); }
     size_t size() const { return conns_.size(); }
     const std::vector<Conn>& all() const { return conns_; }
     int pending_connects() const { return pending_connects_; }
@@ -132,24 +138,24 @@ public:
             fprintf(stderr, "zan-bench: connection %zu: %s%s%s\n", i, why, err ? ": " : "",
                     err ? strerror(err) : "");
         }
-        if (c.state == Conn::kConnecting)
-            pending_connects_--;
-        if (c.fd)
-            epoll_ctl(ep_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
-        c.fd.reset();
-        c.state = Conn::kClosed;
-        c.gen++;
-        c.out.clear();
-        c.out_off = 0;
-        c.expect.clear();
-        c.exp_off = c.head = 0;
-        c.inflight.clear();
-        c.want_out = false;
+        discard(i);
         c.failures = c.failures < 8 ? c.failures + 1 : 8;
         c.retry_ns = now_ns() + (1000000LL << c.failures) / 2;
         if (o_.idle && c.failures >= 3)  // idle mode: give a connection 3 tries
             c.retry_ns = LLONG_MAX;
         errno = 0;
+    }
+
+    // The server closed connection i after a response that said it would
+    // (HTTP "Connection: close"): not an error. Requests sent after that
+    // response are lost; the connection is opened again at once.
+    void reopen(size_t i)
+    {
+        t_->lost += static_cast<long long>(conns_[i].inflight.size());
+        discard(i);
+        conns_[i].failures = 0;
+        t_->reconnects++;
+        open(i);
     }
 
     // The connect of connection i has ended (its socket became writable):
@@ -254,6 +260,27 @@ public:
     }
 
 private:
+    // Closes connection i and forgets what was queued or in flight on it.
+    void discard(size_t i)
+    {
+        Conn& c = conns_[i];
+        if (c.state == Conn::kConnecting)
+            pending_connects_--;
+        if (c.fd)
+            epoll_ctl(ep_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+        c.fd.reset();
+        c.state = Conn::kClosed;
+        c.gen++;
+        c.out.clear();
+        c.out_off = 0;
+        c.expect.clear();
+        c.exp_off = c.head = 0;
+        c.inflight.clear();
+        c.want_out = false;
+        c.http.reset();
+        c.closing = false;
+    }
+
     Options o_;
     Totals* t_;
     zan::InetAddr addr_;

@@ -32,6 +32,10 @@ struct Options {
     int connect_timeout_ms = 3000;
     int reply_timeout_ms = 5000;
     double max_time = 120;
+    bool http = false;        // HTTP/1.1 GET requests instead of echo lines
+    std::string path = "/";   // the target of those requests
+    double rate = 0;          // requests per second in all; 0: closed loop
+    double max_lag_ms = 1;    // open loop: the largest schedule lag (p99) of a valid run
 };
 
 [[noreturn]] inline void usage()
@@ -41,6 +45,7 @@ struct Options {
             "                 [--size BYTES] [--framing line|length] [--pipeline D]\n"
             "                 [--payload echo|task] [--connect-timeout MS] [--reply-timeout MS]\n"
             "                 [--max-time S] [--json] [--verbose]\n"
+            "                 [--http [--path P]] [--rate R [--max-lag MS]]\n"
             "       zan-bench --port P --idle-connections N [--hold S] [--idle-http] [--json]\n");
     exit(2);
 }
@@ -91,13 +96,20 @@ inline bool set_option(Options* o, const std::string& a, const char* v)
         o->idle = static_cast<int>(d);
     else if (a == "--hold" && num(0, 86400))
         o->hold = d;
+    else if (a == "--path" && v[0] == '/' && !strpbrk(v, " \r\n"))
+        o->path = v;
+    else if (a == "--rate" && num(0.001, 1e8))
+        o->rate = d;
+    else if (a == "--max-lag" && num(0.001, 600000))
+        o->max_lag_ms = d;
     else
         return false;
     return true;
 }
 
 // The checks that need all options: a port, a request size that holds the
-// framing and the "task " prefix, and a default run time of 10 s.
+// framing and the "task " prefix, HTTP without either, --rate only for a
+// load run, and a default run time of 10 s.
 inline void finish_options(Options* o)
 {
     if (o->port == 0)
@@ -116,6 +128,14 @@ inline void finish_options(Options* o)
         fprintf(stderr, "zan-bench: --duration and --requests are alternatives: give one\n");
         exit(2);
     }
+    if (o->http && (o->task || o->length_framing)) {
+        fprintf(stderr, "zan-bench: --http sends GET requests: no --payload task or length framing\n");
+        exit(2);
+    }
+    if (o->idle && o->rate > 0) {
+        fprintf(stderr, "zan-bench: --rate is for a load run, not --idle-connections\n");
+        exit(2);
+    }
     if (o->duration == 0 && o->requests == 0)
         o->duration = 10;
 }
@@ -128,6 +148,7 @@ inline Options parse_args(int argc, char** argv)
         if (a == "--json") { o.json = true; continue; }
         if (a == "--idle-http") { o.idle_http = true; continue; }
         if (a == "--verbose") { o.verbose = true; continue; }
+        if (a == "--http") { o.http = true; continue; }
         if (a == "-h" || a == "--help" || i + 1 >= argc)
             usage();
         const char* v = argv[++i];

@@ -1,9 +1,17 @@
-// zan-bench: a wrk-like load generator for raw TCP. One thread, one epoll
-// set, C keep-alive connections; each connection keeps up to D requests in
-// flight (closed loop), and every reply is compared byte for byte with what
-// the server must answer. Request i of connection c carries "c<c>-s<i>-" at
-// the front of its text, so a reply that reaches the wrong connection, or
-// the right one out of order, is an error too.
+// zan-bench: a wrk-like load generator for raw TCP and HTTP. One thread,
+// one epoll set, C keep-alive connections; each connection keeps up to D
+// requests in flight (closed loop), and every echo reply is compared byte
+// for byte with what the server must answer. Request i of connection c
+// carries "c<c>-s<i>-" at the front of its text, so a reply that reaches
+// the wrong connection, or the right one out of order, is an error too.
+// With --http the requests are GETs and each response must be a 200 whose
+// end the framing gives (bench_http.h).
+//
+// --rate R is the open loop (bench_schedule.h): R requests a second in
+// all, each sent when it is due (or as soon as its connection has room
+// below D in flight), its latency counted from when it was due. How late
+// the generator itself got to each request's due time is the schedule lag;
+// when its 99th percentile is over --max-lag the run is invalid (exit 3).
 //
 //   line framing    request = text + '\n'           (BYTES in all)
 //   length framing  request = 4-byte big-endian length + text (BYTES in all)
@@ -23,13 +31,16 @@
 // memory scenario of tools/bench.sh.
 //
 // Owns every socket it opens; nothing survives the process. Exit status 0
-// when no error was seen, 1 after errors, 2 on bad usage.//
+// when no error was seen, 1 after errors, 2 on bad usage, 3 when an open
+// loop run fell behind its schedule.
+//
 // This file is the traffic and the two run loops. The Makefile builds each
 // tools/*.cc as a program of its own, so the other pieces are headers:
 // bench_options.h (command line), bench_conn.h (the connections and their
 // epoll set: connect, write, failure, back-off, timeouts), bench_protocol.h
-// (requests and the replies they must get), bench_histogram.h (latency)
-// and bench_report.h (what is printed).
+// (echo requests and the replies they must get), bench_http.h (GET and its
+// responses), bench_schedule.h (the open loop's timetable),
+// bench_histogram.h (latency) and bench_report.h (what is printed).
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -44,14 +55,17 @@
 
 #include "tools/bench_conn.h"
 #include "tools/bench_histogram.h"
+#include "tools/bench_http.h"
 #include "tools/bench_options.h"
 #include "tools/bench_protocol.h"
 #include "tools/bench_report.h"
+#include "tools/bench_schedule.h"
 
 namespace {
 
 using zan_bench::Conn;
 using zan_bench::Options;
+using zan_bench::Schedule;
 using zan_bench::now_ns;
 
 constexpr long long kSweepNs = 20000000LL;  // timeouts and reconnects: every 20 ms
@@ -64,7 +78,13 @@ void on_signal(int) { g_stop = 1; }
 // every socket it opens.
 class Bench {
 public:
-    explicit Bench(const Options& o) : o_(o), net_(o, &t_) {}
+    explicit Bench(const Options& o)
+        : o_(o),
+          net_(o, &t_),
+          sched_(o.rate, net_.size(), o.requests),
+          http_req_(zan_bench::http_request(o))
+    {
+    }
     int run();
 
 private:
@@ -75,8 +95,10 @@ private:
     bool consume(size_t i, const char* p, size_t n);
     bool verify(size_t i, const char* p, size_t n);
     bool verify_http(size_t i, const char* p, size_t n);
+    bool verify_responses(size_t i, const char* p, size_t n);
+    void replied(Conn& c, size_t k, long long now);
     void fill(size_t i);
-    void add_request(Conn& c, size_t i);
+    void add_request(Conn& c, size_t i, long long now, long long due_ns);
     bool may_issue() const { return !draining_ && (o_.requests == 0 || t_.issued < o_.requests); }
     bool all_replied() const
     {
@@ -84,6 +106,10 @@ private:
     }
     long long load_deadline(long long start) const;
     int run_load();
+    int run_rate();
+    bool connected() const;
+    bool drained() const;
+    int finish(long long start, long long stop_ns);
     int run_idle();
     bool idle_set_up(long long start, long long now) const;
 
@@ -91,31 +117,81 @@ private:
     zan_bench::Totals t_;
     zan_bench::ConnTable net_;
     zan_bench::Histogram hist_;
+    Schedule sched_;
+    zan_bench::Histogram lag_;  // --rate: how late the generator sent
+    std::vector<size_t> touched_;  // --rate: connections given a due request
+    std::string http_req_;
     std::vector<char> rbuf_ = std::vector<char>(256 * 1024);
     bool draining_ = false;
 };
 
-// Appends request number c.seq and the reply it must get.
-void Bench::add_request(Conn& c, size_t i)
+// Appends request number c.seq (and, for echo, the reply it must get);
+// its latency runs from due_ns, or from now when that is 0.
+void Bench::add_request(Conn& c, size_t i, long long now, long long due_ns)
 {
     size_t before = c.expect.size();
-    std::string text = zan_bench::request_text(i, c.seq, zan_bench::request_text_len(o_));
-    zan_bench::append_request(o_, text, &c.out, &c.expect);
-    long long now = now_ns();
+    if (o_.http) {
+        c.out += http_req_;
+    } else {
+        std::string text = zan_bench::request_text(i, c.seq, zan_bench::request_text_len(o_));
+        zan_bench::append_request(o_, text, &c.out, &c.expect);
+    }
     if (c.inflight.empty())
         c.since_ns = now;  // the reply timeout runs from here
-    c.inflight.push_back({now, c.expect.size() - before});
+    c.inflight.push_back({due_ns ? due_ns : now, c.expect.size() - before});
     c.seq++;
     t_.issued++;
 }
 
+// Queues what connection i may send now and writes it. Closed loop: up to
+// --pipeline requests in flight. Open loop: the requests due on it, as far
+// as --pipeline allows.
 void Bench::fill(size_t i)
 {
     Conn& c = net_[i];
-    while (c.inflight.size() < static_cast<size_t>(o_.pipeline) && may_issue())
-        add_request(c, i);
+    size_t depth = static_cast<size_t>(o_.pipeline);
+    long long now = now_ns();
+    if (o_.rate > 0) {
+        while (c.sched_k < c.due_k && c.inflight.size() < depth && !c.closing) {
+            long long due = sched_.intended_ns(i, c.sched_k++);
+            add_request(c, i, now, due);
+        }
+    } else {
+        while (c.inflight.size() < depth && may_issue() && !c.closing)
+            add_request(c, i, now, 0);
+    }
     if (c.out_off < c.out.size())
         net_.flush(i);
+}
+
+// The oldest k requests in flight on c are answered.
+void Bench::replied(Conn& c, size_t k, long long now)
+{
+    for (; k > 0; k--) {
+        hist_.record(now - c.inflight.front().sent_ns);
+        c.inflight.pop_front();
+        t_.completed++;
+    }
+    c.since_ns = now;
+    c.failures = 0;
+}
+
+// --http: counts the responses the n bytes complete; false (after fail())
+// if they are not 200s with a framing, or answer no request.
+bool Bench::verify_responses(size_t i, const char* p, size_t n)
+{
+    Conn& c = net_[i];
+    std::string why;
+    int k = c.http.feed(p, n, &why);
+    if (k < 0 || static_cast<size_t>(k) > c.inflight.size()) {
+        errno = 0;
+        net_.fail(i, k < 0 ? why.c_str() : "HTTP response to no request");
+        return false;
+    }
+    if (k > 0 && c.http.closing())
+        c.closing = true;  // send nothing more: the server closes
+    replied(c, static_cast<size_t>(k), now_ns());
+    return true;
 }
 
 // Matches n received bytes against the replies due; records each reply
@@ -131,13 +207,13 @@ bool Bench::verify(size_t i, const char* p, size_t n)
         return false;
     }
     c.exp_off += n;
-    long long now = now_ns();
-    while (!c.inflight.empty() && c.exp_off - c.head >= c.inflight.front().reply_len) {
-        hist_.record(now - c.inflight.front().sent_ns);
-        c.head += c.inflight.front().reply_len;
-        c.inflight.pop_front();
-        t_.completed++;
-    }
+    size_t k = 0;
+    for (size_t at = c.head; k < c.inflight.size() && c.exp_off - at >= c.inflight[k].reply_len;
+         k++)
+        at += c.inflight[k].reply_len;
+    for (size_t j = 0; j < k; j++)
+        c.head += c.inflight[j].reply_len;
+    replied(c, k, now_ns());
     if (c.head == c.expect.size()) {
         c.expect.clear();
         c.exp_off = c.head = 0;
@@ -146,8 +222,6 @@ bool Bench::verify(size_t i, const char* p, size_t n)
         c.exp_off -= c.head;
         c.head = 0;
     }
-    c.since_ns = now;
-    c.failures = 0;
     return true;
 }
 
@@ -190,7 +264,7 @@ void Bench::on_connected(size_t i)
 bool Bench::consume(size_t i, const char* p, size_t n)
 {
     if (o_.idle == 0)
-        return verify(i, p, n);
+        return o_.http ? verify_responses(i, p, n) : verify(i, p, n);
     if (net_[i].state == Conn::kOpen)
         return verify_http(i, p, n);
     errno = 0;
@@ -214,6 +288,9 @@ void Bench::on_readable(size_t i)
             continue;
         } else if (n < 0 && errno == EAGAIN) {
             break;
+        } else if (n == 0 && c.closing) {  // as the last response said
+            net_.reopen(i);
+            return;
         } else {
             if (n == 0) {
                 errno = 0;
@@ -236,6 +313,10 @@ bool Bench::poll_once(std::vector<struct epoll_event>* evs, int timeout_ms)
     for (int k = 0; k < n; k++) {
         const struct epoll_event& ev = (*evs)[static_cast<size_t>(k)];
         size_t i = 0;
+        if (ev.data.u64 == Schedule::kTimerTag) {
+            sched_.fired();  // the loop hands out the due requests
+            continue;
+        }
         if (net_.current(ev, &i))  // checked just before: an earlier event may have closed it
             on_event(i, ev.events);
     }
@@ -260,7 +341,9 @@ int Bench::run()
 {
     if (int rc = net_.start())
         return rc;
-    return o_.idle ? run_idle() : run_load();
+    if (o_.idle)
+        return run_idle();
+    return o_.rate > 0 ? run_rate() : run_load();
 }
 
 // When a load run stops: after --duration, or for --requests once they are
@@ -295,9 +378,91 @@ int Bench::run_load()
             return 1;
     }
     draining_ = true;
-    double secs = static_cast<double>(std::min(now_ns(), end) - start) / 1e9;
-    zan_bench::print_report(o_, t_, hist_, secs);
-    return t_.errors || t_.completed == 0 ? 1 : 0;
+    return finish(start, std::min(now_ns(), end));
+}
+
+// Prints the report of a load run from start to stop_ns; the exit status.
+int Bench::finish(long long start, long long stop_ns)
+{
+    double secs = static_cast<double>(stop_ns - start) / 1e9;
+    zan_bench::OpenLoop ol = {};
+    if (o_.rate > 0) {
+        ol.due = sched_.due();
+        ol.lag_p99_us = lag_.quantile(0.99) / 1e3;
+        ol.lag_max_us = lag_.max() / 1e3;
+        ol.behind = ol.lag_p99_us > o_.max_lag_ms * 1e3;
+    }
+    zan_bench::print_report(o_, t_, hist_, secs, ol);
+    if (t_.errors || t_.completed == 0)
+        return 1;
+    return ol.behind ? 3 : 0;
+}
+
+// Open loop: no connection is connecting any more.
+bool Bench::connected() const
+{
+    for (const Conn& c : net_.all())
+        if (c.state == Conn::kConnecting || c.state == Conn::kNew)
+            return false;
+    return true;
+}
+
+// Open loop, after the last slot: every request that was due has been
+// answered or lost, or sits on a closed connection (not opened again now).
+bool Bench::drained() const
+{
+    for (const Conn& c : net_.all()) {
+        if (!c.inflight.empty() || c.state == Conn::kConnecting)
+            return false;
+        if (c.state == Conn::kOpen && (c.sched_k < c.due_k || c.closing))
+            return false;
+    }
+    return true;
+}
+
+// The open loop: connects first, then hands out slot after slot as they
+// fall due (Schedule) until the end of the run, then waits for the answers
+// to everything that was due. Runs until --max-time at most.
+int Bench::run_rate()
+{
+    std::vector<struct epoll_event> evs(512);
+    long long t0 = now_ns();
+    long long cap = t0 + static_cast<long long>(o_.max_time * 1e9);
+    for (size_t i = 0; i < net_.size(); i++)
+        net_.open(i);
+    long long connect_end = t0 + o_.connect_timeout_ms * 1000000LL;
+    while (!g_stop && !connected() && now_ns() < std::min(connect_end, cap))
+        if (!poll_once(&evs, 10))
+            return 1;
+    long long start = now_ns();
+    if (!sched_.start(net_.epoll_fd(), start, load_deadline(start)))
+        return 1;
+    long long next_sweep = start + kSweepNs, now = start;
+    while (!g_stop) {
+        now = now_ns();
+        if (now >= cap)
+            break;
+        sched_.advance(now, [this, now](size_t i, long long due_ns) {
+            lag_.record(now - due_ns);  // the generator's own lateness
+            net_[i].due_k++;
+            touched_.push_back(i);
+        });
+        for (size_t i : touched_)
+            if (net_[i].state == Conn::kOpen)
+                fill(i);
+        touched_.clear();
+        draining_ = sched_.over();  // no reconnects from here on
+        if (draining_ && drained())
+            break;
+        if (now >= next_sweep) {
+            net_.sweep(now, draining_);
+            next_sweep = now + kSweepNs;
+        }
+        sched_.arm();  // the timer wakes the loop for the next slot
+        if (!poll_once(&evs, static_cast<int>((next_sweep - now) / 1000000) + 1))
+            return 1;
+    }
+    return finish(start, now);
 }
 
 // Idle mode: true, after printing the "open in" line, once every
