@@ -9,7 +9,7 @@
 # Environment:
 #   BENCH_REPS=3        interleaved repetitions per scenario (median reported)
 #   BENCH_DUR=5         seconds per run
-#   BENCH_ONLY=abcdefg  scenario letters to run (see tools/BENCH.md)
+#   BENCH_ONLY=abcdefgh scenario letters to run (see tools/BENCH.md)
 #   BENCH_PORT=18180    first port tried; busy ports are skipped
 #   BENCH_IDLE=10000    idle connections in the memory scenario
 #   BENCH_ZAN_HTTPD     command used in place of zan-httpd, with {PORT},
@@ -19,11 +19,13 @@
 # Each run is interleaved zan, nginx, baseline, hop, strict, zan, nginx, ...
 # Server CPU us/request = utime+stime+cutime+cstime of the server's whole
 # process tree (/proc/PID/stat, read right before and after each client
-# run, as in shared/bench/http_vs_nginx.sh) / requests the client counted.
+# run) / requests the client counted.
 # Only processes this script started (and their descendants) are stopped,
 # by PID; the system nginx service is never touched. A server that dies
 # during a run is restarted: that run does not count, its row says (died).
 # Needs bash (re-executes itself under it), wrk, nginx, python3 (for g).
+# The results are one markdown table, stamped with the commit, date,
+# kernel, CPU count and load average, on stdout and in BUILD_DIR/bench-results.md.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 
@@ -32,7 +34,7 @@ B=${1:-build}
 case $B in /*) ;; *) B=$ROOT/$B;; esac
 REPS=${BENCH_REPS:-3}
 DUR=${BENCH_DUR:-5}
-ONLY=${BENCH_ONLY:-abcdefg}
+ONLY=${BENCH_ONLY:-abcdefgh}
 NEXT_PORT=${BENCH_PORT:-18180}
 IDLE_N=${BENCH_IDLE:-10000}
 WARM=1
@@ -41,11 +43,13 @@ ZBASE=$B/tools/zan-baseline
 ZHOP=$B/tools/zan-hopfloor
 ZHTTPD=$B/tools/zan-httpd
 ZECHOD=$B/tools/zan-echod
-OUTDIR=$B/bench
-mkdir -p "$OUTDIR"
-RESULTS=$OUTDIR/results.md
+RESULTS=$B/bench-results.md
 T_START=$(date +%s)
+DATE_START=$(date -u '+%F %H:%M UTC')
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ "$COMMIT" != unknown ] && [ -n "$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null)" ] &&
+  COMMIT=$COMMIT-dirty
 
 log() { printf '%s\n' "$*" >&2; }
 want() { case $ONLY in *"$1"*) return 0;; esac; return 1; }
@@ -92,8 +96,8 @@ if [ "$NCPU" -ge 2 ]; then PIN_SRV=(taskset -c 1); PIN_CLI=(taskset -c 0); fi
 if [ -n "${BENCH_KEEP:-}" ]; then DIR=$BENCH_KEEP; mkdir -p "$DIR"
 else DIR=$(mktemp -d -t zan-bench.XXXXXX); fi
 mkdir -p "$DIR/tmp"
-ROWS=$DIR/rows.tsv; MEM=$DIR/mem.tsv; START=$DIR/start.tsv
-: >"$ROWS"; : >"$MEM"; : >"$START"
+ROWS=$DIR/rows.tsv  # scenario server req/s p50 p99 cpu errors client% notes
+: >"$ROWS"
 
 # ---- processes: started here, stopped by PID with their descendants ------
 STARTED=()
@@ -273,11 +277,12 @@ child_cpu() {
 }
 
 # client_run KIND SERVER PORT OUT ARGS...: one client run; prints
-# "rps p50_us p99_us requests errors client_cpu%". KIND is wrk or zb.
+# "rps p50_us p99_us requests errors client_cpu% behind". KIND is wrk or zb;
+# behind is 1 when zan-bench's open loop (--rate) fell behind its schedule.
 # client_cpu% is the client's CPU time over the run's length, 100 = one
 # whole core: near 100 the client, not the server, sets the pace.
 client_run() {
-  local kind=$1 port=$3 out=$4 rps p50 p99 n e c0 c1 w0 w1 CHILD_CPU; shift 4
+  local kind=$1 port=$3 out=$4 rps p50 p99 n e c0 c1 w0 w1 CHILD_CPU behind=0; shift 4
   child_cpu "$out.times"; c0=$CHILD_CPU; w0=$(date +%s.%N)
   if [ "$kind" = wrk ]; then
     timeout $((DUR + 30)) "${PIN_CLI[@]}" wrk -t1 --latency -d"${DUR}s" "$@" \
@@ -297,16 +302,22 @@ client_run() {
     w1=$(date +%s.%N); child_cpu "$out.times"; c1=$CHILD_CPU
     rps=$(jget "$out" rps); p50=$(jget "$out" p50_us); p99=$(jget "$out" p99_us)
     n=$(jget "$out" requests); e=$(jget "$out" errors)
+    [ "$(jget "$out" behind)" = true ] && behind=1
   fi
   echo "${rps:-0} ${p50:-nan} ${p99:-nan} ${n:-0} ${e:-0}" \
-    "$(awk -v c="$c1" -v d="$c0" -v w="$w1" -v v="$w0" 'BEGIN{printf "%.0f", (w > v ? 100*(c-d)/(w-v) : 0)}')"
+    "$(awk -v c="$c1" -v d="$c0" -v w="$w1" -v v="$w0" 'BEGIN{printf "%.0f", (w > v ? 100*(c-d)/(w-v) : 0)}')" \
+    "$behind"
 }
 
 # scenario ID KIND SERVERS ARGS...: interleaved reps over the running
 # SERVERS (e.g. "zan nginx baseline"); appends one row per server to ROWS.
+# With zan-bench's --rate, the notes say the rate asked for and in how many
+# runs the generator fell behind its schedule (such a run is invalid).
 scenario() {
-  local id=$1 kind=$2 servers=$3 s pid port r res t0 t1 cpu rps p50 p99 n e cl; shift 3
-  local -A R P5 P9 C E D L
+  local id=$1 kind=$2 servers=$3 s pid port r res t0 t1 cpu rps p50 p99 n e cl bh rate="" a prev="" note
+  local -A R P5 P9 C E D L BH
+  shift 3
+  for a in "$@"; do [ "$prev" = --rate ] && rate=$a; prev=$a; done
   log "== $id ($kind $*)"
   for s in $servers; do  # warm-up, not measured
     eval "pid=\${PID_$s:-}; port=\${PORT_$s:-}"; [ -n "$pid" ] || continue
@@ -318,25 +329,27 @@ scenario() {
       t0=$(tree_ticks "$pid")
       res=$(client_run "$kind" "$s" "$port" "$DIR/run_${id}_${s}_$r" "$@")
       t1=$(tree_ticks "$pid")
-      read -r rps p50 p99 n e cl <<<"$res"
-      E[$s]=$(( ${E[$s]:-0} + e ))
+      read -r rps p50 p99 n e cl bh <<<"$res"
+      E[$s]=$(( ${E[$s]:-0} + e )); BH[$s]=$(( ${BH[$s]:-0} + bh ))
       if ! alive "$s"; then  # this run does not count
         log "bench: $s died during $id rep $r; the end of its output:"; tail -n 10 "$DIR/$s.out" >&2
         eval "PID_$s=''"; D[$s]=" (died)"; restart "$s"; continue
       fi
       cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN{printf "%.2f", (n > 0 ? d/hz*1e6/n : 0)}')
-      printf '  %-3s rep %d %-8s %10.0f req/s  p50 %8.1f us  p99 %9.1f us  cpu %7.2f us/req  client %3s%%  (%s req, %s err)\n' \
-        "$id" "$r" "$s" "$rps" "$p50" "$p99" "$cpu" "$cl" "$n" "$e" >&2
+      printf '  %-3s rep %d %-8s %10.0f req/s  p50 %8.1f us  p99 %9.1f us  cpu %7.2f us/req  client %3s%%  (%s req, %s err)%s\n' \
+        "$id" "$r" "$s" "$rps" "$p50" "$p99" "$cpu" "$cl" "$n" "$e" "$([ "$bh" = 1 ] && echo ' BEHIND: invalid')" >&2
       R[$s]+=" $rps"; P5[$s]+=" $p50"; P9[$s]+=" $p99"; C[$s]+=" $cpu"; L[$s]+=" $cl"
     done
   done
   for s in $servers; do
+    note=""
+    [ -n "$rate" ] && note="open loop at $rate req/s; generator behind in ${BH[$s]:-0} of $REPS runs"
     if [ -z "${R[$s]:-}" ]; then
-      printf '%s\t%s\tn/a\tn/a\tn/a\tn/a\t%s\tn/a\n' "$id" "$s" "${E[$s]:-n/a}${D[$s]:-}" >>"$ROWS"; continue
+      printf '%s\t%s\tn/a\tn/a\tn/a\tn/a\t%s\tn/a\t%s\n' "$id" "$s" "${E[$s]:-n/a}${D[$s]:-}" "$note" >>"$ROWS"; continue
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$s" "$(echo "${R[$s]}" | median)" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$s" "$(echo "${R[$s]}" | median)" \
       "$(echo "${P5[$s]}" | median)" "$(echo "${P9[$s]}" | median)" \
-      "$(echo "${C[$s]}" | median)" "${E[$s]}${D[$s]:-}" "$(echo "${L[$s]}" | median)" >>"$ROWS"
+      "$(echo "${C[$s]}" | median)" "${E[$s]}${D[$s]:-}" "$(echo "${L[$s]}" | median)" "$note" >>"$ROWS"
   done
 }
 
@@ -353,7 +366,7 @@ tree_mem() {  # "RSS_kB PSS_kB PROCS" summed over ROOT and its descendants
 memory_one() {  # memory_one SERVER: IDLE_N idle connections, one GET each
   local s=$1 pid port before after cpid k i
   eval "pid=\${PID_$s:-}; port=\${PORT_$s:-}"
-  [ -n "$pid" ] || { printf '%s\tn/a\tn/a\tn/a\tn/a\tn/a\tn/a\tn/a\tn/a\n' "$s" >>"$MEM"; return; }
+  [ -n "$pid" ] || { printf 'f-memory\t%s\t-\t-\t-\t-\tn/a\t-\tnot run\n' "$s" >>"$ROWS"; return; }
   sleep 0.5; before=$(tree_mem "$pid")
   "${PIN_CLI[@]}" "$ZB" --port "$port" --idle-connections "$IDLE_N" --idle-http --hold 120 \
     --max-time 150 >"$DIR/idle_$s.out" 2>"$DIR/idle_$s.err" &
@@ -369,9 +382,10 @@ memory_one() {  # memory_one SERVER: IDLE_N idle connections, one GET each
   local rb pb np ra pa na
   read -r rb pb np <<<"$before"; read -r ra pa na <<<"$after"
   log "  f   $s: ${k:-0}/$IDLE_N connections; RSS ${rb} -> ${ra} kB, PSS ${pb} -> ${pa} kB ($np -> $na processes)"
-  awk -v s="$s" -v k="${k:-0}" -v rb="$rb" -v ra="$ra" -v pb="$pb" -v pa="$pa" -v np="$na" 'BEGIN{
-    printf "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s, k, np, rb, ra, pb, pa,
-      (k > 0 ? sprintf("%.0f", (ra-rb)*1024/k) : "n/a"), (k > 0 ? sprintf("%.0f", (pa-pb)*1024/k) : "n/a") }' >>"$MEM"
+  awk -v s="$s" -v k="${k:-0}" -v n="$IDLE_N" -v rb="$rb" -v ra="$ra" -v pb="$pb" -v pa="$pa" -v np="$na" 'BEGIN{
+    printf "f-memory\t%s\t-\t-\t-\t-\t%d\t-\t%d of %d idle conns open, %d processes: PSS %s B/conn (%d -> %d kB), RSS %s B/conn (%d -> %d kB)\n",
+      s, n - k, k, n, np, (k > 0 ? sprintf("%.0f", (pa-pb)*1024/k) : "n/a"), pb, pa,
+      (k > 0 ? sprintf("%.0f", (ra-rb)*1024/k) : "n/a"), rb, ra }' >>"$ROWS"
 }
 
 # ---- start-up and shutdown times (python3: exec -> ready, TERM -> gone) --
@@ -424,11 +438,12 @@ for _ in range(reps):
 startup_one() {  # startup_one NAME MODE PORT CMD...
   local name=$1 mode=$2 port=$3 out; shift 3
   out=$(python3 -c "$STARTUP_PY" 5 "$mode" "$port" "$@" 2>"$DIR/startup_$name.err")
-  [ -n "$out" ] || { log "bench: start-up test of $name failed"; printf '%s\tn/a\tn/a\tn/a\tn/a\n' "$name" >>"$START"; return; }
+  [ -n "$out" ] || { log "bench: start-up test of $name failed"; printf 'g-startup\t%s\t-\t-\t-\t-\tfailed\t-\t\n' "$name" >>"$ROWS"; return; }
   log "  g   $name (ready ms, port ms, exit ms, tree gone ms): $(echo "$out" | tr '\n' ';')"
-  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$(echo "$out" | awk '{print $1}' | median)" \
+  printf 'g-startup\t%s\t-\t-\t-\t-\t0\t-\texec to ready %s ms, to port accepting %s ms; SIGTERM to exit %s ms, to tree gone %s ms (medians of 5)\n' \
+    "$name" "$(echo "$out" | awk '{print $1}' | median)" \
     "$(echo "$out" | awk '{print $2}' | median)" "$(echo "$out" | awk '{print $3}' | median)" \
-    "$(echo "$out" | awk '{print $4}' | median)" >>"$START"
+    "$(echo "$out" | awk '{print $4}' | median)" >>"$ROWS"
 }
 
 # ---- the scenarios -------------------------------------------------------
@@ -460,6 +475,13 @@ if want e; then
   scenario e-task-64B-1W+1T zb "zan" --connections 50 --size 64 --payload task
   stop zan
 fi
+if want h; then  # open loop: latency and CPU at fixed rates, not at saturation
+  start_httpd 1 1 yes; start_nginx 1 yes
+  for s in zan nginx; do eval "p=\${PID_$s:-}; q=\${PORT_$s:-}"; [ -n "$p" ] && { http_ok "$q" || stop "$s"; }; done
+  scenario h-http-10k-1+1-pinned zb "zan nginx" --http --rate 10000 --connections 50
+  scenario h-http-30k-1+1-pinned zb "zan nginx" --http --rate 30000 --connections 50
+  stop zan; stop nginx
+fi
 if want f; then
   log "== f-memory ($IDLE_N idle keep-alive connections, one GET / each)"
   start_httpd 1 1 no; memory_one zan; stop zan
@@ -481,59 +503,34 @@ if want g && command -v python3 >/dev/null; then
 fi
 
 # ---- the table -----------------------------------------------------------
+# One markdown table: a stamp line (commit, date, kernel, CPUs, load), the
+# rows of every scenario run (f and g put their figures in the notes), and
+# a legend. tools/BENCH.md's "Results" section is this output, pasted.
 {
-  echo "# zan bench results"
+  echo "zan $COMMIT, $DATE_START, $(uname -sr), $NCPU CPUs, load average $LOAD_START at the start" \
+    "($(cut -d' ' -f1-3 /proc/loadavg) at the end); \`BENCH_REPS=$REPS BENCH_DUR=$DUR\`, medians;" \
+    "$([ $HAVE_NGINX = 1 ] && "$NGINX" -v 2>&1 | sed 's/.*: //'), $([ $HAVE_WRK = 1 ] && wrk -v 2>&1 | head -n1 | awk '{print $1, $2}');" \
+    "zan HTTP server: ${ZHTTPD_DESC#"$ROOT"/}; $(( $(date +%s) - T_START )) s."
   echo
-  echo "$(date -u '+%F %H:%M UTC'), $(uname -sr), $NCPU cpus, \`BENCH_REPS=$REPS BENCH_DUR=$DUR\`," \
-    "zan $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')," \
-    "$([ $HAVE_NGINX = 1 ] && "$NGINX" -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')"
-  echo "zan HTTP server: ${ZHTTPD_DESC:-not built}. Servers pinned to cpu 1 and clients to cpu 0 where the"
-  echo "scenario says pinned; otherwise the servers float and the client stays on cpu 0."
-  echo "Medians of $REPS interleaved runs of ${DUR} s. CPU = server process tree utime+stime per request."
-  echo "Client CPU % = the client's (wrk's, zan-bench's) CPU time over the run, 100 = its whole core: near"
-  echo "100 the client sets the pace, and req/s says how much of cpu 0 the server left it."
-  echo "Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "(anything above ~1 means other work shared the cores, and req/s and latency suffer first)."
+  echo "| scenario | server | req/s | p50 µs | p99 µs | CPU µs/req | req/s ÷ nginx | CPU ÷ nginx | CPU ÷ baseline | CPU ÷ hop | client CPU % | errors | notes |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  awk -F'\t' '
+    { id[NR]=$1; sv[NR]=$2; rps[NR]=$3; p50[NR]=$4; p99[NR]=$5; cpu[NR]=$6; err[NR]=$7; cl[NR]=$8; nt[NR]=$9
+      if ($3 != "n/a" && $3 != "-") { R[$1 SUBSEP $2]=$3; C[$1 SUBSEP $2]=$6 } }
+    function ratio(a, b) { return (a == "" || b == "" || a == "n/a" || b+0 == 0) ? "–" : sprintf("%.2f", a/b) }
+    function num(v, f) { return v == "n/a" ? "n/a" : v == "-" ? "–" : sprintf(f, v) }
+    END { for (i = 1; i <= NR; i++) {
+      s = id[i]; na = (rps[i] == "n/a" || rps[i] == "-")
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, sv[i],
+        num(rps[i], "%.0f"), num(p50[i], "%.0f"), num(p99[i], "%.0f"), num(cpu[i], "%.2f"),
+        (sv[i] == "nginx" || na) ? "–" : ratio(rps[i], R[s SUBSEP "nginx"]),
+        (sv[i] == "nginx" || na) ? "–" : ratio(cpu[i], C[s SUBSEP "nginx"]),
+        (sv[i] == "baseline" || na) ? "–" : ratio(cpu[i], C[s SUBSEP "baseline"]),
+        (sv[i] == "hop" || na) ? "–" : ratio(cpu[i], C[s SUBSEP "hop"]),
+        num(cl[i], "%.0f"), err[i], nt[i] } }' "$ROWS"
   echo
-  if [ -s "$ROWS" ]; then
-    echo "| scenario | server | req/s | p50 µs | p99 µs | CPU µs/req | req/s ÷ nginx | CPU ÷ nginx | CPU ÷ baseline | CPU ÷ hop | client CPU % | errors |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    awk -F'\t' '
-      { id[NR]=$1; sv[NR]=$2; rps[NR]=$3; p50[NR]=$4; p99[NR]=$5; cpu[NR]=$6; err[NR]=$7; cl[NR]=$8
-        if ($3 != "n/a") { R[$1 SUBSEP $2]=$3; C[$1 SUBSEP $2]=$6 } }
-      function ratio(a, b) { return (a == "" || b == "" || a == "n/a" || b+0 == 0) ? "–" : sprintf("%.2f", a/b) }
-      function num(v, f) { return v == "n/a" ? "n/a" : sprintf(f, v) }
-      END { for (i = 1; i <= NR; i++) {
-        s = id[i]
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, sv[i],
-          num(rps[i], "%.0f"), num(p50[i], "%.0f"), num(p99[i], "%.0f"), num(cpu[i], "%.2f"),
-          (sv[i] == "nginx" || rps[i] == "n/a") ? "–" : ratio(rps[i], R[s SUBSEP "nginx"]),
-          (sv[i] == "nginx" || rps[i] == "n/a") ? "–" : ratio(cpu[i], C[s SUBSEP "nginx"]),
-          (sv[i] == "baseline" || rps[i] == "n/a") ? "–" : ratio(cpu[i], C[s SUBSEP "baseline"]),
-          (sv[i] == "hop" || rps[i] == "n/a") ? "–" : ratio(cpu[i], C[s SUBSEP "hop"]),
-          num(cl[i], "%.0f"), err[i] } }' "$ROWS"
-    echo
-  fi
-  if [ -s "$MEM" ]; then
-    echo "Memory, f: $IDLE_N idle keep-alive connections (one GET / each, then idle), summed over the"
-    echo "server's process tree: RSS = VmRSS from /proc/PID/status, PSS = Pss from /proc/PID/smaps_rollup"
-    echo "(PSS splits pages shared between the processes of a tree; prefer it). Kernel socket buffers not included."
-    echo
-    echo "| server | connections | processes | RSS before kB | RSS after kB | PSS before kB | PSS after kB | RSS B/conn | PSS B/conn |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}' "$MEM"
-    echo
-  fi
-  if [ -s "$START" ]; then
-    echo "Start-up and idle shutdown, g (median of 5): exec to the \"listening on\" line (nginx: to the"
-    echo "first accepted connection); SIGTERM to the exit of the started process, and until every process of its tree is gone."
-    echo
-    echo "| server | exec→ready ms | exec→port accepts ms | SIGTERM→exit ms | SIGTERM→tree gone ms |"
-    echo "|---|---:|---:|---:|---:|"
-    awk -F'\t' '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}' "$START"
-    echo
-  fi
-  echo "Total bench time: $(( $(date +%s) - T_START )) s."
+  echo "CPU µs/req: utime+stime of the server's process tree over the run ÷ requests. Pinned: servers on cpu 1,"
+  echo "client on cpu 0. h: zan-bench --rate, latency from each request's due time. – : not measured or not applicable."
 } >"$RESULTS"
 echo
 cat "$RESULTS"
