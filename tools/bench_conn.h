@@ -207,6 +207,9 @@ public:
                 continue;
             } else if (n < 0 && errno == EAGAIN) {
                 return set_out(i, true);
+            } else if (c.closing && (errno == EPIPE || errno == ECONNRESET)) {
+                reopen(i);  // the server closed as its last response said
+                return false;
             } else {
                 fail(i, "send()");
                 return false;

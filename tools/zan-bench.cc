@@ -207,12 +207,9 @@ bool Bench::verify(size_t i, const char* p, size_t n)
         return false;
     }
     c.exp_off += n;
-    size_t k = 0;
-    for (size_t at = c.head; k < c.inflight.size() && c.exp_off - at >= c.inflight[k].reply_len;
-         k++)
-        at += c.inflight[k].reply_len;
-    for (size_t j = 0; j < k; j++)
-        c.head += c.inflight[j].reply_len;
+    size_t k = 0;  // replies now complete
+    while (k < c.inflight.size() && c.exp_off - c.head >= c.inflight[k].reply_len)
+        c.head += c.inflight[k++].reply_len;
     replied(c, k, now_ns());
     if (c.head == c.expect.size()) {
         c.expect.clear();
@@ -288,8 +285,8 @@ void Bench::on_readable(size_t i)
             continue;
         } else if (n < 0 && errno == EAGAIN) {
             break;
-        } else if (n == 0 && c.closing) {  // as the last response said
-            net_.reopen(i);
+        } else if (c.closing && (n == 0 || errno == ECONNRESET)) {
+            net_.reopen(i);  // as the last response said (a reset: requests it never read)
             return;
         } else {
             if (n == 0) {
