@@ -7,7 +7,7 @@ layer_of() {
     case $1 in
     fd|sys|log|buffer|inet_addr|socket) echo 0 ;;
     poller|event_loop|timer_queue) echo 1 ;;
-    shm|shm_mutex|ring|channel|msg_queue|shm_tables|session_id|role|stats) echo 2 ;;
+    shm|shm_mutex|ring|frame_codec|socket_channel|ring_channel|channel|msg_queue|shm_tables|session_id|role|stats) echo 2 ;;
     callbacks|protocol|server_config|process|process_setup|signals|master|child_process|master_control|net_worker|net_acceptor|net_conn|net_conn_table|net_dispatch_policy|net_channels|net_reply_order|net_requests|net_replies|worker|worker_calls|task_worker|user_worker|frame|proc_table|session) echo 3 ;;
     tcp_server) echo 4 ;;
     http_chars|http_parser|http_parser_body|http_parser_load|http_request|http_response|http_server) echo 5 ;;
