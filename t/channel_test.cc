@@ -1,17 +1,22 @@
-// Channel: framing, batching, fragmentation and the SEQPACKET properties
-// the process model relies on (many writers, many readers, dead writers).
-#include <gtest/gtest.h>
+// Channel: the run-time choice of transport. Each transport is tested on
+// its own (socket_channel_test.cc, ring_channel_test.cc); here, that a
+// Channel holds the one it was made with, hands every call to it, and
+// keeps its framing state when attach_ring() or reset() changes it.
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <sys/eventfd.h>
 
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "t/helpers.h"
 #include "zan/channel.h"
+#include "zan/fd.h"
+#include "zan/ring.h"
+#include "zan/shm.h"
 
 namespace {
 
@@ -22,195 +27,170 @@ struct Msg {
     std::string data;
 };
 
-std::vector<Msg> drain(zan::Channel& ch, int max_records = 1000)
+std::vector<Msg> drain(zan::Channel& ch)
 {
     std::vector<Msg> out;
-    for (;;) {
-        int r = ch.receive(
-            [&](const zan::FrameHeader& h, std::string_view d) {
-                out.push_back(Msg{h.kind, h.id, h.arg, std::string(d)});
-            },
-            max_records);
-        if (r <= 0)
-            break;
+    while (ch.receive([&](const zan::FrameHeader& h, std::string_view d) {
+        out.push_back(Msg{h.kind, h.id, h.arg, std::string(d)});
+    }) > 0) {
     }
     return out;
 }
 
+// Two ring channels A <-> B, wired as zan/process.cc wires a NetWorker
+// and a Worker; words[0] is A's sleeping word, words[1] B's.
+struct RingPair {
+    zan::ShmRegion shm;
+    zan::Ring ab, ba;
+    int32_t* words = nullptr;
+    zan::Fd efd_a, efd_b;
+    zan::Channel a, b;
+
+    bool init()
+    {
+        const size_t cap = 64 * 1024;
+        if (!shm.create(2 * zan::Ring::shm_bytes(cap) + 4096) || !ab.place(shm, cap) ||
+            !ba.place(shm, cap) || (words = shm.alloc<int32_t>(2)) == nullptr)
+            return false;
+        efd_a.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        efd_b.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (!efd_a || !efd_b)
+            return false;
+        a.attach_ring(ab, ba, efd_b.get(), &words[1]);
+        b.attach_ring(ba, ab, efd_a.get(), &words[0]);
+        return true;
+    }
+};
+
 }  // namespace
 
-TEST(Channel, PushFlushReceiveInOrder)
+TEST(Channel, SocketTransport)
 {
+    zan::Channel none;
+    EXPECT_FALSE(none.valid());
+    EXPECT_FALSE(none.ring_mode());
+    EXPECT_EQ(none.fd(), -1);
+
     zan::Channel a, b;
     ASSERT_TRUE(zan::Channel::make_pair(&a, &b));
-    for (int i = 0; i < 1000; i++)
-        ASSERT_TRUE(a.push(3, static_cast<uint64_t>(i), -i, "msg" + std::to_string(i)));
-    EXPECT_GT(a.pending(), 0u);
+    EXPECT_TRUE(a.valid());
+    EXPECT_FALSE(a.ring_mode());
+    ASSERT_NE(a.socket(), nullptr);
+    EXPECT_EQ(a.ring(), nullptr);
+    EXPECT_EQ(a.fd(), a.socket()->fd());
+    EXPECT_GE(a.fd(), 0);
+    EXPECT_FALSE(a.ready());
+    EXPECT_FALSE(a.peer_awake());
+
+    ASSERT_TRUE(a.push(1, 10, -1, "one"));
+    ASSERT_TRUE(a.push2(2, 20, -2, "tw", "o"));
+    a.push_control(3, 30, -3);
+    EXPECT_EQ(a.pending(), 3 * sizeof(zan::FrameHeader) + 6);
     ASSERT_EQ(a.flush(), 1);
     EXPECT_EQ(a.pending(), 0u);
+    ASSERT_TRUE(zt::wait_fd(b.fd(), POLLIN, 5000));
     std::vector<Msg> got = drain(b);
-    ASSERT_EQ(got.size(), 1000u);
-    for (int i = 0; i < 1000; i++) {
-        EXPECT_EQ(got[static_cast<size_t>(i)].kind, 3);
-        EXPECT_EQ(got[static_cast<size_t>(i)].id, static_cast<uint64_t>(i));
-        EXPECT_EQ(got[static_cast<size_t>(i)].arg, -i);
-        EXPECT_EQ(got[static_cast<size_t>(i)].data, "msg" + std::to_string(i));
-    }
-}
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0].data, "one");
+    EXPECT_EQ(got[1].data, "two");
+    EXPECT_EQ(got[1].id, 20u);
+    EXPECT_EQ(got[2].kind, 3);
+    EXPECT_EQ(got[2].arg, -3);
 
-TEST(Channel, BatchesManyFramesPerRecord)
-{
-    zan::Channel a, b;
-    ASSERT_TRUE(zan::Channel::make_pair(&a, &b));
-    for (int i = 0; i < 100; i++)
-        a.push(1, 0, 0, "0123456789");
-    ASSERT_EQ(a.flush(), 1);
-    // 100 small frames fit in one record: one receive of one record gets all.
-    std::vector<Msg> got;
-    int r = b.receive([&](const zan::FrameHeader&, std::string_view d) { got.push_back(Msg{0, 0, 0, std::string(d)}); }, 1);
-    EXPECT_EQ(r, 1);
-    EXPECT_EQ(got.size(), 100u);
-}
-
-TEST(Channel, LargeMessagesAreFragmentedAndReassembled)
-{
-    zan::Channel a, b;
-    ASSERT_TRUE(zan::Channel::make_pair(&a, &b));
-    std::vector<size_t> sizes = {0, 1, zan::Channel::kMaxRecord - sizeof(zan::FrameHeader),
-                                 zan::Channel::kMaxRecord - sizeof(zan::FrameHeader) + 1,
-                                 zan::Channel::kMaxRecord * 3 + 17, 1000000};
-    for (size_t i = 0; i < sizes.size(); i++) {
-        std::string s(sizes[i], 'a');
-        for (size_t j = 0; j < s.size(); j++)
-            s[j] = static_cast<char>('a' + (j * 7 + i) % 26);
-        ASSERT_TRUE(a.push2(2, i, 0, s.substr(0, s.size() / 3), s.substr(s.size() / 3)));
+    a.set_max_pending(100);
+    while (a.push(1, 0, 0, std::string(40, 'x'))) {
     }
-    std::vector<Msg> got;
-    while (got.size() < sizes.size()) {
-        int f = a.flush();
-        ASSERT_GE(f, 0);
-        std::vector<Msg> more = drain(b);
-        got.insert(got.end(), more.begin(), more.end());
-        if (f == 1 && more.empty())
-            break;
-    }
-    ASSERT_EQ(got.size(), sizes.size());
-    for (size_t i = 0; i < sizes.size(); i++) {
-        ASSERT_EQ(got[i].data.size(), sizes[i]) << i;
-        for (size_t j = 0; j < sizes[i]; j++)
-            ASSERT_EQ(got[i].data[j], static_cast<char>('a' + (j * 7 + i) % 26));
-    }
-}
-
-TEST(Channel, FullQueueRefusesPush)
-{
-    zan::Channel a, b;
-    ASSERT_TRUE(zan::Channel::make_pair(&a, &b));
-    a.set_max_pending(1000);
-    int accepted = 0;
-    while (a.push(1, 0, 0, std::string(100, 'x')))
-        accepted++;
-    EXPECT_GE(accepted, 8);
     EXPECT_TRUE(a.full());
-    EXPECT_EQ(a.flush(), 1);
-    EXPECT_FALSE(a.full());
-    EXPECT_TRUE(a.push(1, 0, 0, "ok"));
-}
+    a.discard();
+    EXPECT_EQ(a.pending(), 0u);
+    EXPECT_TRUE(a.flush_wait(1000));
 
-TEST(Channel, FlushReportsWouldBlockAndKeepsData)
-{
-    zan::Channel a, b;
-    ASSERT_TRUE(zan::Channel::make_pair(&a, &b));
-    std::string chunk(60000, 'q');
-    int r = 1;
-    int pushed = 0;
-    while (r == 1 && pushed < 100000) {
-        a.push(1, static_cast<uint64_t>(pushed++), 0, chunk);
-        r = a.flush();
-    }
-    ASSERT_EQ(r, 0) << "socket never filled";
-    EXPECT_GT(a.pending(), 0u);
-    size_t total = 0;
-    while (total < static_cast<size_t>(pushed)) {
-        std::vector<Msg> got = drain(b);
-        for (size_t i = 0; i < got.size(); i++)
-            ASSERT_EQ(got[i].id, total + i);
-        total += got.size();
-        a.flush();
-    }
-    EXPECT_EQ(total, static_cast<size_t>(pushed));
-}
-
-TEST(Channel, ManyWritersRecordsStayWhole)
-{
-    zan::Channel a, b;
-    ASSERT_TRUE(zan::Channel::make_pair(&a, &b));
-    const int kProcs = 4, kMsgs = 300;
-    std::vector<pid_t> kids;
-    for (int p = 0; p < kProcs; p++) {
-        pid_t pid = fork();
-        ASSERT_GE(pid, 0);
-        if (pid == 0) {
-            b.reset();
-            for (int i = 0; i < kMsgs; i++) {
-                a.push(1, static_cast<uint64_t>(p), i, std::string(static_cast<size_t>(100 + i * 300), static_cast<char>('a' + p)));
-                if (!a.flush_wait(5000))
-                    _exit(1);
-            }
-            _exit(0);
-        }
-        kids.push_back(pid);
-    }
     a.reset();
-    std::vector<int> next(kProcs, 0);
-    int total = 0;
-    while (total < kProcs * kMsgs) {
-        ASSERT_TRUE(zt::wait_fd(b.fd(), POLLIN, 5000));
-        for (const Msg& m : drain(b)) {
-            int p = static_cast<int>(m.id);
-            ASSERT_EQ(m.arg, next[static_cast<size_t>(p)]++) << "writer " << p;
-            ASSERT_EQ(m.data, std::string(static_cast<size_t>(100 + m.arg * 300), static_cast<char>('a' + p)));
-            total++;
-        }
-    }
-    for (pid_t k : kids) {
-        int st;
-        ASSERT_EQ(waitpid(k, &st, 0), k);
-        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    }
-}
-
-TEST(Channel, ContinuationOfADeadWriterIsDropped)
-{
-    zan::Channel a, b;
-    ASSERT_TRUE(zan::Channel::make_pair(&a, &b));
-    // A writer that died after its first fragment: write that record by hand.
-    std::string rec(sizeof(zan::FrameHeader) + 10, 'z');
-    zan::FrameHeader h{};
-    h.len = 10;
-    h.kind = 1;
-    h.flags = zan::Channel::kFragPart | zan::Channel::kFragFirst | zan::Channel::kFragMore;
-    h.src = 999999;
-    memcpy(&rec[0], &h, sizeof(h));
-    ASSERT_EQ(::send(a.fd(), rec.data(), rec.size(), 0), static_cast<ssize_t>(rec.size()));
-    // ...and an orphan continuation from another dead writer.
-    h.flags = zan::Channel::kFragPart;
-    h.src = 999998;
-    memcpy(&rec[0], &h, sizeof(h));
-    ASSERT_EQ(::send(a.fd(), rec.data(), rec.size(), 0), static_cast<ssize_t>(rec.size()));
-    a.push(1, 5, 0, "after");
-    ASSERT_EQ(a.flush(), 1);
-    std::vector<Msg> got = drain(b);
-    ASSERT_EQ(got.size(), 1u);
-    EXPECT_EQ(got[0].data, "after");
-}
-
-TEST(Channel, EofWhenPeerCloses)
-{
-    zan::Channel a, b;
-    ASSERT_TRUE(zan::Channel::make_pair(&a, &b));
-    a.reset();
+    EXPECT_FALSE(a.valid());
     int r = b.receive([](const zan::FrameHeader&, std::string_view) {});
     EXPECT_EQ(r, -1);
     EXPECT_EQ(errno, ECONNRESET);
+}
+
+TEST(Channel, RingTransport)
+{
+    RingPair p;
+    ASSERT_TRUE(p.init());
+    EXPECT_TRUE(p.a.ring_mode());
+    EXPECT_TRUE(p.a.valid());
+    EXPECT_EQ(p.a.fd(), -1);
+    ASSERT_NE(p.a.ring(), nullptr);
+    EXPECT_EQ(p.a.socket(), nullptr);
+    EXPECT_FALSE(p.b.ready());
+    EXPECT_TRUE(p.a.peer_awake());
+
+    ASSERT_TRUE(p.a.push(1, 10, -1, "one"));
+    ASSERT_TRUE(p.a.push2(2, 20, -2, "tw", "o"));
+    EXPECT_FALSE(p.b.ready());
+    ASSERT_EQ(p.a.flush(), 1);
+    EXPECT_TRUE(p.b.ready());
+    std::vector<Msg> got = drain(p.b);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].data, "one");
+    EXPECT_EQ(got[1].data, "two");
+    EXPECT_EQ(got[1].arg, -2);
+
+    // The wake-up protocol goes to RingChannel's.
+    zan::Channel::prepare_sleep(&p.words[1]);
+    EXPECT_FALSE(p.a.peer_awake());
+    p.b.push_control(4, 40, 0);
+    ASSERT_TRUE(p.b.flush_wait(1000));
+    EXPECT_EQ(p.words[1], 1);  // B's word: B's own flush wakes A, not B
+    zan::Channel::end_sleep(&p.words[1]);
+    EXPECT_TRUE(p.a.peer_awake());
+    int taken = 0;
+    std::vector<zan::Channel*> a_side{&p.a};
+    EXPECT_TRUE(zan::Channel::yield_to_peers(3, a_side, &taken));
+    EXPECT_EQ(taken, 1);
+    got = drain(p.a);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].id, 40u);
+
+    // A channel over a socket has no sleeping word to read: never yields.
+    zan::Channel s1, s2;
+    ASSERT_TRUE(zan::Channel::make_pair(&s1, &s2));
+    EXPECT_FALSE(s1.peer_awake());
+    EXPECT_FALSE(zan::Channel::yield_to_peers(3, std::vector<zan::Channel*>{&s1}, &taken));
+    EXPECT_EQ(taken, 1);
+    EXPECT_FALSE(zan::Channel::yield_to_peers(3, std::vector<zan::Channel*>{}));
+}
+
+// attach_ring() closes the descriptor but keeps the queue and its limit;
+// reset() goes back to an empty socket transport and keeps the limit.
+TEST(Channel, ChangingTransportKeepsFramingState)
+{
+    RingPair p;
+    ASSERT_TRUE(p.init());
+    zan::Channel a, other;
+    ASSERT_TRUE(zan::Channel::make_pair(&a, &other));
+    int fd = a.fd();
+    a.set_max_pending(200);
+    ASSERT_TRUE(a.push(1, 1, 0, "queued before"));
+    a.attach_ring(p.ab, p.ba, p.efd_b.get(), &p.words[1]);
+    EXPECT_TRUE(a.ring_mode());
+    EXPECT_EQ(a.fd(), -1);
+    EXPECT_EQ(::fcntl(fd, F_GETFD), -1);  // the socket end is closed
+    EXPECT_EQ(a.pending(), sizeof(zan::FrameHeader) + 13);
+    while (a.push(1, 2, 0, std::string(40, 'x'))) {
+    }
+    EXPECT_TRUE(a.full());
+    ASSERT_EQ(a.flush(), 1);
+    std::vector<Msg> got = drain(p.b);
+    ASSERT_GE(got.size(), 2u);
+    EXPECT_EQ(got[0].data, "queued before");
+
+    ASSERT_TRUE(a.push(1, 3, 0, "dropped"));
+    a.reset();
+    EXPECT_FALSE(a.ring_mode());
+    EXPECT_FALSE(a.valid());
+    EXPECT_EQ(a.pending(), 0u);
+    EXPECT_FALSE(p.b.ready());
+    while (a.push(1, 4, 0, std::string(40, 'x'))) {
+    }
+    EXPECT_TRUE(a.full());
 }
