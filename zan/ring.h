@@ -1,5 +1,5 @@
 // Ring: a single-consumer byte ring in shared memory, the transport of the
-// NetWorker <-> Worker hop (see Channel, which frames messages over it).
+// NetWorker <-> Worker hop (see RingChannel, which frames messages over it).
 //
 // The Master places each ring in the server's ShmRegion before it forks;
 // every child sees the same bytes. tail counts the bytes ever written and
@@ -16,7 +16,7 @@
 // process may consume at a time (the caller guarantees it).
 //
 // Wake-ups are not part of the ring: the caller pairs it with an eventfd
-// and a "sleeping" word (see Channel::attach_ring). want_space is the flag
+// and a "sleeping" word (see RingChannel). want_space is the flag
 // a producer raises when the ring is full; the consumer clears it and
 // wakes the producer after it frees room.
 //
