@@ -4,20 +4,6 @@
 
 namespace zan {
 
-size_t FrameCodec::whole_frames(const char* p, size_t n, size_t limit)
-{
-    size_t off = 0;
-    while (off + sizeof(FrameHeader) <= n) {
-        FrameHeader h;
-        memcpy(&h, p + off, sizeof(h));
-        size_t f = sizeof(h) + h.len;
-        if (f > limit - off || f > n - off)
-            break;
-        off += f;
-    }
-    return off;
-}
-
 void FrameCodec::append_frame(uint8_t kind, uint8_t flags, uint64_t id, int32_t arg,
                               std::string_view a, std::string_view b)
 {

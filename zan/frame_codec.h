@@ -74,7 +74,20 @@ public:
     const char* queued() const { return out_.peek(); }
     void sent(size_t n) { out_.consume(n); }
     // Bytes of the whole frames at the start of p[0, n), at most limit.
-    static size_t whole_frames(const char* p, size_t n, size_t limit);
+    // Inline: it runs on every flush and receive of a ring channel.
+    static size_t whole_frames(const char* p, size_t n, size_t limit)
+    {
+        size_t off = 0;
+        while (off + sizeof(FrameHeader) <= n) {
+            FrameHeader h;
+            memcpy(&h, p + off, sizeof(h));
+            size_t f = sizeof(h) + h.len;
+            if (f > limit - off || f > n - off)
+                break;
+            off += f;
+        }
+        return off;
+    }
 
     // kRecvBatch * kMaxRecord bytes for the transport to read into; the
     // pages are touched only when used.
