@@ -29,7 +29,8 @@ LIB_SRCS  := $(sort $(wildcard zan/*.cc))
 LIB_OBJS  := $(patsubst %.cc,$(B)/%.o,$(LIB_SRCS))
 TOOL_SRCS := $(sort $(wildcard tools/*.cc))
 TOOLS     := $(patsubst tools/%.cc,$(B)/tools/%,$(TOOL_SRCS))
-TEST_SRCS := $(sort $(wildcard t/*_test.cc)) t/helpers.cc t/main.cc t/jsonl.cc
+# The test binary: every t/*.cc but the two programs of their own.
+TEST_SRCS := $(sort $(filter-out t/example_echo.cc t/static_link.cc,$(wildcard t/*.cc)))
 TEST_OBJS := $(patsubst %.cc,$(B)/%.o,$(TEST_SRCS))
 HEADERS   := $(sort $(wildcard zan/*.h))
 MANPAGES  := $(sort $(wildcard man/*.[137]))

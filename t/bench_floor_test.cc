@@ -19,7 +19,11 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/http_client.h"
+#include "t/net_helpers.h"
+#include "t/proc_helpers.h"
+#include "t/server_fixture.h"
+#include "t/test_env.h"
 #include "zan/sys.h"
 
 namespace {

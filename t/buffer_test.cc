@@ -14,7 +14,7 @@
 
 #include <string>
 
-#include "t/helpers.h"
+#include "t/fork_helpers.h"
 #include "zan/sys.h"
 
 using zan::Buffer;

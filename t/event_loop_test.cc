@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "t/helpers.h"
+#include "t/proc_helpers.h"
 #include "zan/fd.h"
 #include "zan/sys.h"
 

@@ -32,8 +32,11 @@
 #include <utility>
 #include <vector>
 
-#include "t/helpers.h"
+#include "t/http_client.h"
 #include "t/jsonl.h"
+#include "t/net_helpers.h"
+#include "t/proc_helpers.h"
+#include "t/server_fixture.h"
 
 namespace {
 

@@ -581,7 +581,7 @@ TEST(HttpParser, LimitHeaderBytes431) {
     EXPECT_EQ(outcome(head + fields, l), 0);
     EXPECT_EQ(outcome(head + "Host: a\r\nX: " + std::string(100 - 9 - 5 - 1, 'v') + "\r\n\r\n", l), 431);
     EXPECT_EQ(outcome(head + "X: " + std::string(5000, 'v'), l), 431);  // caught before the CRLF
-    // Also as the second pipelined request (scenario F.38).
+    // Also as the second pipelined request.
     std::string two = head + fields + head + "Host: a\r\nX: " + std::string(200, 'v') + "\r\n\r\n";
     HttpParser p(l);
     size_t n = p.feed(two.data(), two.size());

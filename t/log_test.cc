@@ -17,7 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "t/helpers.h"
+#include "t/fork_helpers.h"
+#include "t/tmp_helpers.h"
 #include "zan/sys.h"
 
 using zan::Level;

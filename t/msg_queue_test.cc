@@ -15,7 +15,8 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/fork_helpers.h"
+#include "t/proc_helpers.h"
 #include "zan/fd.h"
 #include "zan/msg_queue.h"
 #include "zan/sys.h"

@@ -17,7 +17,9 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/net_helpers.h"
+#include "t/proc_helpers.h"
+#include "t/server_fixture.h"
 #include "zan/fd.h"
 #include "zan/socket.h"
 #include "zan/sys.h"

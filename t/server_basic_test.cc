@@ -21,7 +21,11 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/net_helpers.h"
+#include "t/proc_helpers.h"
+#include "t/server_fixture.h"
+#include "t/test_env.h"
+#include "t/tmp_helpers.h"
 #include "zan/sys.h"
 
 namespace {
@@ -517,7 +521,7 @@ TEST_F(ServerBasic, HalfCloseWhileTheWorkersChannelIsFull)
     EXPECT_EQ(stop_and_check(), "");
 }
 
-// discard_timeout_request (scenario 37): a line whose client reset while
+// discard_timeout_request: a line whose client reset while
 // the line waited for a frozen Worker never reaches on_receive and is not
 // counted; without the option it is.
 class ServerDiscard : public zt::ServerTest {

@@ -25,7 +25,11 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/net_helpers.h"
+#include "t/proc_helpers.h"
+#include "t/server_fixture.h"
+#include "t/syscall_trap.h"
+#include "t/test_env.h"
 
 namespace {
 
@@ -153,7 +157,7 @@ TEST_F(ServerFailure, WorkerKilledIsReplaced)
     EXPECT_EQ(stop_and_check(), "");
 }
 
-// Reliability scenario A5: with clients looping on both Workers, SIGKILL
+// A Worker killed under load: with clients looping on both Workers, SIGKILL
 // of Worker 0 fails at most the request each of its clients had in flight
 // (the connection is closed, nothing hangs); Worker 1's clients see no
 // error at all.
@@ -248,7 +252,7 @@ TEST_F(ServerFailure, TaskWorkerKilledIsReplaced)
     queues_.capture(server_.pid());
     ASSERT_EQ(queues_.ours().size(), 1u);
 
-    // Five rounds, as swoole's task/kill_01: the task path works each time.
+    // Five rounds: the task path works each time.
     for (int round = 0; round < 5; round++) {
         pid_t old = find_by_name("zan-task-0");
         ASSERT_GT(old, 0);
@@ -379,7 +383,7 @@ TEST_F(ServerFailure, SeveralWorkersKilledAtOnce)
     EXPECT_EQ(stop_and_check(), "");
 }
 
-// swoole kill_worker_02: 5 rounds of SIGKILL with 10 ms pauses; the Worker
+// Five rounds of SIGKILL with 10 ms pauses; the Worker
 // is back each time and the server still answers.
 TEST_F(ServerFailure, WorkerKilledFiveRounds)
 {
@@ -390,7 +394,7 @@ TEST_F(ServerFailure, WorkerKilledFiveRounds)
         ASSERT_GT(old, 0) << "round " << round;
         seen.insert(old);
         ASSERT_EQ(::kill(old, SIGKILL), 0);
-        ::usleep(10000);  // swoole's pause between rounds (not a synchronisation)
+        ::usleep(10000);  // a pause between rounds (not a synchronisation)
         pid_t fresh = wait_for_name("zan-worker-0", old, 8000);
         ASSERT_GT(fresh, 0) << "round " << round << ": not respawned\n" << server_.output();
         EXPECT_EQ(seen.count(fresh), 0u);

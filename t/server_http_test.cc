@@ -36,7 +36,12 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/http_client.h"
+#include "t/net_helpers.h"
+#include "t/proc_helpers.h"
+#include "t/server_fixture.h"
+#include "t/test_env.h"
+#include "t/tmp_helpers.h"
 #include "zan/http_server.h"
 
 namespace {
@@ -398,7 +403,7 @@ TEST_F(HttpServer, PipeliningKeepsOrderWithLongYields)
     check_pipeline(port_, 7);
 }
 
-// Scenario 39: pipelined requests with Content-Length and chunked bodies.
+// Pipelined requests with Content-Length and chunked bodies.
 TEST_F(HttpServer, PipelinedBodies)
 {
     ASSERT_TRUE(start_httpd());
@@ -512,7 +517,7 @@ TEST_F(HttpServer, LimitsAnswerAndClose)
         {"not HTTP", "HELLO\r\n\r\n", {400}},
         {"control byte in the target", "GET /a\x01 HTTP/1.1\r\nHost: t\r\n\r\n", {400}},
         {"HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n", {400}},
-        // Scenario 38: over the limit as the 2nd pipelined request.
+        // Over the limit as the 2nd pipelined request.
         {"2nd request: header too large", get("/") + get("/", big_field), {200, 431}},
         {"2nd request: line too long", get("/") + get(long_target), {200, 414}},
     };
@@ -969,7 +974,7 @@ TEST_F(HttpServer, LargeFileByteExactWithCurl)
     EXPECT_TRUE(c.closed(3000));
 }
 
-// Scenario 27: a client with a 64 KiB receive buffer that reads 8-64 KiB
+// A client with a 64 KiB receive buffer that reads 8-64 KiB
 // every 10 ms gets every byte of a large file (sendfile back-pressure).
 TEST_F(HttpServer, SlowReaderGetsEveryByte)
 {
@@ -1506,7 +1511,7 @@ TEST_F(HttpServer, ReloadDropsNoRequest)
     EXPECT_GT(ok.load(), 50);
 }
 
-// Scenarios 16 and 18: requests in flight on a Worker when SIGUSR1
+// Requests in flight on a Worker when SIGUSR1
 // arrives are answered in full, and a keep-alive connection idle across
 // the reload is served by the new Worker (or closed), never left hanging.
 TEST_F(HttpServer, ReloadFinishesInFlightRequests)
@@ -1540,7 +1545,7 @@ TEST_F(HttpServer, ReloadFinishesInFlightRequests)
     EXPECT_TRUE(served ? r.status == 200 : idle.eof()) << "idle connection hangs after the reload";
 }
 
-// Scenario 17: a graceful stop ends keep-alive connections with an
+// A graceful stop ends keep-alive connections with an
 // explicit "Connection: close" on the last response, so a client never
 // sends a request into a connection the server is closing.
 TEST_F(HttpServer, GracefulStopMarksConnectionClose)

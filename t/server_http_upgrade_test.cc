@@ -12,7 +12,10 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/http_client.h"
+#include "t/proc_helpers.h"
+#include "t/server_fixture.h"
+#include "t/tmp_helpers.h"
 
 namespace {
 

@@ -15,7 +15,9 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/http_client.h"
+#include "t/server_fixture.h"
+#include "t/tmp_helpers.h"
 
 namespace {
 

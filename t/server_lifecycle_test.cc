@@ -28,7 +28,12 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/fork_helpers.h"
+#include "t/net_helpers.h"
+#include "t/proc_helpers.h"
+#include "t/server_fixture.h"
+#include "t/test_env.h"
+#include "t/tmp_helpers.h"
 #include "zan/sys.h"
 #include "zan/task_worker.h"
 #include "zan/tcp_server.h"

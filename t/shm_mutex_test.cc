@@ -10,7 +10,8 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/fork_helpers.h"
+#include "t/tmp_helpers.h"
 #include "zan/log.h"
 #include "zan/shm.h"
 #include "zan/shm_mutex.h"

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/fork_helpers.h"
 #include "zan/fd.h"
 #include "zan/shm.h"
 #include "zan/sys.h"

@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/test_env.h"
 #include "zan/inet_addr.h"
 
 namespace {

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "t/helpers.h"
+#include "t/fork_helpers.h"
 
 using zan::Fd;
 

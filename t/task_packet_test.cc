@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/tmp_helpers.h"
 #include "zan/sys.h"
 #include "zan/task_worker.h"
 

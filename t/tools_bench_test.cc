@@ -17,7 +17,9 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/proc_helpers.h"
+#include "t/server_fixture.h"
+#include "t/test_env.h"
 #include "tools/bench_histogram.h"
 #include "tools/bench_http.h"
 

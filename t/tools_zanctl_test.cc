@@ -14,7 +14,10 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/proc_helpers.h"
+#include "t/server_fixture.h"
+#include "t/test_env.h"
+#include "t/tmp_helpers.h"
 
 namespace {
 
