@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "t/proc_helpers.h"
 #include "t/test_env.h"
 #include "zan/fd.h"
 #include "zan/sys.h"
@@ -38,28 +39,11 @@ bool Child::start(const std::function<int()>& body)
 
 int Child::wait(int timeout_ms)
 {
-    long long deadline = zan::monotonic_ms() + timeout_ms;
-    zan::Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
-    for (;;) {
-        int st;
-        pid_t r = ::waitpid(pid_, &st, WNOHANG);
-        if (r == pid_) {
-            pid_ = -1;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        long long left = deadline - zan::monotonic_ms();
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (left <= 0)
-            return -1;
-        if (pidfd) {  // readable when the child exits
-            struct pollfd p = {pidfd.get(), POLLIN, 0};
-            ::poll(&p, 1, static_cast<int>(left));
-        } else {
-            struct timespec ts = {0, 1000000};  // no pidfd: poll waitpid every 1 ms
-            ::nanosleep(&ts, nullptr);
-        }
-    }
+    int st;
+    if (!reap_by(pid_, &st, now_ms() + scaled(timeout_ms)))
+        return -1;
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 Gate::Gate() { zan::make_pipe(false, &rd_, &wr_); }
@@ -81,7 +65,7 @@ bool Gate::put(int32_t v)
 bool Gate::get(int32_t* v, int timeout_ms)
 {
     wr_.reset();
-    if (!rd_ || !wait_fd(rd_.get(), POLLIN, timeout_ms))
+    if (!rd_ || !wait_fd(rd_.get(), POLLIN, scaled(timeout_ms)))
         return false;
     ssize_t n;
     do  // a write of up to PIPE_BUF bytes arrives whole
@@ -92,22 +76,14 @@ bool Gate::get(int32_t* v, int timeout_ms)
 
 int wait_child(pid_t pid, int timeout_ms)
 {
-    long long end = zan::monotonic_ms() + timeout_ms;
-    for (;;) {
-        int st;
-        pid_t r = ::waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return st;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (zan::monotonic_ms() >= end) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &st, 0);
-            return -1;
-        }
-        struct timespec ts = {0, 1000000};
-        ::nanosleep(&ts, nullptr);
+    int st;
+    if (reap_by(pid, &st, now_ms() + scaled(timeout_ms)))
+        return st;
+    if (errno == ETIMEDOUT) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &st, 0);
     }
+    return -1;
 }
 
 bool read_byte(int fd, int timeout_ms, char* c)
@@ -115,7 +91,7 @@ bool read_byte(int fd, int timeout_ms, char* c)
     struct pollfd p = {fd, POLLIN, 0};
     int r;
     do
-        r = ::poll(&p, 1, timeout_ms);
+        r = ::poll(&p, 1, scaled(timeout_ms));
     while (r < 0 && errno == EINTR);
     return r > 0 && zan::read_some(fd, c, 1) == 1;
 }

@@ -81,7 +81,7 @@ bool ForkedServer::matches(const std::string& line, const std::string& prefix)
 
 bool ForkedServer::take(const std::string& prefix, std::string* line, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     for (;;) {
         for (auto it = unread_.begin(); it != unread_.end(); ++it) {
             if (matches(*it, prefix)) {
@@ -122,7 +122,7 @@ int ForkedServer::stop(int timeout_ms, long long* took_ms)
     long long t0 = now_ms();
     ::kill(pid_, SIGTERM);
     int st = 0;
-    bool done = eventually([&] { return ::waitpid(pid_, &st, WNOHANG) == pid_; }, timeout_ms);
+    bool done = reap_by(pid_, &st, now_ms() + scaled(timeout_ms));
     if (took_ms)
         *took_ms = now_ms() - t0;
     if (!done) {
@@ -167,7 +167,7 @@ void ForkedServer::kill_all(bool term)
     int st;
     if (term) {
         ::kill(pid_, SIGTERM);
-        if (eventually([&] { return ::waitpid(pid_, &st, WNOHANG) == pid_; }, 5000)) {
+        if (reap_by(pid_, &st, now_ms() + scaled(5000))) {
             pid_ = -1;
             return;
         }
@@ -288,7 +288,7 @@ void reset_close(Sock* s)
 
 bool eventually(const std::function<bool()>& cond, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     for (;;) {
         if (cond())
             return true;

@@ -177,7 +177,7 @@ bool HttpReader::fill(long long deadline)
 
 bool HttpReader::next(HttpReply* r, bool head, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     for (;;) {
         if (!buf_.empty()) {
             long n = parse_http_reply(buf_, 0, head, eof_, r);
@@ -205,7 +205,7 @@ bool HttpReader::next(HttpReply* r, bool head, int timeout_ms)
 
 bool HttpReader::closed(int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     while (!eof_)
         if (!fill(deadline) && !eof_)
             return false;

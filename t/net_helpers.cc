@@ -13,6 +13,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "t/test_env.h"
 
@@ -37,7 +38,7 @@ struct sockaddr_in loopback_addr(int port)
 
 int connect_local(int port, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     for (;;) {
         int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in a = loopback_addr(port);
@@ -67,7 +68,7 @@ bool send_str(int fd, const std::string& s)
 bool read_line(int fd, std::string* line, int timeout_ms)
 {
     line->clear();
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     for (;;) {
         int left = static_cast<int>(deadline - now_ms());
         if (left <= 0 || !wait_fd(fd, POLLIN, left))
@@ -87,7 +88,7 @@ bool read_line(int fd, std::string* line, int timeout_ms)
 std::string read_all(int fd, int timeout_ms)
 {
     std::string out;
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     char buf[65536];
     for (;;) {
         int left = static_cast<int>(deadline - now_ms());
@@ -114,7 +115,7 @@ std::string request(int fd, const std::string& line, int timeout_ms)
 
 bool wait_closed(int fd, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     char buf[4096];
     for (;;) {
         int left = static_cast<int>(deadline - now_ms());
@@ -148,7 +149,7 @@ int connect_from(int port, const std::string& src_ip, int timeout_ms)
         return -1;
     }
     if (r < 0) {
-        if (!wait_fd(fd, POLLOUT, timeout_ms)) {
+        if (!wait_fd(fd, POLLOUT, scaled(timeout_ms))) {
             ::close(fd);
             return -1;
         }
@@ -208,13 +209,17 @@ bool port_bindable(int port)
     return ok;
 }
 
-unsigned long server_inode_of(int client_fd, int port)
+// One row of /proc/net/tcp.
+struct TcpRow {
+    unsigned lport, rport;
+    unsigned state;  // 1 established, 10 listen, ...
+    unsigned long rx_queue;  // bytes received and not read yet
+    unsigned long inode;
+};
+
+static std::vector<TcpRow> tcp_rows()
 {
-    struct sockaddr_in me;
-    socklen_t len = sizeof(me);
-    if (::getsockname(client_fd, reinterpret_cast<struct sockaddr*>(&me), &len) < 0)
-        return 0;
-    unsigned client_port = ntohs(me.sin_port);
+    std::vector<TcpRow> rows;
     std::ifstream f("/proc/net/tcp");
     std::string line;
     std::getline(f, line);  // header
@@ -225,15 +230,68 @@ unsigned long server_inode_of(int client_fd, int port)
         unsigned long inode = 0;
         if (!(in >> sl >> local >> rem >> st >> q >> tr >> retr >> uid >> timeout >> inode))
             continue;
-        size_t lc = local.find(':'), rc = rem.find(':');
-        if (lc == std::string::npos || rc == std::string::npos)
+        size_t lc = local.find(':'), rc = rem.find(':'), qc = q.find(':');
+        if (lc == std::string::npos || rc == std::string::npos || qc == std::string::npos)
             continue;
-        unsigned lport = static_cast<unsigned>(strtoul(local.c_str() + lc + 1, nullptr, 16));
-        unsigned rport = static_cast<unsigned>(strtoul(rem.c_str() + rc + 1, nullptr, 16));
-        if (lport == static_cast<unsigned>(port) && rport == client_port && inode != 0)
-            return inode;
+        TcpRow r;
+        r.lport = static_cast<unsigned>(strtoul(local.c_str() + lc + 1, nullptr, 16));
+        r.rport = static_cast<unsigned>(strtoul(rem.c_str() + rc + 1, nullptr, 16));
+        r.state = static_cast<unsigned>(strtoul(st.c_str(), nullptr, 16));
+        r.rx_queue = strtoul(q.c_str() + qc + 1, nullptr, 16);
+        r.inode = inode;
+        rows.push_back(r);
     }
+    return rows;
+}
+
+static int local_port_of(int fd)
+{
+    struct sockaddr_in me;
+    socklen_t len = sizeof(me);
+    if (::getsockname(fd, reinterpret_cast<struct sockaddr*>(&me), &len) < 0)
+        return -1;
+    return ntohs(me.sin_port);
+}
+
+unsigned long server_inode_of(int client_fd, int port)
+{
+    int client_port = local_port_of(client_fd);
+    for (const TcpRow& r : tcp_rows())
+        if (client_port > 0 && r.lport == static_cast<unsigned>(port) &&
+            r.rport == static_cast<unsigned>(client_port) && r.inode != 0)
+            return r.inode;
     return 0;
+}
+
+long server_unread(int client_fd, int port)
+{
+    int client_port = local_port_of(client_fd);
+    for (const TcpRow& r : tcp_rows())
+        if (client_port > 0 && r.lport == static_cast<unsigned>(port) &&
+            r.rport == static_cast<unsigned>(client_port) && r.state == 1)
+            return static_cast<long>(r.rx_queue);
+    return -1;
+}
+
+bool holds_listener(pid_t pid, int port)
+{
+    for (const TcpRow& r : tcp_rows())
+        if (r.lport == static_cast<unsigned>(port) && r.state == 10 && has_socket_inode(pid, r.inode))
+            return true;
+    return false;
+}
+
+bool wait_server_read(int client_fd, int port, int timeout_ms)
+{
+    long long deadline = now_ms() + scaled(timeout_ms);
+    for (;;) {
+        if (server_unread(client_fd, port) == 0)
+            return true;
+        long long left = deadline - now_ms();
+        if (left <= 0)
+            return false;
+        wait_fd(-1, 0, static_cast<int>(left < 2 ? left : 2));  // no event for it: poll /proc every 2 ms
+    }
 }
 
 bool has_socket_inode(pid_t pid, unsigned long inode)
@@ -261,7 +319,7 @@ bool has_socket_inode(pid_t pid, unsigned long inode)
 
 bool LineReader::next(std::string* line, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     for (;;) {
         size_t eol = buf_.find('\n');
         if (eol != std::string::npos) {

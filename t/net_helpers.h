@@ -63,6 +63,16 @@ long long stat_of(int fd, const std::string& key, int timeout_ms = 5000);
 unsigned long server_inode_of(int client_fd, int port);
 // True if process pid has socket inode `inode` among its descriptors.
 bool has_socket_inode(pid_t pid, unsigned long inode);
+// Bytes the server side of the established loopback connection
+// `client_fd` to `port` has received and not read yet (rx_queue of
+// /proc/net/tcp); -1 when no such connection is listed.
+long server_unread(int client_fd, int port);
+// Waits until the server has read everything sent on client_fd (the
+// request is with the server process now, not in the kernel); polls
+// /proc/net/tcp, as nothing signals it. False on timeout.
+bool wait_server_read(int client_fd, int port, int timeout_ms = 5000);
+// True if process pid holds a listening socket on 127.0.0.1:port.
+bool holds_listener(pid_t pid, int port);
 
 // Buffered line reader for big or pipelined replies (read_line() reads one
 // byte per syscall). Lines are returned without the '\n'.

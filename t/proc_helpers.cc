@@ -8,17 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/msg.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 
 #include "t/test_env.h"
 #include "t/tmp_helpers.h"
+#include "zan/fd.h"
 
 namespace zt {
 
@@ -96,7 +100,7 @@ void Proc::drain()
 bool Proc::wait_for(const std::string& needle, int timeout_ms, std::string* line)
 {
     std::unique_lock<std::mutex> g(mu_);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(scaled(timeout_ms));
     for (;;) {
         size_t pos = out_.find(needle);
         if (pos != std::string::npos) {
@@ -145,28 +149,17 @@ int Proc::wait_exit(int timeout_ms)
         return -1;
     if (reaped_)
         return status_;
-    long long deadline = now_ms() + timeout_ms;
-    for (;;) {
-        int st;
-        pid_t r = ::waitpid(pid_, &st, WNOHANG);
-        if (r == pid_) {
-            reaped_ = true;
-            status_ = st;
-            // Its last words may still be in the pipe: wait for the reader
-            // to see end of file (bounded, as a descendant that is still
-            // alive may hold the write end open).
-            std::unique_lock<std::mutex> g(mu_);
-            cv_.wait_for(g, std::chrono::milliseconds(2000), [this] { return eof_; });
-            return st;
-        }
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (now_ms() >= deadline)
-            return -1;
-        // No readiness signal exists for a child's exit other than SIGCHLD,
-        // which the test process does not own; poll at a short interval.
-        ::usleep(2000);
-    }
+    int st;
+    if (!reap_by(pid_, &st, now_ms() + scaled(timeout_ms)))
+        return -1;
+    reaped_ = true;
+    status_ = st;
+    // Its last words may still be in the pipe: wait for the reader to see
+    // end of file (bounded, as a descendant that is still alive may hold
+    // the write end open).
+    std::unique_lock<std::mutex> g(mu_);
+    cv_.wait_for(g, std::chrono::milliseconds(scaled(2000)), [this] { return eof_; });
+    return st;
 }
 
 void Proc::signal(int sig)
@@ -247,14 +240,17 @@ pid_t find_by_name(pid_t root, const std::string& name)
 
 pid_t wait_for_name(pid_t root, const std::string& name, pid_t not_pid, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     for (;;) {
-        pid_t p = find_by_name(root, name);
-        if (p > 0 && p != not_pid)
-            return p;
-        if (now_ms() >= deadline)
+        // Any descendant of that name but not_pid: during a reload the
+        // old process and its successor share the name.
+        for (pid_t p : descendants_of(root))
+            if (p != not_pid && comm_of(p) == name)
+                return p;
+        long long left = deadline - now_ms();
+        if (left <= 0)
             return 0;
-        ::usleep(5000);  // polling /proc: there is no event for "a process appeared"
+        wait_fd(-1, 0, static_cast<int>(std::min(left, 5LL)));  // polling /proc: no event for "a process appeared"
     }
 }
 
@@ -281,13 +277,67 @@ std::set<int> sysv_queues()
 
 bool wait_gone(pid_t pid, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
+    // A pidfd is readable once the process has exited (zombie or not).
+    zan::Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    int open_err = pidfd ? 0 : errno;
     for (;;) {
-        if (!pid_alive(pid))
+        if (!pid_alive(pid) || open_err == ESRCH)
             return true;
-        if (now_ms() >= deadline)
+        long long left = deadline - now_ms();
+        if (left <= 0)
             return false;
-        ::usleep(2000);  // polling /proc: no event for another process's exit
+        if (pidfd)
+            wait_fd(pidfd.get(), POLLIN, static_cast<int>(left));
+        else  // no pidfd (Linux before 5.3): poll /proc every 2 ms
+            wait_fd(-1, 0, static_cast<int>(std::min(left, 2LL)));
+    }
+}
+
+// The state letter of /proc/pid/stat, 0 when it cannot be read.
+static char state_of(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
+    std::ifstream f(path);
+    std::string s;
+    if (!std::getline(f, s))
+        return 0;
+    size_t rp = s.rfind(')');
+    return rp == std::string::npos || rp + 2 >= s.size() ? 0 : s[rp + 2];
+}
+
+bool wait_stopped(pid_t pid, int timeout_ms)
+{
+    long long deadline = now_ms() + scaled(timeout_ms);
+    for (;;) {
+        char st = state_of(pid);
+        if (st == 'T' || st == 't')
+            return true;
+        long long left = deadline - now_ms();
+        if (st == 0 || st == 'Z' || left <= 0)
+            return false;
+        wait_fd(-1, 0, static_cast<int>(std::min(left, 1LL)));  // polling /proc: no event for it
+    }
+}
+
+bool reap_by(pid_t pid, int* status, long long deadline)
+{
+    zan::Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    for (;;) {
+        pid_t r = ::waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return true;
+        if (r < 0 && errno != EINTR)
+            return false;
+        long long left = deadline - now_ms();
+        if (left <= 0) {
+            errno = ETIMEDOUT;
+            return false;
+        }
+        // Readable when the child exits; without pidfds (Linux before
+        // 5.3) waitpid() is polled every millisecond.
+        wait_fd(pidfd ? pidfd.get() : -1, POLLIN, static_cast<int>(pidfd ? left : std::min(left, 1LL)));
     }
 }
 
@@ -420,7 +470,7 @@ std::string shell_quote(const std::string& s)
 
 int run_command(const std::string& cmd, std::string* out, int timeout_s)
 {
-    std::string full = "timeout -k 2 " + std::to_string(timeout_s) + " sh -c " + shell_quote(cmd);
+    std::string full = "timeout -k 2 " + std::to_string((scaled(timeout_s * 1000) + 999) / 1000) + " sh -c " + shell_quote(cmd);
     FILE* f = ::popen(full.c_str(), "r");
     if (!f)
         return -1;

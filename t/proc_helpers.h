@@ -63,11 +63,20 @@ std::vector<pid_t> descendants_of(pid_t root);
 std::string comm_of(pid_t pid);  // /proc/pid/comm without newline
 // Finds a descendant of root whose comm is exactly `name`; 0 when none.
 pid_t find_by_name(pid_t root, const std::string& name);
-// Waits until find_by_name returns a pid other than `not_pid`.
+// Waits until a descendant of root named `name` other than `not_pid`
+// exists; returns it, 0 on timeout.
 pid_t wait_for_name(pid_t root, const std::string& name, pid_t not_pid, int timeout_ms);
 bool pid_alive(pid_t pid);
 // Waits until pid is gone (or a zombie); true if it went within timeout_ms.
+// Sleeps on a pidfd, so it works for any process, not only our children.
 bool wait_gone(pid_t pid, int timeout_ms);
+// Reaps our child pid, sleeping on a pidfd (readable once it exits) until
+// `deadline` (a now_ms() time, already scaled). True with *status set
+// when it was reaped; false on timeout (errno ETIMEDOUT) or error.
+bool reap_by(pid_t pid, int* status, long long deadline);
+// Waits until pid is stopped (state T in /proc/pid/stat), as it is some
+// time after a SIGSTOP; true if it was within timeout_ms.
+bool wait_stopped(pid_t pid, int timeout_ms);
 // utime+stime of pid in clock ticks from /proc/pid/stat; -1 when gone.
 long long cpu_ticks(pid_t pid);
 // CPU time (user + system, ms) a process has used so far, from

@@ -258,7 +258,7 @@ TEST_F(ServerBasic, StatsReportsCounters)
 
     // Closing a client is counted once the NetWorker has seen the EOF.
     socks[2].reset();
-    long long deadline = zt::now_ms() + 5000;
+    long long deadline = zt::now_ms() + zt::scaled(5000);
     long long conns = -1, closes = -1;
     while (zt::now_ms() < deadline) {
         js = zt::request(socks[0].get(), "stats");
@@ -459,7 +459,7 @@ TEST_F(ServerBasic, GracefulStopLeavesNothing)
     int st = server_.wait_exit(15000);
     ASSERT_NE(st, -1) << "no exit within 15 s after SIGTERM";
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
-    EXPECT_LT(zt::now_ms() - t0, 3000) << "an idle server took long to stop";
+    EXPECT_LT(zt::now_ms() - t0, zt::scaled(3000)) << "an idle server took long to stop";
     EXPECT_TRUE(zt::wait_closed(idle.get(), 2000)) << "idle client not disconnected";
     for (pid_t k : kids)
         EXPECT_FALSE(zt::pid_alive(k)) << "child " << k << " outlived the Master";
@@ -593,7 +593,7 @@ TEST_F(ServerBasic, NetWorkersYieldForRepliesUnlessTold)
     ASSERT_TRUE(c.ok());
     int rounds = 0;
     long long yields = 0;
-    for (long long end = zt::now_ms() + 20000; yields == 0 && zt::now_ms() < end; rounds++) {
+    for (long long end = zt::now_ms() + zt::scaled(20000); yields == 0 && zt::now_ms() < end; rounds++) {
         pipelined_rounds(port_, 4);
         if (HasFatalFailure())
             return;
@@ -636,7 +636,7 @@ TEST_F(ServerBasic, NetWorkersAskForAShortSlice)
     // The name comes a few instructions before the slice, and the process
     // tells nobody outside when it has its slice: look until it is set.
     int slice = zan::sched_slice_us(again);
-    for (long long end = zt::now_ms() + 5000; slice != 100 && zt::now_ms() < end;) {
+    for (long long end = zt::now_ms() + zt::scaled(5000); slice != 100 && zt::now_ms() < end;) {
         ::usleep(1000);
         slice = zan::sched_slice_us(again);
     }

@@ -119,7 +119,7 @@ TEST(ServerClosedConnection, ClientClosingWithOutputPendingLeaksNothing)
         // All 16 MiB are in the NetWorker or in the kernel's socket
         // buffers, which take tcp_wmem[2] (4 MiB by default) and 16 KiB.
         ASSERT_EQ(zt::request(fence.get(), "fence"), "fence");
-        ASSERT_TRUE(zt::wait_fd(a.get(), POLLIN, 3000)) << "no output reached the client";
+        ASSERT_TRUE(zt::wait_fd(a.get(), POLLIN, zt::scaled(3000))) << "no output reached the client";
         if (round == 0 && held_kb >= 4096) {
             EXPECT_GE(status_kb(net, "RssAnon:") - anon0, held_kb / 2) << "the NetWorker does not hold the output";
         }

@@ -213,7 +213,7 @@ TEST_F(ServerFailure, WorkerKilledUnderLoadOnlyItsClientsFail)
             n += c->ok.load();
         return n;
     };
-    long long until = zt::now_ms() + 5000;
+    long long until = zt::now_ms() + zt::scaled(5000);
     while (total_ok() < 300 && zt::now_ms() < until)
         ::usleep(1000);  // polling the clients' counters
     ASSERT_GE(total_ok(), 300) << "no load before the kill";
@@ -223,7 +223,7 @@ TEST_F(ServerFailure, WorkerKilledUnderLoadOnlyItsClientsFail)
     ASSERT_EQ(::kill(w0, SIGKILL), 0);
     ASSERT_GT(wait_for_name("zan-worker-0", w0), 0) << server_.output();
     int base = total_ok();
-    until = zt::now_ms() + 5000;
+    until = zt::now_ms() + zt::scaled(5000);
     while (total_ok() < base + 300 && zt::now_ms() < until)
         ::usleep(1000);
     stop = true;
@@ -279,7 +279,7 @@ TEST_F(ServerFailure, NetWorkerKilledCutsOnlyItsClients)
     ASSERT_GT(net[1], 0);
 
     std::vector<Sock> on[2];
-    long long deadline = zt::now_ms() + 15000;
+    long long deadline = zt::now_ms() + zt::scaled(15000);
     int opened = 0;
     while ((on[0].size() < 3 || on[1].size() < 3) && zt::now_ms() < deadline && opened < 400) {
         Sock s = connect();
@@ -314,7 +314,7 @@ TEST_F(ServerFailure, NetWorkerKilledCutsOnlyItsClients)
     // only the surviving clients (and this one) are counted.
     long long want = static_cast<long long>(on[1].size()) + 1;
     long long conns = -1;
-    long long until = zt::now_ms() + 5000;
+    long long until = zt::now_ms() + zt::scaled(5000);
     while (zt::now_ms() < until) {
         conns = zt::stat_of(stats.get(), "connection_num");
         if (conns == want)
@@ -429,11 +429,11 @@ TEST_F(ServerFailure, MasterKilledLeavesNothing)
     ASSERT_TRUE(WIFSIGNALED(st));
     std::vector<pid_t> left;
     for (pid_t k : kids)
-        if (!zt::wait_gone(k, static_cast<int>(std::max(0LL, t0 + 5000 - zt::now_ms()))))
+        if (!zt::wait_gone(k, static_cast<int>(std::max(0LL, t0 + zt::scaled(5000) - zt::now_ms()))))
             left.push_back(k);
     long long took = zt::now_ms() - t0;
     EXPECT_TRUE(left.empty()) << left.size() << " children still alive 5 s after the Master died";
-    EXPECT_LE(took, 2000) << "children took " << took << " ms to exit";
+    EXPECT_LE(took, zt::scaled(2000)) << "children took " << took << " ms to exit";
     EXPECT_TRUE(zt::wait_closed(c.get(), 1000)) << "client still connected";
     EXPECT_TRUE(queues_.leftover().empty()) << "SysV task queue left behind";
     EXPECT_TRUE(zt::port_bindable(port_)) << "port " << port_ << " is still held";
@@ -466,7 +466,7 @@ TEST_F(ServerFailure, AcceptLockHolderKilled)
         ASSERT_GT(victim, 0);
         int before = bg_ok.load();
         // Let the client thread make progress so that accepts are running.
-        long long until = zt::now_ms() + 2000;
+        long long until = zt::now_ms() + zt::scaled(2000);
         while (bg_ok.load() < before + 20 && zt::now_ms() < until)
             ::usleep(1000);
         ASSERT_EQ(::kill(victim, SIGKILL), 0);
@@ -476,11 +476,11 @@ TEST_F(ServerFailure, AcceptLockHolderKilled)
         std::string text = "after kill " + std::to_string(round);
         EXPECT_EQ(zt::request(s.get(), text, 5000), text) << "round " << round;
         long long took = zt::now_ms() - t0;
-        EXPECT_LT(took, 1000) << "round " << round << ": a new connection waited " << took << " ms";
+        EXPECT_LT(took, zt::scaled(1000)) << "round " << round << ": a new connection waited " << took << " ms";
         ASSERT_GT(wait_for_name(name, victim), 0) << name << " not respawned";
     }
     int before = bg_ok.load();
-    long long until = zt::now_ms() + 3000;
+    long long until = zt::now_ms() + zt::scaled(3000);
     while (bg_ok.load() < before + 10 && zt::now_ms() < until)
         ::usleep(1000);
     EXPECT_GE(bg_ok.load(), before + 10) << "the client thread stopped getting answers";
@@ -497,7 +497,7 @@ TEST_F(ServerFailure, AcceptLockHolderKilled)
     long long t0 = zt::now_ms();
     EXPECT_TRUE(probe_served());
     long long took = zt::now_ms() - t0;
-    EXPECT_LT(took, 1000) << "accepting resumed " << took << " ms after the holder died";
+    EXPECT_LT(took, zt::scaled(1000)) << "accepting resumed " << took << " ms after the holder died";
     EXPECT_TRUE(server_.wait_for("accept lock recovered", 2000)) << server_.output();
     EXPECT_TRUE(echo_ok(port_, "done"));
     EXPECT_GT(wait_for_name("zan-net-0", n0), 0) << "zan-net-0 not respawned";

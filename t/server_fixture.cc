@@ -62,7 +62,8 @@ static ::testing::AssertionResult started(const char* what, Proc& p, int port)
 bool ServerTest::freeze(pid_t pid)
 {
     guard_.add(pid);
-    return ::kill(pid, SIGSTOP) == 0;
+    // kill() returns before the signal has stopped the process.
+    return ::kill(pid, SIGSTOP) == 0 && wait_stopped(pid, 5000);
 }
 
 JoinGuard::~JoinGuard()

@@ -68,7 +68,8 @@ protected:
     {
         return zt::wait_for_name(server_.pid(), name, not_pid, timeout_ms);
     }
-    // SIGSTOPs pid; guard_ SIGKILLs it at the end should it still be there.
+    // SIGSTOPs pid and waits until it is stopped; guard_ SIGKILLs it at
+    // the end should it still be there.
     bool freeze(pid_t pid);
     // zt::stop_and_check() of the server: "" when it stopped cleanly.
     std::string stop_and_check(int timeout_ms = 10000) { return zt::stop_and_check(&server_, timeout_ms); }

@@ -99,11 +99,11 @@ TEST(ServerForcedStop, ReloadReplacesStuckWorkersAfterMaxWaitTime)
         srv.guard(static_cast<pid_t>(word_num(l, 2)));
     }
     for (pid_t p : old)
-        EXPECT_TRUE(zt::wait_gone(p, static_cast<int>(std::max(0LL, t0 + 3000 - zt::now_ms()))))
+        EXPECT_TRUE(zt::wait_gone(p, static_cast<int>(std::max(0LL, t0 + zt::scaled(3000) - zt::now_ms()))))
             << "stuck Worker " << p << " still runs 3 s after SIGUSR1\n" << srv.log();
     long long took = zt::now_ms() - t0;
     EXPECT_GE(took, 900) << "a stuck Worker was killed before max_wait_time";
-    EXPECT_LE(took, 3000);
+    EXPECT_LE(took, zt::scaled(3000));
     // Logged before the kill; the deaths are logged once reaped (a
     // process that is gone may still be a zombie: poll the log).
     EXPECT_EQ(occurrences(srv.log(), "did not finish within max_wait_time: SIGKILL"), kWorkers) << srv.log();
@@ -159,7 +159,7 @@ TEST(ServerForcedStop, ShutdownKillsAUserWorkerThatIgnoresSigterm)
     ASSERT_NE(st, -1) << "the Master did not exit within 6 s\n" << srv.log();
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st << "\n" << srv.log();
     EXPECT_GE(took, 900) << "killed before max_wait_time\n" << srv.log();
-    EXPECT_LT(took, 3000) << "shutdown took far longer than max_wait_time\n" << srv.log();
+    EXPECT_LT(took, zt::scaled(3000)) << "shutdown took far longer than max_wait_time\n" << srv.log();
     std::string log = srv.log();
     std::string want = "zan-user-0 (pid " + std::to_string(user) + ") did not stop within max_wait_time: SIGKILL";
     EXPECT_NE(log.find(want), std::string::npos) << log;
@@ -196,7 +196,7 @@ TEST(ServerForcedStop, ShutdownKillsAWorkerStuckInACallback)
     ASSERT_NE(st, -1) << "the Master did not exit within 8 s\n" << srv.log();
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st << "\n" << srv.log();
     EXPECT_GE(took, 1800) << srv.log();
-    EXPECT_LT(took, 4000) << "shutdown took far longer than 2 x max_wait_time\n" << srv.log();
+    EXPECT_LT(took, zt::scaled(4000)) << "shutdown took far longer than 2 x max_wait_time\n" << srv.log();
     std::string log = srv.log();
     std::string want = "zan-worker-0 (pid " + std::to_string(worker) + ") did not stop within max_wait_time: SIGKILL";
     EXPECT_NE(log.find(want), std::string::npos) << log;

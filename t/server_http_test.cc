@@ -11,6 +11,7 @@
 // Client sockets are locals of the test, so they close before the fixture
 // stops the server: its graceful stop has no keep-alive connection to
 // wait for.
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -102,6 +103,13 @@ std::string url(int port, const std::string& path = "/")
     return "http://127.0.0.1:" + std::to_string(port) + path;
 }
 
+// curl with proxies off (the tests talk to 127.0.0.1 only) and a time
+// limit of `max_s` seconds, scaled; the options and URL follow.
+std::string curl_cmd(int max_s = 10)
+{
+    return "curl --noproxy '*' --max-time " + std::to_string(zt::scaled(max_s * 1000) / 1000) + " ";
+}
+
 // Parses the output of curl -i (one response; interim ones skipped).
 HttpReply curl_reply(const std::string& out, bool head = false)
 {
@@ -119,7 +127,7 @@ HttpReply curl_reply(const std::string& out, bool head = false)
 // code goes to *rc.
 HttpReply curl(const std::string& args, int* rc = nullptr)
 {
-    return curl_reply(sh("curl -s -i --max-time 10 " + args, rc));
+    return curl_reply(sh(curl_cmd() + "-s -i " + args, rc));
 }
 
 // Deterministic incompressible bytes.
@@ -198,7 +206,7 @@ TEST_F(HttpServer, CurlHelloHeadHttp10AndKeepAlive)
     EXPECT_EQ(r.status, 405);
 
     // HEAD: the GET headers with the GET Content-Length, and no body.
-    std::string out = sh("curl -s -I --max-time 10 " + url(port_), &rc);
+    std::string out = sh(curl_cmd() + "-s -I " + url(port_), &rc);
     EXPECT_EQ(rc, 0);
     r = curl_reply(out, true);
     EXPECT_EQ(r.status, 200);
@@ -215,7 +223,7 @@ TEST_F(HttpServer, CurlHelloHeadHttp10AndKeepAlive)
     EXPECT_TRUE(r.closes());
 
     // curl reuses one connection for three URLs: num_connects 1, 0, 0.
-    out = sh("curl -s -w '%{http_code} %{num_connects}\\n' --max-time 10 -o /dev/null " +
+    out = sh(curl_cmd() + "-s -w '%{http_code} %{num_connects}\\n' -o /dev/null " +
                  url(port_) + " -o /dev/null " + url(port_, "/x") + " -o /dev/null " + url(port_),
              &rc);
     EXPECT_EQ(rc, 0);
@@ -227,7 +235,8 @@ TEST_F(HttpServer, PythonHttpClientKeepAlive)
     ASSERT_TRUE(start_httpd());
     std::string py =
         "import http.client\n"
-        "c = http.client.HTTPConnection('127.0.0.1', " + std::to_string(port_) + ", timeout=10)\n"
+        "c = http.client.HTTPConnection('127.0.0.1', " + std::to_string(port_) +
+        ", timeout=" + std::to_string(zt::scaled(10000) / 1000) + ")\n"
         "out = []\n"
         "for i in range(5):\n"
         "    c.request('GET', '/')\n"
@@ -266,7 +275,7 @@ TEST_F(HttpServer, CurlExpectContinue)
     std::string file = dir.path + "/upload.bin";
     ASSERT_TRUE(zt::write_file(file, random_bytes(300000, 7)));
     int rc = -1;
-    std::string out = sh("curl -s -v --max-time 10 -H 'Expect: 100-continue' --data-binary @" + file +
+    std::string out = sh(curl_cmd() + "-s -v -H 'Expect: 100-continue' --data-binary @" + file +
                              " -o /dev/null -w 'code %{http_code}\\n' " + url(port_, "/upload") + " 2>&1",
                          &rc);
     EXPECT_EQ(rc, 0) << out;
@@ -570,7 +579,7 @@ TEST_F(HttpServer, SlowlorisGets408)
         EXPECT_EQ(r.status, 408);
         EXPECT_TRUE(r.closes());
         EXPECT_GE(took, 400);
-        EXPECT_LE(took, 2000);
+        EXPECT_LE(took, zt::scaled(2000));
         EXPECT_TRUE(c.closed(1000));
     }
     {
@@ -587,7 +596,7 @@ TEST_F(HttpServer, SlowlorisGets408)
         HttpReply r;
         ASSERT_TRUE(c.next(&r, false, 1000)) << "no 408 after " << i << " bytes";
         EXPECT_EQ(r.status, 408);
-        EXPECT_LE(zt::now_ms() - t0, 2000);
+        EXPECT_LE(zt::now_ms() - t0, zt::scaled(2000));
         EXPECT_TRUE(c.closed(1000));
     }
     // A whole request is still served.
@@ -629,7 +638,7 @@ TEST_F(HttpServer, IdleKeepAliveTimesOut)
         EXPECT_TRUE(c.closed(3000)) << "idle keep-alive connection left open";
         long long took = zt::now_ms() - t0;
         EXPECT_GE(took, 400);
-        EXPECT_LE(took, 2000);
+        EXPECT_LE(took, zt::scaled(2000));
         EXPECT_TRUE(c.pending().empty()) << c.pending();
     }
     {
@@ -848,7 +857,7 @@ TEST_F(HttpServer, StaticFiles)
     EXPECT_EQ(*r.header("Location"), "/sub/");
 
     // MIME types by extension.
-    std::string cmd = "curl -s -w '%{content_type}\\n' --max-time 10";
+    std::string cmd = curl_cmd() + "-s -w '%{content_type}\\n'";
     for (const char* f : {"/style.css", "/app.js", "/data.json", "/logo.png", "/blob.bin", "/r.txt"})
         cmd += " -o /dev/null " + url(port_, f);
     std::string out = sh(cmd);
@@ -860,7 +869,7 @@ TEST_F(HttpServer, StaticFiles)
     EXPECT_EQ(r.status, 404);
 
     // HEAD of a file: its length, no body.
-    out = sh("curl -s -I --max-time 10 " + url(port_, "/r.txt"));
+    out = sh(curl_cmd() + "-s -I " + url(port_, "/r.txt"));
     r = curl_reply(out, true);
     EXPECT_EQ(r.status, 200);
     ASSERT_TRUE(r.header("Content-Length"));
@@ -952,7 +961,7 @@ TEST_F(HttpServer, LargeFileByteExactWithCurl)
     ASSERT_TRUE(start_httpd({"--root", dir.path}));
     std::string dst = dir.path + ".download";
     int rc = -1;
-    std::string out = sh("curl -s --max-time 40 -o " + dst + " -w '%{http_code} %{size_download}' " +
+    std::string out = sh(curl_cmd(40) + "-s -o " + dst + " -w '%{http_code} %{size_download}' " +
                              url(port_, "/big.bin"),
                          &rc, 45);
     std::string got = zt::read_file(dst);
@@ -993,7 +1002,7 @@ TEST_F(HttpServer, SlowReaderGetsEveryByte)
     std::string in;
     const size_t sizes[] = {8 << 10, 24 << 10, 64 << 10, 16 << 10, 40 << 10};
     std::vector<char> buf(64 << 10);
-    long long deadline = zt::now_ms() + 30000;
+    long long deadline = zt::now_ms() + zt::scaled(30000);
     size_t want = 0;
     for (int i = 0; zt::now_ms() < deadline; i++) {
         if (want == 0) {
@@ -1101,7 +1110,7 @@ public:
         ::close(fds[1]);
         // The port, as one line; the pipe closes if the child fails.
         std::string line;
-        long long deadline = zt::now_ms() + 10000;
+        long long deadline = zt::now_ms() + zt::scaled(10000);
         while (pid_ > 0 && line.find('\n') == std::string::npos && zt::now_ms() < deadline) {
             struct pollfd pf = {fds[0], POLLIN, 0};
             if (::poll(&pf, 1, 100) <= 0)
@@ -1120,17 +1129,12 @@ public:
         if (pid_ <= 0)
             return;
         ::kill(pid_, SIGTERM);
-        long long deadline = zt::now_ms() + 5000;
         int st;
-        while (::waitpid(pid_, &st, WNOHANG) == 0) {
-            if (zt::now_ms() > deadline) {
-                for (pid_t d : zt::descendants_of(pid_))
-                    ::kill(d, SIGKILL);
-                ::kill(pid_, SIGKILL);
-                ::waitpid(pid_, &st, 0);
-                break;
-            }
-            ::usleep(2000);  // no event for a child's exit other than SIGCHLD
+        if (!zt::reap_by(pid_, &st, zt::now_ms() + zt::scaled(5000)) && errno == ETIMEDOUT) {
+            for (pid_t d : zt::descendants_of(pid_))
+                ::kill(d, SIGKILL);
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, &st, 0);
         }
     }
     int port() const { return port_; }
@@ -1419,7 +1423,7 @@ TEST_F(HttpServer, WorkerKilledWithRequestsInFlight)
     for (auto& c : clients)
         ASSERT_TRUE(c.send(get("/")));
     std::vector<size_t> stuck;
-    long long settle = zt::now_ms() + 1000;
+    long long settle = zt::now_ms() + zt::scaled(1000);
     for (size_t i = 0; i < clients.size(); i++) {
         HttpReply r;
         if (clients[i].next(&r, false, static_cast<int>(std::max(50LL, settle - zt::now_ms())))) {
@@ -1446,7 +1450,7 @@ TEST_F(HttpServer, WorkerKilledWithRequestsInFlight)
         EXPECT_TRUE(clients[i].closed(5000)) << "client " << i << " hangs after its Worker died";
     }
     EXPECT_GT(failed, 0) << "no client was waiting on the killed Worker";
-    EXPECT_LE(zt::now_ms() - t0, 6000);
+    EXPECT_LE(zt::now_ms() - t0, zt::scaled(6000));
     // A new Worker takes over; fresh connections are served.
     EXPECT_GT(wait_for_name("zan-worker-0", w0), 0);
     for (int i = 0; i < 4; i++) {
@@ -1487,22 +1491,39 @@ TEST_F(HttpServer, ReloadDropsNoRequest)
             }
         }
     };
-    std::thread a(client, 1), b(client, 20);
-    ::usleep(300 * 1000);
+    // Waits (polling the clients' counter) until `n` more requests than
+    // `from` have been answered.
+    auto served = [&](int from, int n) {
+        long long deadline = zt::now_ms() + zt::scaled(10000);
+        while (ok.load() < from + n && zt::now_ms() < deadline)
+            zt::wait_fd(-1, 0, 1);
+        return ok.load() >= from + n;
+    };
+    std::vector<std::thread> threads;
+    zt::JoinGuard join_clients(stop, threads);
+    threads.emplace_back(client, 1);
+    threads.emplace_back(client, 20);
+    ASSERT_TRUE(served(0, 20)) << "the clients are not served\n" << server_.output();
     server_.signal(SIGUSR1);
-    bool replaced = wait_for_name("zan-worker-0", old0) > 0 &&
-                    wait_for_name("zan-worker-1", old1) > 0;
-    // Let the old Workers finish and the clients run on the new ones.
-    long long until = zt::now_ms() + 5000;
-    while ((zt::pid_alive(old0) || zt::pid_alive(old1)) && zt::now_ms() < until)
-        ::usleep(20 * 1000);
-    ::usleep(300 * 1000);
+    pid_t new0 = wait_for_name("zan-worker-0", old0);
+    pid_t new1 = wait_for_name("zan-worker-1", old1);
+    bool replaced = new0 > 0 && new1 > 0;
+    // The old Workers finish; then the clients run on the new ones.
+    EXPECT_TRUE(zt::wait_gone(old0, 5000));
+    EXPECT_TRUE(zt::wait_gone(old1, 5000));
+    EXPECT_TRUE(served(ok.load(), 20)) << "no request served after the first reload";
     int before_second = ok;
     server_.signal(SIGUSR1);
-    ::usleep(700 * 1000);
+    // The second reload completes under load too: both replaced, and the
+    // clients served by the successors.
+    EXPECT_GT(wait_for_name("zan-worker-0", new0), 0) << server_.output();
+    EXPECT_GT(wait_for_name("zan-worker-1", new1), 0) << server_.output();
+    EXPECT_TRUE(zt::wait_gone(new0, 5000));
+    EXPECT_TRUE(zt::wait_gone(new1, 5000));
+    EXPECT_TRUE(served(before_second, 20)) << "no request served after the second reload";
     stop = true;
-    a.join();
-    b.join();
+    for (auto& t : threads)
+        t.join();
     EXPECT_TRUE(replaced) << server_.output();
     EXPECT_FALSE(zt::pid_alive(old0));
     EXPECT_FALSE(zt::pid_alive(old1));
@@ -1511,9 +1532,12 @@ TEST_F(HttpServer, ReloadDropsNoRequest)
     EXPECT_GT(ok.load(), 50);
 }
 
-// Requests in flight on a Worker when SIGUSR1
-// arrives are answered in full, and a keep-alive connection idle across
-// the reload is served by the new Worker (or closed), never left hanging.
+// Requests in flight on a Worker when SIGUSR1 arrives are answered in
+// full, and a keep-alive connection idle across the reload is served by
+// the new Worker (or closed), never left hanging. In flight: the
+// NetWorker has read each request off its socket (it forwards a request
+// as it reads it) before the reload, and the only Worker, stopped, cannot
+// have answered it.
 TEST_F(HttpServer, ReloadFinishesInFlightRequests)
 {
     HttpClient idle;
@@ -1526,12 +1550,16 @@ TEST_F(HttpServer, ReloadFinishesInFlightRequests)
         ASSERT_TRUE(clients.back().ok());
         ASSERT_TRUE(clients.back().send(get("/")));
     }
-    ::usleep(100 * 1000);  // let the NetWorker hand them to the stopped Worker
+    for (size_t i = 0; i < clients.size(); i++)
+        ASSERT_TRUE(zt::wait_server_read(clients[i].fd(), port_)) << "request " << i << " never left the kernel";
     server_.signal(SIGUSR1);
     // The successor starts while the old Worker is still stopped (the
     // master SIGKILLs a Worker that does not finish within max_wait_time,
-    // 3 s, so resume it well before that).
-    ::usleep(300 * 1000);
+    // 3 s after its successor is up, so resume it at once then).
+    ASSERT_TRUE(server_.wait_for("reloading", 5000)) << server_.output();
+    ASSERT_GT(wait_for_name("zan-worker-0", old), 0) << "no successor\n" << server_.output();
+    for (size_t i = 0; i < clients.size(); i++)
+        EXPECT_FALSE(zt::wait_fd(clients[i].fd(), POLLIN, 0)) << "request " << i << " answered by another Worker";
     ASSERT_EQ(::kill(old, SIGCONT), 0);
     for (size_t i = 0; i < clients.size(); i++) {
         ASSERT_TRUE(clients[i].next(&r)) << "in-flight request " << i << " lost in the reload";
@@ -1554,10 +1582,21 @@ TEST_F(HttpServer, GracefulStopMarksConnectionClose)
     pid_t w;
     ASSERT_TRUE(start_with_frozen_worker(&c, &w));
     HttpReply r;
+    pid_t net = find_by_name("zan-net-0");
+    ASSERT_GT(net, 0);
+    ASSERT_TRUE(zt::holds_listener(net, port_));
     ASSERT_TRUE(c.send(get("/", "", "HEAD") + get("/", "", "HEAD")));
-    ::usleep(100 * 1000);
+    // Both requests are with the server (the NetWorker read them), then
+    // the stop has begun: the Master marks it in shared memory before it
+    // tells the NetWorkers, and the NetWorker closes its listening socket
+    // when told. Only then may the Worker answer.
+    ASSERT_TRUE(zt::wait_server_read(c.fd(), port_));
     server_.signal(SIGTERM);
-    ::usleep(100 * 1000);
+    ASSERT_TRUE(server_.wait_for("shutting down", 5000)) << server_.output();
+    long long deadline = zt::now_ms() + zt::scaled(5000);
+    while (zt::holds_listener(net, port_) && zt::now_ms() < deadline)
+        zt::wait_fd(-1, 0, 2);  // polling /proc: no event for it
+    ASSERT_FALSE(zt::holds_listener(net, port_)) << "the NetWorker did not begin its stop";
     ASSERT_EQ(::kill(w, SIGCONT), 0);
     ASSERT_TRUE(c.next(&r, true)) << "in-flight request lost in the stop";
     EXPECT_EQ(r.status, 200);
@@ -1586,10 +1625,10 @@ TEST_F(HttpServer, PipeMessagesToAFullInboxDoNotBlockTheSender)
     EXPECT_EQ(r.body, "queued 3000\n");
     ASSERT_TRUE(c.request(get("/fast"), &r));
     EXPECT_EQ(r.body, "fast\n");
-    EXPECT_LT(zt::now_ms() - t0, 1000) << "the sending Worker was blocked";
+    EXPECT_LT(zt::now_ms() - t0, zt::scaled(1000)) << "the sending Worker was blocked";
     // Every message arrives, in order: ask each Worker until the receiver
     // has counted all 3000 (connections alternate between the Workers).
-    long long deadline = zt::now_ms() + 30000;
+    long long deadline = zt::now_ms() + zt::scaled(30000);
     std::string last;
     bool done = false;
     while (!done && zt::now_ms() < deadline) {

@@ -15,6 +15,7 @@
 #include "t/http_client.h"
 #include "t/proc_helpers.h"
 #include "t/server_fixture.h"
+#include "t/test_env.h"
 #include "t/tmp_helpers.h"
 
 namespace {
@@ -178,7 +179,8 @@ TEST_F(HttpServerUpgrade, CurlHttp2FallsBackToHttp11)
         GTEST_SKIP() << "curl without HTTP/2 support";
     ASSERT_TRUE(start_site());
     std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/a.txt";
-    std::string cmd = "curl -s --http2 --max-time 10 -w '%{http_code} %{num_connects} %{http_version}\\n'";
+    std::string cmd = "curl --noproxy '*' -s --http2 --max-time " + std::to_string(zt::scaled(10000) / 1000) +
+                      " -w '%{http_code} %{num_connects} %{http_version}\\n'";
     int rc = zt::run_command(cmd + " -o /dev/null " + url + " -o /dev/null " + url, &out);
     EXPECT_EQ(rc, 0);
     EXPECT_EQ(out, "200 1 1.1\n200 0 1.1\n");

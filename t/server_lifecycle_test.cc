@@ -371,14 +371,14 @@ TEST_F(ServerLifecycle, LogReopenOnSigrtmin)
     ASSERT_EQ(::rename(log.c_str(), old.c_str()), 0);
 
     server_.signal(SIGRTMIN);
-    long long deadline = zt::now_ms() + 5000;
+    long long deadline = zt::now_ms() + zt::scaled(5000);
     while (!zt::file_exists(log) && zt::now_ms() < deadline)
         ::usleep(2000);  // polling the file system: no event for "file created"
     ASSERT_TRUE(zt::file_exists(log)) << "SIGRTMIN did not reopen the log file";
 
     // A Master line.
     server_.signal(SIGUSR2);
-    deadline = zt::now_ms() + 5000;
+    deadline = zt::now_ms() + zt::scaled(5000);
     while (zt::read_file(log).find("reloading TaskWorkers") == std::string::npos && zt::now_ms() < deadline)
         ::usleep(5000);  // polling the log file
     EXPECT_NE(zt::read_file(log).find("reloading TaskWorkers"), std::string::npos)
@@ -389,14 +389,14 @@ TEST_F(ServerLifecycle, LogReopenOnSigrtmin)
     // closes the connection. The NetWorker reopens when it handles the
     // signal the Master forwarded, which no client can observe; retry.
     bool found = false;
-    deadline = zt::now_ms() + 5000;
+    deadline = zt::now_ms() + zt::scaled(5000);
     std::string junk(1100 * 1024, 'j');
     while (!found && zt::now_ms() < deadline) {
         Sock c = connect();
         ASSERT_TRUE(c.ok());
         zt::send_str(c.get(), junk);
         zt::wait_closed(c.get(), 2000);
-        long long until = zt::now_ms() + 500;
+        long long until = zt::now_ms() + zt::scaled(500);
         while (!found && zt::now_ms() < until) {
             found = zt::read_file(log).find(" net-0: ") != std::string::npos;
             if (!found)
@@ -736,7 +736,7 @@ TEST_F(ServerLifecycle, DaemonizeDetachesAndServes)
     // $(zan-echod --daemonize ...) would wait on that pipe for ever.
     EXPECT_TRUE(launcher.output_closed()) << "the daemon still holds the launcher's output pipe";
 
-    long long deadline = zt::now_ms() + 5000;
+    long long deadline = zt::now_ms() + zt::scaled(5000);
     pid_t master = 0;
     while (zt::now_ms() < deadline && master <= 0) {
         master = static_cast<pid_t>(atol(zt::read_file(pidfile).c_str()));

@@ -74,10 +74,10 @@ TEST(Socket, ListenConnectAccept)
     int saved = 0;
     Fd c = zan::connect_tcp(bound, &saved);
     ASSERT_TRUE(c.valid()) << strerror(saved);
-    ASSERT_TRUE(zt::wait_fd(c.get(), POLLOUT, 3000));
+    ASSERT_TRUE(zt::wait_fd(c.get(), POLLOUT, zt::scaled(3000)));
     EXPECT_EQ(zan::socket_error(c.get()), 0);
     struct pollfd p = {lfd.get(), POLLIN, 0};
-    ASSERT_EQ(::poll(&p, 1, 3000), 1);
+    ASSERT_EQ(::poll(&p, 1, zt::scaled(3000)), 1);
     Fd s(zan::accept_conn(lfd.get(), &peer));
     ASSERT_TRUE(s.valid()) << strerror(errno);
     EXPECT_TRUE(::fcntl(s.get(), F_GETFD) & FD_CLOEXEC);
@@ -102,7 +102,7 @@ TEST(Socket, ConnectRefusedIsReported)
         EXPECT_EQ(saved, ECONNREFUSED);
         return;
     }
-    ASSERT_TRUE(zt::wait_fd(c.get(), POLLOUT, 3000));
+    ASSERT_TRUE(zt::wait_fd(c.get(), POLLOUT, zt::scaled(3000)));
     EXPECT_EQ(zan::socket_error(c.get()), ECONNREFUSED) << "port " << port;
 }
 
@@ -120,12 +120,13 @@ TEST(Socket, AcceptQueueCountsWaitingConnections)
         int saved = 0;
         clients.push_back(zan::connect_tcp(bound, &saved));
         ASSERT_TRUE(clients.back().valid()) << strerror(saved);
-        ASSERT_TRUE(zt::wait_fd(clients.back().get(), POLLOUT, 3000));
+        ASSERT_TRUE(zt::wait_fd(clients.back().get(), POLLOUT, zt::scaled(3000)));
     }
     // The handshakes finish in the kernel; the queue holds all three.
     int queued = 0;
-    for (int tries = 0; tries < 300 && (queued = zan::accept_queue(lfd.get(), nullptr)) < 3; tries++)
-        ::usleep(1000);
+    long long deadline = zt::now_ms() + zt::scaled(300);  // polled: no event for it
+    while ((queued = zan::accept_queue(lfd.get(), nullptr)) < 3 && zt::now_ms() < deadline)
+        zt::wait_fd(-1, 0, 1);
     EXPECT_EQ(queued, 3);
     Fd s(zan::accept_conn(lfd.get(), nullptr));
     ASSERT_TRUE(s.valid());

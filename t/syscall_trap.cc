@@ -45,7 +45,7 @@ bool SyscallTrap::wait_stop(int* status, long long deadline)
 
 bool SyscallTrap::stop_at(long nr, int timeout_ms, const std::function<void()>& poke)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     if (::ptrace(PTRACE_SEIZE, pid_, nullptr, reinterpret_cast<void*>(PTRACE_O_TRACESYSGOOD)) < 0)
         return fail("PTRACE_SEIZE");
     attached_ = true;
@@ -122,7 +122,7 @@ bool SyscallTrap::kill_and_reap(int timeout_ms)
         return false;
     if (!attached_)
         return true;
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + scaled(timeout_ms);
     for (;;) {
         int st;
         pid_t r = ::waitpid(pid_, &st, __WALL | WNOHANG);

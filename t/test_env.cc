@@ -14,6 +14,20 @@ long long now_ms()
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+double time_scale()
+{
+    static const double scale = [] {
+        const char* e = getenv("ZAN_TEST_TIME_SCALE");
+        double v = e ? strtod(e, nullptr) : 1.0;
+        return v >= 1.0 ? v : 1.0;
+    }();
+    return scale;
+}
+
+int scaled(int ms) { return static_cast<int>(ms * time_scale()); }
+
+long long scaled_us(long long us) { return static_cast<long long>(static_cast<double>(us) * time_scale()); }
+
 std::string build_dir()
 {
     const char* e = getenv("ZAN_BUILD_DIR");
