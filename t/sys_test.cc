@@ -5,7 +5,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -15,11 +18,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "t/fork_helpers.h"
+#include "t/test_env.h"
+#include "t/tmp_helpers.h"
 
 using zan::Fd;
 
@@ -50,10 +59,11 @@ void on_alarm(int)
     }
 }
 
-// Installs on_alarm without SA_RESTART and fires it once after 20 ms.
-class AlarmOnce {
+// Installs on_alarm for SIGALRM without SA_RESTART for the life of the
+// object; gate_fd is the descriptor the handler writes to (-1: none).
+class AlarmHandler {
 public:
-    explicit AlarmOnce(int gate_fd)
+    explicit AlarmHandler(int gate_fd)
     {
         g_alarms = 0;
         g_gate_fd = gate_fd;
@@ -66,25 +76,98 @@ public:
         sigset_t set;
         sigemptyset(&set);
         sigaddset(&set, SIGALRM);
-        ::sigprocmask(SIG_UNBLOCK, &set, &old_mask_);  // in case a test left it blocked
-        struct itimerval it;
-        memset(&it, 0, sizeof(it));
-        it.it_value.tv_usec = 20000;
-        ::setitimer(ITIMER_REAL, &it, nullptr);
+        ::pthread_sigmask(SIG_UNBLOCK, &set, &old_mask_);  // in case a test left it blocked
     }
-    ~AlarmOnce()
+    ~AlarmHandler()
     {
-        struct itimerval off;
-        memset(&off, 0, sizeof(off));
-        ::setitimer(ITIMER_REAL, &off, nullptr);
         ::sigaction(SIGALRM, &old_, nullptr);
-        ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+        ::pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
         g_gate_fd = -1;
     }
+    AlarmHandler(const AlarmHandler&) = delete;
+    AlarmHandler& operator=(const AlarmHandler&) = delete;
 
 private:
     struct sigaction old_;
     sigset_t old_mask_;
+};
+
+// True when thread tid of this process sleeps in read(2) on fd: the
+// kernel shows the system call a blocked thread is in, with its
+// arguments, in /proc/self/task/TID/syscall ("running" otherwise).
+bool blocked_in_read(pid_t tid, int fd)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", static_cast<int>(tid));
+    FILE* f = ::fopen(path, "r");
+    if (!f)
+        return false;
+    long nr = -1;
+    unsigned long arg0 = 0;
+    int n = ::fscanf(f, "%ld %lx", &nr, &arg0);
+    ::fclose(f);
+    return n == 2 && nr == SYS_read && arg0 == static_cast<unsigned long>(fd);
+}
+
+// Sends SIGALRM to the calling thread once it sleeps in read(2) on `fd`,
+// from a thread of its own, so the signal never lands before the read
+// blocks (nor after it returned). The read cannot hang the test: should
+// it not have returned 5 s (scaled) after the start, the watcher closes
+// *closer, a write end whose closing ends the read with end of file.
+// finish() (or the destructor) joins the watcher; call it once the read
+// has returned.
+class ReadInterrupter {
+public:
+    ReadInterrupter(int fd, Fd* closer)
+        : tid_(static_cast<pid_t>(::syscall(SYS_gettid))), fd_(fd), closer_(closer), thread_([this] { run(); })
+    {
+    }
+    ~ReadInterrupter() { finish(); }
+    ReadInterrupter(const ReadInterrupter&) = delete;
+    ReadInterrupter& operator=(const ReadInterrupter&) = delete;
+
+    void finish()
+    {
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        if (thread_.joinable())
+            thread_.join();
+    }
+    // True if the signal was sent while the thread slept in read(2).
+    bool signalled() const { return signalled_; }
+    bool timed_out() const { return timed_out_; }
+
+private:
+    void run()
+    {
+        long long deadline = zt::now_ms() + zt::scaled(5000);
+        std::unique_lock<std::mutex> g(mu_);
+        // Polls /proc every millisecond: a thread going to sleep has no
+        // event to wait on.
+        while (!done_ && !blocked_in_read(tid_, fd_) && zt::now_ms() < deadline)
+            cv_.wait_for(g, std::chrono::milliseconds(1));
+        if (!done_ && zt::now_ms() < deadline)
+            signalled_ = ::syscall(SYS_tgkill, ::getpid(), tid_, SIGALRM) == 0;
+        while (!done_ && zt::now_ms() < deadline)
+            cv_.wait_for(g, std::chrono::milliseconds(deadline - zt::now_ms()));
+        if (!done_) {
+            timed_out_ = true;
+            closer_->reset();
+        }
+    }
+
+    const pid_t tid_;
+    const int fd_;
+    Fd* closer_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    bool signalled_ = false;
+    bool timed_out_ = false;
+    std::thread thread_;
 };
 
 }  // namespace
@@ -296,26 +379,36 @@ TEST(Sys, ReadSomeWouldBlock)
     EXPECT_EQ(errno, EAGAIN);
 }
 
-// Control for the next test: the handler really interrupts a raw read(2).
+// Control for the next test: the handler really interrupts a raw read(2)
+// that is blocked (the signal is sent once /proc shows it blocked).
 TEST(Sys, AlarmInterruptsRawRead)
 {
     Fd r, w;
     ASSERT_TRUE(zan::make_pipe(false, &r, &w));
     ssize_t n;
     int err;
+    bool signalled, timed_out;
     {
-        AlarmOnce alarm(-1);
+        AlarmHandler handler(-1);
+        ReadInterrupter interrupter(r.get(), &w);
         char c;
         n = ::read(r.get(), &c, 1);
         err = errno;
+        interrupter.finish();
+        signalled = interrupter.signalled();
+        timed_out = interrupter.timed_out();
     }
+    EXPECT_TRUE(signalled) << "the read never showed as blocked";
+    EXPECT_FALSE(timed_out) << "the read was ended by closing the pipe";
     EXPECT_EQ(n, -1);
     EXPECT_EQ(err, EINTR);
     EXPECT_EQ(g_alarms, 1);
 }
 
-// SIGALRM interrupts a blocking read_some(); its handler lets a forked
-// writer go, and read_some() must retry and return the data.
+// SIGALRM interrupts a read_some() blocked in read(2); its handler lets a
+// forked writer go, and read_some() must retry and return the data. The
+// data exists only once the handler has run, and the handler runs only
+// while read(2) sleeps: the read was interrupted, and read_some() retried.
 TEST(Sys, ReadSomeRetriesEintr)
 {
     Fd data_r, data_w, gate_r, gate_w;
@@ -336,11 +429,20 @@ TEST(Sys, ReadSomeRetriesEintr)
     ssize_t n;
     int err;
     char buf[16];
+    bool signalled, timed_out;
     {
-        AlarmOnce alarm(gate_w.get());
+        AlarmHandler handler(gate_w.get());
+        // On a time-out, closing the gate makes the writer exit, which
+        // ends the read with end of file.
+        ReadInterrupter interrupter(data_r.get(), &gate_w);
         n = zan::read_some(data_r.get(), buf, sizeof(buf));
         err = errno;
+        interrupter.finish();
+        signalled = interrupter.signalled();
+        timed_out = interrupter.timed_out();
     }
+    EXPECT_TRUE(signalled) << "the read never showed as blocked";
+    EXPECT_FALSE(timed_out) << "the read was ended by closing the gate";
     EXPECT_EQ(n, 5) << strerror(err);
     if (n == 5) {
         EXPECT_EQ(std::string(buf, 5), "hello");
@@ -365,13 +467,28 @@ TEST(Sys, MonotonicClocksAgree)
     }
 }
 
-TEST(Sys, CpuCountMatchesSysconf)
+// cpu_count() is the number of online CPUs: those the kernel lists in
+// /sys/devices/system/cpu/online ("0-3,5"), counted here independently.
+// The CPUs this process may run on are a subset of them.
+TEST(Sys, CpuCountIsTheNumberOfOnlineCpus)
 {
-    long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-    EXPECT_GE(zan::cpu_count(), 1);
-    if (n > 0) {
-        EXPECT_EQ(zan::cpu_count(), n);
+    std::string list = zt::read_file("/sys/devices/system/cpu/online");
+    if (list.empty())
+        GTEST_SKIP() << "/sys/devices/system/cpu/online cannot be read";
+    int online = 0;
+    std::istringstream in(list);
+    for (std::string range; std::getline(in, range, ',');) {
+        int lo = 0, hi = 0;
+        int got = sscanf(range.c_str(), "%d-%d", &lo, &hi);
+        ASSERT_GE(got, 1) << "unexpected list: " << list;
+        online += got == 2 ? hi - lo + 1 : 1;
     }
+    EXPECT_EQ(zan::cpu_count(), online) << "online: " << list;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    ASSERT_EQ(::sched_getaffinity(0, sizeof(set), &set), 0) << strerror(errno);
+    EXPECT_GE(zan::cpu_count(), CPU_COUNT(&set));
+    EXPECT_GE(zan::cpu_count(), 1);
 }
 
 // A thread's slice is read back as set, 0 restores the default, and the
