@@ -72,9 +72,21 @@ prereqs:
 # build step itself is parallel under -j.
 # Build steps under check run JOBS-way parallel (make check -j is not needed).
 JOBS ?= 2
+# Every wall-clock limit of the tests is multiplied by TEST_TIME_SCALE
+# (ZAN_TEST_TIME_SCALE in their environment): sanitizers and valgrind
+# make the code that much slower. Each test has a deadline of 120 s times
+# that scale (the watchdog of t/main.cc), and the whole suite runs under
+# timeout(1), so a hang is always a named failure, never a CI time-out.
+ifneq ($(SAN),)
+TEST_TIME_SCALE ?= 3
+else
+TEST_TIME_SCALE ?= 1
+endif
+VALGRIND_TIME_SCALE ?= 10
+TEST_LIMIT_S = $(shell awk 'BEGIN { printf "%d", 1200 * $(1) }')
 test: prereqs
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(B)/t/zan_test $(B)/t/example_echo
-	$(B)/t/zan_test
+	ZAN_TEST_TIME_SCALE=$(TEST_TIME_SCALE) timeout -k 10 $(call TEST_LIMIT_S,$(TEST_TIME_SCALE)) $(B)/t/zan_test
 
 check: test
 	@$(MAKE) --no-print-directory fuzz-replay
@@ -105,7 +117,8 @@ fuzz-replay: $(B)/t/fuzz_replay
 # Unit tests (no servers) under valgrind: no leaks, no invalid accesses.
 valgrind: $(B)/t/zan_test
 	@sh t/prereqs.sh valgrind
-	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	ZAN_TEST_TIME_SCALE=$(VALGRIND_TIME_SCALE) timeout -k 10 $(call TEST_LIMIT_S,$(VALGRIND_TIME_SCALE)) \
+	  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(B)/t/zan_test --gtest_filter='-Server*:HttpServer*:HttpConformance.Live*'
 
 # The man-page example (zan_tcp_server(3)) must compile and link.
