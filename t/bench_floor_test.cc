@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -165,6 +166,10 @@ TEST(BenchFloor, HopFloorSharesConnectionsEvenly)
     ASSERT_GT(port, 0) << p.output();
     std::vector<pid_t> kids = zt::children_of(p.pid());
     ASSERT_EQ(4u, kids.size());
+    // A child says it is ready, then closes the pipe it said it on: count
+    // its descriptors once it sleeps in its loop.
+    for (pid_t k : kids)
+        ASSERT_TRUE(zt::wait_in_syscall(k, {SYS_epoll_wait, SYS_epoll_pwait}, 5000)) << "child " << k << " not idle";
     std::vector<int> before;
     for (pid_t k : kids)
         before.push_back(zt::open_fds(k));

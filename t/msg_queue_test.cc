@@ -17,6 +17,7 @@
 
 #include "t/fork_helpers.h"
 #include "t/proc_helpers.h"
+#include "t/test_env.h"
 #include "zan/fd.h"
 #include "zan/msg_queue.h"
 #include "zan/sys.h"
@@ -58,7 +59,7 @@ std::string read_proc(pid_t pid, const char* what)
 // /proc/pid/stat where wchan is hidden, every 100 us.
 bool wait_in_msgrcv(pid_t pid, int timeout_ms)
 {
-    long long deadline = zan::monotonic_ms() + timeout_ms;
+    long long deadline = zan::monotonic_ms() + zt::scaled(timeout_ms);
     for (;;) {
         std::string wchan = read_proc(pid, "wchan");
         if (wchan.find("msgrcv") != std::string::npos)

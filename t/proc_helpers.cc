@@ -321,6 +321,33 @@ bool wait_stopped(pid_t pid, int timeout_ms)
     }
 }
 
+bool wait_in_syscall(pid_t pid, std::initializer_list<long> nrs, int timeout_ms, unsigned long* arg0)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/syscall", static_cast<int>(pid));
+    long long deadline = now_ms() + scaled(timeout_ms);
+    for (;;) {
+        long nr = -1;
+        unsigned long a0 = 0;
+        if (FILE* f = ::fopen(path, "r")) {
+            if (::fscanf(f, "%ld %lx", &nr, &a0) != 2)
+                nr = -1;  // "running", or gone
+            ::fclose(f);
+        }
+        for (long want : nrs) {
+            if (nr == want) {
+                if (arg0)
+                    *arg0 = a0;
+                return true;
+            }
+        }
+        long long left = deadline - now_ms();
+        if (left <= 0)
+            return false;
+        wait_fd(-1, 0, static_cast<int>(std::min(left, 1LL)));  // polling /proc: no event for it
+    }
+}
+
 bool reap_by(pid_t pid, int* status, long long deadline)
 {
     zan::Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
@@ -470,7 +497,8 @@ std::string shell_quote(const std::string& s)
 
 int run_command(const std::string& cmd, std::string* out, int timeout_s)
 {
-    std::string full = "timeout -k 2 " + std::to_string((scaled(timeout_s * 1000) + 999) / 1000) + " sh -c " + shell_quote(cmd);
+    int limit_s = (scaled(timeout_s * 1000) + 999) / 1000;
+    std::string full = "timeout -k 2 " + std::to_string(limit_s) + " sh -c " + shell_quote(cmd);
     FILE* f = ::popen(full.c_str(), "r");
     if (!f)
         return -1;

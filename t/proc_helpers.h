@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <condition_variable>
+#include <initializer_list>
 #include <mutex>
 #include <set>
 #include <string>
@@ -77,6 +78,11 @@ bool reap_by(pid_t pid, int* status, long long deadline);
 // Waits until pid is stopped (state T in /proc/pid/stat), as it is some
 // time after a SIGSTOP; true if it was within timeout_ms.
 bool wait_stopped(pid_t pid, int timeout_ms);
+// Waits until pid sleeps in one of the system calls `nrs` (SYS_msgrcv,
+// SYS_epoll_wait, ...), as /proc/pid/syscall shows: a process blocked
+// there has done everything before it. Its first argument goes to *arg0.
+// pid must be ours or a descendant (ptrace access). False on timeout.
+bool wait_in_syscall(pid_t pid, std::initializer_list<long> nrs, int timeout_ms, unsigned long* arg0 = nullptr);
 // utime+stime of pid in clock ticks from /proc/pid/stat; -1 when gone.
 long long cpu_ticks(pid_t pid);
 // CPU time (user + system, ms) a process has used so far, from

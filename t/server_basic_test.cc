@@ -45,7 +45,7 @@ std::vector<std::string> pipeline(int fd, const std::vector<std::string>& lines,
     if (!zt::send_str(fd, out))
         return replies;
     LineReader r(fd);
-    long long deadline = zt::now_ms() + timeout_ms;
+    long long deadline = zt::now_ms() + zt::scaled(timeout_ms);
     std::string line;
     while (replies.size() < lines.size() &&
            r.next(&line, static_cast<int>(std::max(1LL, deadline - zt::now_ms()))))
@@ -66,7 +66,7 @@ std::vector<std::string> numbered(const std::string& prefix, int n)
 // reply before the count.)
 long long wait_stat(int fd, const std::string& key, long long want, int timeout_ms = 5000)
 {
-    long long deadline = zt::now_ms() + timeout_ms, v = -1;
+    long long deadline = zt::now_ms() + zt::scaled(timeout_ms), v = -1;
     for (;;) {
         v = zt::stat_of(fd, key);
         if (v >= want || zt::now_ms() >= deadline)

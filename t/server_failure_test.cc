@@ -555,7 +555,7 @@ TEST_F(ServerFailure, EmfileDoesNotSpin)
     // Replies of the accepted connections.
     std::vector<bool> answered(kConns, false);
     auto collect = [&](int timeout_ms, int want_total) {
-        long long deadline = zt::now_ms() + timeout_ms;
+        long long deadline = zt::now_ms() + zt::scaled(timeout_ms);
         int total = static_cast<int>(std::count(answered.begin(), answered.end(), true));
         while (total < want_total && zt::now_ms() < deadline) {
             std::vector<struct pollfd> pf;
