@@ -9,8 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -27,19 +29,39 @@ namespace {
 using zt::Child;
 
 // Declared first, so it runs last: every queue the test made must be
-// gone by then.
+// gone by then. Other programs on the machine make and remove queues at
+// any time, so it looks only at queues it knows to be the test's: those
+// watch()ed (the fixture's q_), and new ones this process was the last to
+// send to or receive from (/proc/sysvipc/msg lspid, lrpid). The tests
+// that make other queues check those themselves.
 class NoQueueLeft {
 public:
     NoQueueLeft() : before_(zt::sysv_queues()) {}
+    void watch(int id) { watched_.insert(id); }
     ~NoQueueLeft()
     {
-        for (int id : zt::sysv_queues())
-            if (before_.count(id) == 0)
+        std::set<int> ours = watched_;
+        std::ifstream f("/proc/sysvipc/msg");
+        std::string line;
+        std::getline(f, line);  // header: key msqid perms cbytes qnum lspid lrpid ...
+        while (std::getline(f, line)) {
+            std::istringstream in(line);
+            long long key, perms, cbytes, qnum;
+            int id;
+            pid_t lspid, lrpid;
+            if ((in >> key >> id >> perms >> cbytes >> qnum >> lspid >> lrpid) && before_.count(id) == 0 &&
+                (lspid == ::getpid() || lrpid == ::getpid()))
+                ours.insert(id);
+        }
+        std::set<int> now = zt::sysv_queues();
+        for (int id : ours)
+            if (now.count(id) != 0)
                 ADD_FAILURE() << "message queue " << id << " left behind";
     }
 
 private:
     std::set<int> before_;
+    std::set<int> watched_;
 };
 
 bool queue_exists(int id) { return zt::sysv_queues().count(id) != 0; }
@@ -85,7 +107,11 @@ using Q = zan::MsgQueue;
 // A fresh queue q_ for each test, which must leave no queue behind.
 class MsgQueue : public ::testing::Test {
 protected:
-    void SetUp() override { ASSERT_TRUE(q_.create()) << strerror(errno); }
+    void SetUp() override
+    {
+        ASSERT_TRUE(q_.create()) << strerror(errno);
+        guard_.watch(q_.id());
+    }
 
     // Runs body(ready) in *child; the body opens `ready` right before it
     // blocks in msgrcv(2). Returns once the child sleeps there.
