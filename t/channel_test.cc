@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/test_env.h"
 #include "zan/channel.h"
 #include "zan/fd.h"
 #include "zan/ring.h"

@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/fork_helpers.h"
 #include "zan/fd.h"
 #include "zan/ring.h"
 #include "zan/ring_channel.h"

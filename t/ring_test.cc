@@ -13,7 +13,8 @@
 
 #include <gtest/gtest.h>
 
-#include "t/helpers.h"
+#include "t/fork_helpers.h"
+#include "t/tmp_helpers.h"
 #include "zan/fd.h"
 #include "zan/log.h"
 #include "zan/ring.h"

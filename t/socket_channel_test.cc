@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "t/helpers.h"
+#include "t/test_env.h"
 #include "zan/socket_channel.h"
 
 namespace {
