@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,7 +18,20 @@ int Watchdog::deadline_from_env()
     return scaled((s > 0 ? s : 120) * 1000) / 1000;
 }
 
-Watchdog::Watchdog(int deadline_s) : deadline_s_(deadline_s), thread_([this] { run(); }) {}
+Watchdog::Watchdog(int deadline_s) : deadline_s_(deadline_s)
+{
+    int err = pthread_create(&thread_, nullptr, &Watchdog::start, this);
+    if (err != 0) {
+        fprintf(stderr, "watchdog: pthread_create() failed: %s\n", strerror(err));
+        ::abort();
+    }
+}
+
+void* Watchdog::start(void* self)
+{
+    static_cast<Watchdog*>(self)->run();
+    return nullptr;
+}
 
 Watchdog::~Watchdog()
 {
@@ -26,7 +40,7 @@ Watchdog::~Watchdog()
         quit_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    pthread_join(thread_, nullptr);
 }
 
 void Watchdog::OnTestStart(const ::testing::TestInfo& info)
