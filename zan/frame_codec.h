@@ -147,6 +147,30 @@ void FrameCodec::dispatch(const char* p, size_t n, Fn&& fn)
     }
 }
 
+// The output queue as both channel types show it to their users: each
+// call goes to the channel's FrameCodec. A base with no virtual function,
+// so SocketChannel and RingChannel share these calls at no cost.
+class FramedChannel {
+public:
+    // Queues one message; false (nothing queued) over the pending limit.
+    bool push(uint8_t kind, uint64_t id, int32_t arg, std::string_view data)
+    {
+        return frames_.push(kind, id, arg, data);
+    }
+    bool push2(uint8_t kind, uint64_t id, int32_t arg, std::string_view a, std::string_view b)
+    {
+        return frames_.push2(kind, id, arg, a, b);
+    }
+    void push_control(uint8_t kind, uint64_t id, int32_t arg) { frames_.push_control(kind, id, arg); }
+    size_t pending() const { return frames_.pending(); }
+    void set_max_pending(size_t n) { frames_.set_max_pending(n); }
+    bool full() const { return frames_.full(); }
+    void discard() { frames_.discard(); }
+
+protected:
+    FrameCodec frames_;
+};
+
 }  // namespace zan
 
 #endif

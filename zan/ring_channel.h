@@ -27,7 +27,7 @@
 
 namespace zan {
 
-class RingChannel {
+class RingChannel : public FramedChannel {
 public:
     static constexpr size_t kMaxRecord = FrameCodec::kMaxRecord;
 
@@ -99,20 +99,8 @@ public:
     template <class Chan>
     static bool yield_to_peers(int turns, const std::vector<Chan*>& chans, int* taken = nullptr);
 
-    // The output queue (see FrameCodec).
-    bool push(uint8_t kind, uint64_t id, int32_t arg, std::string_view data)
-    {
-        return frames_.push(kind, id, arg, data);
-    }
-    bool push2(uint8_t kind, uint64_t id, int32_t arg, std::string_view a, std::string_view b)
-    {
-        return frames_.push2(kind, id, arg, a, b);
-    }
-    void push_control(uint8_t kind, uint64_t id, int32_t arg) { frames_.push_control(kind, id, arg); }
-    size_t pending() const { return frames_.pending(); }
-    void set_max_pending(size_t n) { frames_.set_max_pending(n); }
-    bool full() const { return frames_.full(); }
-    void discard() { frames_.discard(); }
+    // push(), push2(), push_control(), pending(), set_max_pending(), full()
+    // and discard(): the output queue, from FramedChannel.
 
     // Copies as many whole queued frames as fit into tx and wakes the peer
     // if it sleeps. Returns 1 when everything went in, 0 when the ring is
@@ -140,7 +128,6 @@ private:
     size_t read(size_t limit);
     void wake_peer();
 
-    FrameCodec frames_;
     Ring tx_, rx_;
     int peer_wake_ = -1;                // the peer's eventfd
     int32_t* peer_sleeping_ = nullptr;  // the peer's sleeping word

@@ -31,7 +31,7 @@
 
 namespace zan {
 
-class SocketChannel {
+class SocketChannel : public FramedChannel {
 public:
     static constexpr size_t kMaxRecord = FrameCodec::kMaxRecord;
 
@@ -53,20 +53,8 @@ public:
         frames_.clear();
     }
 
-    // The output queue (see FrameCodec).
-    bool push(uint8_t kind, uint64_t id, int32_t arg, std::string_view data)
-    {
-        return frames_.push(kind, id, arg, data);
-    }
-    bool push2(uint8_t kind, uint64_t id, int32_t arg, std::string_view a, std::string_view b)
-    {
-        return frames_.push2(kind, id, arg, a, b);
-    }
-    void push_control(uint8_t kind, uint64_t id, int32_t arg) { frames_.push_control(kind, id, arg); }
-    size_t pending() const { return frames_.pending(); }
-    void set_max_pending(size_t n) { frames_.set_max_pending(n); }
-    bool full() const { return frames_.full(); }
-    void discard() { frames_.discard(); }
+    // push(), push2(), push_control(), pending(), set_max_pending(), full()
+    // and discard(): the output queue, from FramedChannel.
 
     // Sends queued records. Returns 1 when everything was sent, 0 when the
     // socket is full (the rest stays queued: wait for writability), -1 on
@@ -93,7 +81,6 @@ private:
     int recv_records(int want);
 
     Fd fd_;
-    FrameCodec frames_;
     size_t rlen_[FrameCodec::kRecvBatch] = {};
 };
 
