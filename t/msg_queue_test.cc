@@ -9,10 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -41,18 +39,9 @@ public:
     ~NoQueueLeft()
     {
         std::set<int> ours = watched_;
-        std::ifstream f("/proc/sysvipc/msg");
-        std::string line;
-        std::getline(f, line);  // header: key msqid perms cbytes qnum lspid lrpid ...
-        while (std::getline(f, line)) {
-            std::istringstream in(line);
-            long long key, perms, cbytes, qnum;
-            int id;
-            pid_t lspid, lrpid;
-            if ((in >> key >> id >> perms >> cbytes >> qnum >> lspid >> lrpid) && before_.count(id) == 0 &&
-                (lspid == ::getpid() || lrpid == ::getpid()))
+        for (int id : zt::sysv_queues_used_by({::getpid()}))
+            if (before_.count(id) == 0)
                 ours.insert(id);
-        }
         std::set<int> now = zt::sysv_queues();
         for (int id : ours)
             if (now.count(id) != 0)

@@ -275,6 +275,23 @@ std::set<int> sysv_queues()
     return ids;
 }
 
+std::set<int> sysv_queues_used_by(const std::set<pid_t>& pids)
+{
+    std::set<int> ids;
+    std::ifstream f("/proc/sysvipc/msg");
+    std::string line;
+    std::getline(f, line);  // header: key msqid perms cbytes qnum lspid lrpid ...
+    while (std::getline(f, line)) {
+        std::istringstream in(line);
+        long long key, perms, cbytes, qnum;
+        int id;
+        pid_t lspid, lrpid;
+        if ((in >> key >> id >> perms >> cbytes >> qnum >> lspid >> lrpid) && (pids.count(lspid) || pids.count(lrpid)))
+            ids.insert(id);
+    }
+    return ids;
+}
+
 bool wait_gone(pid_t pid, int timeout_ms)
 {
     long long deadline = now_ms() + scaled(timeout_ms);
@@ -443,20 +460,9 @@ void QueueGuard::capture(pid_t master)
 {
     std::vector<pid_t> tree = descendants_of(master);
     tree.push_back(master);
-    std::set<pid_t> pids(tree.begin(), tree.end());
-    std::ifstream f("/proc/sysvipc/msg");
-    std::string line;
-    std::getline(f, line);  // header: key msqid perms cbytes qnum lspid lrpid ...
-    while (std::getline(f, line)) {
-        std::istringstream in(line);
-        long long key, perms, cbytes, qnum;
-        int id;
-        pid_t lspid, lrpid;
-        if (!(in >> key >> id >> perms >> cbytes >> qnum >> lspid >> lrpid))
-            continue;
-        if (!before_.count(id) && (pids.count(lspid) || pids.count(lrpid)))
+    for (int id : sysv_queues_used_by(std::set<pid_t>(tree.begin(), tree.end())))
+        if (!before_.count(id))
             ours_.insert(id);
-    }
 }
 
 std::set<int> QueueGuard::leftover() const

@@ -98,6 +98,9 @@ bool raise_fd_limit(unsigned long want);
 
 // Ids of the SysV message queues in /proc/sysvipc/msg.
 std::set<int> sysv_queues();
+// Ids of those whose last sender or last receiver (lspid, lrpid) is one
+// of `pids`.
+std::set<int> sysv_queues_used_by(const std::set<pid_t>& pids);
 
 // Records the SysV message queues that exist when constructed. capture()
 // remembers those created since whose last sender or receiver (lspid,
