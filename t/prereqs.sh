@@ -14,6 +14,13 @@ need libgtest-dev sh -c 'test -f /usr/include/gtest/gtest.h && ls /usr/lib/*/lib
 need mandoc sh -c 'command -v mandoc'
 need curl sh -c 'command -v curl'
 need python3 sh -c 'command -v python3'
+# Real peers the integration tests start: a load balancer and reverse
+# proxy, the HTTP load generator, systemd's socket activator and the
+# Prometheus exposition checker.
+need nginx sh -c 'command -v nginx || test -x /usr/sbin/nginx'
+need wrk sh -c 'command -v wrk'
+need systemd sh -c 'command -v systemd-socket-activate'
+need prometheus sh -c 'command -v promtool'
 if [ "${1:-}" = valgrind ]; then
     need valgrind sh -c 'command -v valgrind'
 fi
