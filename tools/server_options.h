@@ -39,7 +39,8 @@ enum class Option { no, taken, bad_value };
 
 // Applies "name value" when name is one of the options every server tool
 // takes: --host, --port, --worker-num, --net-worker-num, --max-request,
-// --send-timeout, --hop-yield, --net-worker-slice, --pid-file, --log-file, --log-level.
+// --send-timeout, --hop-yield, --net-worker-slice, --pid-file, --log-file, --log-level,
+// --upgrade-timeout.
 inline Option server_option(const std::string& name, const std::string& v, std::string* host,
                             int* port, zan::ServerConfig* cfg)
 {
@@ -77,6 +78,10 @@ inline Option server_option(const std::string& name, const std::string& v, std::
         if (!number(0, INT_MAX))
             return Option::bad_value;
         cfg->net_worker_slice_us = static_cast<int>(n);
+    } else if (name == "--upgrade-timeout") {  // ServerConfig checks the range
+        if (!number(0, INT_MAX))
+            return Option::bad_value;
+        cfg->upgrade_timeout = static_cast<int>(n);
     } else if (name == "--pid-file") {
         cfg->pid_file = v;
     } else if (name == "--log-file") {

@@ -26,7 +26,7 @@ static void usage()
             "                 [--task-max-request N] [--dispatch-mode N] [--max-connection N]\n"
             "                 [--max-wait-time S] [--pipe-buffer-size B] [--pid-file F] [--log-file F]\n"
             "                 [--log-level L] [--send-timeout MS] [--hop-yield N] [--user U] [--group G] [--daemonize]\n"
-            "                 [--net-worker-slice US] [--discard-timeout-request]\n");
+            "                 [--net-worker-slice US] [--upgrade-timeout S] [--discard-timeout-request]\n");
     exit(2);
 }
 

@@ -37,7 +37,7 @@ static void usage()
             "                 [--root DIR] [--max-request N] [--pid-file F] [--log-file F]\n"
             "                 [--log-level L] [--keepalive-timeout MS] [--header-timeout MS]\n"
             "                 [--send-timeout MS] [--hop-yield N] [--net-worker-slice US]\n"
-            "                 [--cpu-affinity] [--daemonize]\n");
+            "                 [--upgrade-timeout S] [--cpu-affinity] [--daemonize]\n");
     exit(2);
 }
 

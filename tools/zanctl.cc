@@ -4,7 +4,10 @@
 //   zanctl -p FILE reload-tasks  SIGUSR2: TaskWorkers only
 //   zanctl -p FILE reopen        SIGRTMIN: reopen the log files
 //   zanctl -p FILE stop [-w S]   SIGTERM: graceful stop; waits up to S seconds (default 10)
-// Exit status: 0 done, 1 the server is not running or did not stop, 2 usage.
+//   zanctl -p FILE upgrade [-w S]  SIGRTMIN+2: binary upgrade; waits up to S seconds
+//                                (default 60) for the new Master or the rollback
+// Exit status: 0 done, 1 the server is not running, did not stop or was
+// not upgraded, 2 usage.
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -24,7 +28,8 @@
 
 static void usage()
 {
-    fprintf(stderr, "usage: zanctl -p pidfile status | reload | reload-tasks | reopen | stop [-w seconds]\n");
+    fprintf(stderr, "usage: zanctl -p pidfile status | reload | reload-tasks | reopen |\n"
+                    "                      stop [-w seconds] | upgrade [-w seconds]\n");
     exit(2);
 }
 
@@ -101,6 +106,57 @@ static bool master_exited(pid_t master)
     return !read_proc(master, &pi) || pi.state == 'Z' || pi.comm != "zan-master";
 }
 
+// The pid file's identity: a rewrite changes its inode or its mtime.
+struct FileStamp {
+    ino_t ino = 0;
+    struct timespec mtime = {0, 0};
+    bool operator==(const FileStamp& o) const
+    {
+        return ino == o.ino && mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec;
+    }
+};
+
+static FileStamp stamp_of(const std::string& file)
+{
+    FileStamp s;
+    struct stat st;
+    if (::stat(file.c_str(), &st) == 0) {
+        s.ino = st.st_ino;
+        s.mtime = st.st_mtim;
+    }
+    return s;
+}
+
+// The upgrade signal is sent; the Master decides. Success: the pid file
+// names another live zan Master (a new Master writes it once it is
+// ready). Failure: the old Master wrote the file again with its own pid
+// (its rollback), or it exited with no new Master named.
+static int wait_upgrade(const std::string& file, pid_t old, const FileStamp& before, int wait_s)
+{
+    long long deadline = zan::monotonic_ms() + wait_s * 1000LL;
+    while (zan::monotonic_ms() < deadline) {
+        pid_t now = 0;
+        std::string why;
+        bool named = read_master(file, &now, &why);
+        if (named && now != old) {
+            printf("zanctl: upgraded: new Master %d serves; old Master %d finishes and exits\n", now, old);
+            return 0;
+        }
+        if (named && !(stamp_of(file) == before)) {
+            fprintf(stderr, "zanctl: upgrade failed: Master %d keeps serving (its log says why)\n", old);
+            return 1;
+        }
+        if (master_exited(old) && !named) {
+            fprintf(stderr, "zanctl: upgrade failed: Master %d exited and no new Master is named in %s\n",
+                    old, file.c_str());
+            return 1;
+        }
+        usleep(20000);  // a file and another process: nothing to wait on
+    }
+    fprintf(stderr, "zanctl: no outcome of the upgrade of Master %d after %d s\n", old, wait_s);
+    return 1;
+}
+
 static int status(pid_t master)
 {
     ProcInfo m;
@@ -131,7 +187,7 @@ static int status(pid_t master)
 int main(int argc, char** argv)
 {
     std::string pidfile, cmd;
-    int wait_s = 10;
+    int wait_s = -1;  // per command: stop 10, upgrade 60
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "-p" && i + 1 < argc)
@@ -158,6 +214,15 @@ int main(int argc, char** argv)
     int sig = 0;
     if (cmd == "status")
         return status(master);
+    if (cmd == "upgrade") {
+        FileStamp before = stamp_of(pidfile);
+        // The Master's upgrade signal (zan(7)).
+        if (::kill(master, SIGRTMIN + 2) < 0) {
+            fprintf(stderr, "zanctl: kill(%d): %s\n", master, strerror(errno));
+            return 1;
+        }
+        return wait_s == 0 ? 0 : wait_upgrade(pidfile, master, before, wait_s < 0 ? 60 : wait_s);
+    }
     if (cmd == "reload")
         sig = SIGUSR1;
     else if (cmd == "reload-tasks")
@@ -172,6 +237,8 @@ int main(int argc, char** argv)
         fprintf(stderr, "zanctl: kill(%d): %s\n", master, strerror(errno));
         return 1;
     }
+    if (wait_s < 0)
+        wait_s = 10;
     if (sig != SIGTERM || wait_s == 0)
         return 0;
     long long deadline = zan::monotonic_ms() + wait_s * 1000LL;

@@ -10,6 +10,7 @@
 
 #include "zan/child_process.h"
 #include "zan/log.h"
+#include "zan/process_setup.h"
 #include "zan/sys.h"
 
 namespace zan {
@@ -20,6 +21,8 @@ static const int kMaxBackoffMs = 10000;
 Master::Master(Runtime& rt)
     : rt_(rt),
       loop_(new EventLoop),
+      notifier_(*loop_, rt.upgrade_parent),
+      upgrade_(*loop_),
       current_(static_cast<size_t>(rt.proc_count()), 0),
       quick_deaths_(current_.size(), 0),
       respawn_timer_(current_.size(), 0)
@@ -59,6 +62,9 @@ int Master::run()
             ::kill(kv.first, SIGRTMIN);
     });
     loop_->watch_signal(SIGHUP, [](const signalfd_siginfo&) {});
+    loop_->watch_signal(upgrade_signal(), [this](const signalfd_siginfo&) { upgrade(); });
+    notifier_.start();
+    notifier_.status("Starting " + std::to_string(rt_.proc_count()) + " processes");
 
     // Fork order of the model: Workers, TaskWorkers, UserWorkers, NetWorkers.
     for (int i = 0; i < rt_.W(); i++)
@@ -138,6 +144,8 @@ void Master::child_main(int id, Channel ctl, pid_t predecessor)
     (void)loop_.release();
     for (auto& kv : children_)
         kv.second.ctl.reset();
+    notifier_.close_after_fork();
+    upgrade_.close_after_fork();
     ChildProcess(rt_, id).run(std::move(ctl), predecessor);
 }
 
@@ -208,6 +216,18 @@ void Master::check_all_ready()
             log(Level::error, "on_start threw an exception");
         }
     }
+    // A Master started by a binary upgrade names itself in the pid file
+    // only now, when it serves (the file always names the serving Master).
+    if (!rt_.upgrade_parent.empty()) {
+        ProcessSetup setup(rt_);
+        if (!setup.write_pid_file()) {
+            log(Level::error, "%s: shutting down", setup.error().c_str());
+            exit_status_ = 1;
+            begin_shutdown();
+            return;
+        }
+    }
+    notifier_.ready(serving_status());
 }
 
 void Master::reap_all()
@@ -255,8 +275,11 @@ void Master::report_exit(pid_t pid, int id, int status, bool call_error_cb)
 void Master::on_exit(pid_t pid, int status)
 {
     auto it = children_.find(pid);
-    if (it == children_.end())
+    if (it == children_.end()) {
+        if (pid == upgrade_.pid())
+            upgrade_.exited(status);
         return;
+    }
     // A child may send its last word (ready, retire) and exit at once: read
     // it before deciding what the exit means.
     if (it->second.ctl.valid())

@@ -5,8 +5,10 @@
 // reloads and the graceful shutdown, and tells the survivors about deaths
 // they must act on. Lives in the Master process only; a child never
 // returns into the Master's stack (it _exit()s; see ChildProcess for
-// what a child does after fork). master.cc holds forking and reaping,
-// master_control.cc retire, reload and shutdown.
+// what a child does after fork), keeps the service manager informed
+// (MasterNotifier) and drives a binary upgrade (BinaryUpgrade).
+// master.cc holds forking and reaping, master_control.cc retire, reload,
+// upgrade and shutdown.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_MASTER_H
 #define ZAN_MASTER_H
@@ -15,9 +17,12 @@
 
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "zan/binary_upgrade.h"
 #include "zan/event_loop.h"
+#include "zan/master_notifier.h"
 #include "zan/process.h"
 
 namespace zan {
@@ -55,6 +60,9 @@ private:
     void clear_net_sessions(int net_index);
     void retire(pid_t pid, bool now);
     void reload(bool tasks_only);
+    void upgrade();
+    void upgrade_done(bool ok, pid_t pid, const std::string& detail);
+    std::string serving_status() const;
     void begin_shutdown();
     void shutdown_phase2();
     void maybe_finish();
@@ -63,6 +71,9 @@ private:
 
     Runtime& rt_;
     std::unique_ptr<EventLoop> loop_;
+    MasterNotifier notifier_;
+    BinaryUpgrade upgrade_;
+    int reloads_waiting_ = 0;  // reloaded ids whose successor is not ready yet
     std::map<pid_t, Child> children_;
     std::vector<pid_t> current_;      // per id: the pid serving it now (0 none)
     std::vector<int> quick_deaths_;   // per id: consecutive deaths soon after start

@@ -1,6 +1,7 @@
 // Master, the operator's controls: retiring a child, reload (all Workers
-// and TaskWorkers, or TaskWorkers only) and the two-phase shutdown. Forking,
-// reaping and respawning are in master.cc.
+// and TaskWorkers, or TaskWorkers only), the binary upgrade and the
+// two-phase shutdown, each told to the service manager. Forking, reaping
+// and respawning are in master.cc.
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "zan/log.h"
 #include "zan/master.h"
+#include "zan/process_setup.h"
 #include "zan/sys.h"
 
 namespace zan {
@@ -44,7 +46,9 @@ void Master::reload(bool tasks_only)
 {
     if (shutting_down_)
         return;
-    log(Level::info, "reloading %s", tasks_only ? "TaskWorkers" : "Workers and TaskWorkers");
+    std::string what = tasks_only ? "TaskWorkers" : "Workers and TaskWorkers";
+    log(Level::info, "reloading %s", what.c_str());
+    notifier_.reloading("Reloading " + what);
     atomic_store(&rt_.stats->last_reload, static_cast<int64_t>(::time(nullptr)));
     int from = tasks_only ? rt_.first_id(Role::task_worker) : 0;
     int to = rt_.first_id(Role::task_worker) + rt_.T();
@@ -59,6 +63,7 @@ void Master::reload(bool tasks_only)
         it->second.retiring = true;
         // The old one keeps serving until its successor is ready.
         pid_t succ = fresh;
+        reloads_waiting_++;
         auto wait_ready = std::make_shared<EventLoop::TimerId>(0);
         *wait_ready = loop_->run_every(5, [this, old, succ, wait_ready] {
             auto s = children_.find(succ);
@@ -67,9 +72,66 @@ void Master::reload(bool tasks_only)
             if (succ_ready || succ_gone || shutting_down_) {
                 loop_->cancel(*wait_ready);
                 retire(old, true);
+                if (--reloads_waiting_ == 0 && !shutting_down_)
+                    notifier_.reloaded(serving_status());
             }
         });
     }
+    // The reload is over when every successor is ready (or none was due).
+    if (reloads_waiting_ == 0)
+        notifier_.reloaded(serving_status());
+}
+
+// "Serving on 127.0.0.1:8080 with 2 NetWorkers, 4 Workers, 0 TaskWorkers"
+std::string Master::serving_status() const
+{
+    std::string on;
+    for (const Listener& l : rt_.listeners)
+        on += (on.empty() ? "" : ", ") + l.addr.to_string();
+    return "Serving on " + on + " with " + std::to_string(rt_.N()) + " NetWorkers, " +
+           std::to_string(rt_.W()) + " Workers, " + std::to_string(rt_.T()) + " TaskWorkers";
+}
+
+// Starts the program file on disk as a new Master on our listening
+// sockets; we go on serving until it is ready (upgrade_done()).
+void Master::upgrade()
+{
+    if (shutting_down_) {
+        log(Level::warn, "upgrade: ignored: the server is shutting down");
+        return;
+    }
+    std::string err;
+    pid_t pid = upgrade_.start(
+        rt_.listeners, rt_.cfg.upgrade_timeout, rt_.cfg.max_wait_time,
+        [this](bool ok, pid_t p, const std::string& detail) { upgrade_done(ok, p, detail); }, &err);
+    if (!pid) {
+        upgrade_done(false, 0, err);
+        return;
+    }
+    log(Level::info, "upgrade: started %s as new Master %d; waiting up to %d s for it to be ready",
+        upgrade_.program().c_str(), pid, rt_.cfg.upgrade_timeout);
+    notifier_.status("Upgrading: new Master " + std::to_string(pid) + " is starting");
+}
+
+void Master::upgrade_done(bool ok, pid_t pid, const std::string& detail)
+{
+    if (!ok && shutting_down_) {
+        log(Level::warn, "upgrade abandoned: %s", detail.c_str());
+        return;
+    }
+    if (!ok) {
+        log(Level::error, "upgrade failed: %s; this Master keeps serving", detail.c_str());
+        notifier_.status(serving_status() + " (upgrade failed)");
+        // Written again (same pid): zanctl upgrade sees the file change
+        // and reports the failure.
+        ProcessSetup setup(rt_);
+        if (!setup.write_pid_file())
+            log(Level::error, "%s", setup.error().c_str());
+        return;
+    }
+    log(Level::info, "upgrade: new Master %d is ready: this Master stops accepting and finishes", pid);
+    notifier_.hand_over(detail);
+    begin_shutdown();
 }
 
 void Master::begin_shutdown()
@@ -78,6 +140,9 @@ void Master::begin_shutdown()
         return;
     shutting_down_ = true;
     log(Level::info, "shutting down");
+    notifier_.stopping("Stopping: finishing what is in flight");
+    if (upgrade_.busy())
+        upgrade_.abort("the Master is shutting down");
     for (auto t : respawn_timer_)
         if (t)
             loop_->cancel(t);
@@ -120,7 +185,7 @@ void Master::maybe_finish()
 {
     if (!phase2_ && live_of_role(Role::net_worker) == 0)
         shutdown_phase2();
-    if (children_.empty())
+    if (children_.empty() && !upgrade_.busy())
         loop_->stop();
 }
 

@@ -63,6 +63,7 @@ struct SendfileHeader {
 struct Listener {
     InetAddr addr;
     Fd fd;
+    std::string name;  // LISTEN_FDNAMES entry when passed to us, else ""
 };
 
 struct Runtime {
@@ -110,6 +111,9 @@ struct Runtime {
     volatile bool stopping = false;
     int data_flags = 0;     // flags of the data frame being handled (kDataLast)
     pid_t predecessor = 0;  // still-running process this one replaces (reload, recycling)
+    // Master started by a binary upgrade: the notify address of the
+    // Master it replaces (see BinaryUpgrade); "" otherwise.
+    std::string upgrade_parent;
 
     int W() const { return cfg.worker_num; }
     int T() const { return cfg.task_worker_num; }
@@ -161,6 +165,8 @@ private:
 // The signal a child gets when its Master dies (PR_SET_PDEATHSIG); its
 // handler calls leave_orphaned(). Applications must leave it alone.
 inline int parent_death_signal() { return SIGRTMIN + 1; }
+// The signal that asks the Master for a binary upgrade (zanctl upgrade).
+inline int upgrade_signal() { return SIGRTMIN + 2; }
 
 // Process name set with prctl(PR_SET_NAME): zan-master, zan-net-<i>,
 // zan-worker-<i>, zan-task-<i>, zan-user-<i>.

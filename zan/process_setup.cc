@@ -140,7 +140,12 @@ static void remove_task_files(const std::string& dir, pid_t master)
 void ProcessSetup::clean_up()
 {
     remove_task_files(rt_.cfg.task_tmpdir, rt_.master_pid);
-    if (!rt_.cfg.pid_file.empty())
+    // After a binary upgrade the file names the new Master: leave it.
+    if (rt_.cfg.pid_file.empty())
+        return;
+    std::ifstream f(rt_.cfg.pid_file);
+    std::string line;
+    if (std::getline(f, line) && line == std::to_string(rt_.master_pid))
         ::unlink(rt_.cfg.pid_file.c_str());
 }
 

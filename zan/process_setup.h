@@ -4,10 +4,13 @@
 // /etc/passwd and /etc/group, without the name service, so that -static
 // builds link cleanly) for the children to switch to, detaches from the
 // terminal (daemonize), hands the task queue to that user and writes the
-// pid file. After the Master returns: it removes the pid file and the
-// task files left under task_tmpdir. Used in the Master process only,
-// before the first fork and after the last child is gone; it owns no
-// descriptor and refers to the Runtime it was given.
+// pid file (a Master started by a binary upgrade writes it once it is
+// ready). After the Master returns: it removes the pid file, unless it
+// names another process (the Master that replaced this one), and the
+// task files left under task_tmpdir. Used in the Master process only:
+// before the first fork, after the last child is gone, and for the pid
+// file around a binary upgrade; it owns no descriptor and refers to the
+// Runtime it was given.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_PROCESS_SETUP_H
 #define ZAN_PROCESS_SETUP_H
@@ -37,7 +40,7 @@ public:
     // Writes the Master's pid to cfg.pid_file, when one is set.
     bool write_pid_file();
     // After the Master returned: removes the task files of this server
-    // and the pid file.
+    // and the pid file if it still names this Master.
     void clean_up();
 
     // Why the last call that returned false failed.

@@ -60,6 +60,8 @@ std::string ServerConfig::validate()
         return "send_timeout_ms must not be negative";
     if (max_wait_time < 1)
         return "max_wait_time must be at least 1 second";
+    if (upgrade_timeout < 1 || upgrade_timeout > 86400)
+        return "upgrade_timeout must be 1..86400 seconds";
     if (backlog < 1)
         return "backlog must be positive";
     return "";

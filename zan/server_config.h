@@ -66,6 +66,9 @@ struct ServerConfig {
 
     // Lifecycle.
     int max_wait_time = 3;  // seconds: drain limit for stop, reload and recycling
+    // Seconds a binary upgrade waits for the new Master to be ready before
+    // it stops it and keeps the old one serving.
+    int upgrade_timeout = 30;
     std::string log_file;   // empty: standard error
     Level log_level = Level::info;
     std::string pid_file;

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "zan/binary_upgrade.h"
+#include "zan/listen_fds.h"
 #include "zan/log.h"
 #include "zan/master.h"
 #include "zan/net_worker.h"
@@ -26,6 +28,25 @@ TcpServer::TcpServer(const std::string& host, int port, const ServerConfig& cfg)
 
 TcpServer::~TcpServer() = default;
 
+// The listening sockets passed to this process (systemd socket activation,
+// or the Master this one replaces in a binary upgrade): read from the
+// environment, which then no longer holds them, once per process.
+struct PassedSockets {
+    ListenFds fds;
+    std::string error;
+};
+
+static PassedSockets& passed_sockets()
+{
+    static PassedSockets* ps = nullptr;
+    if (!ps) {
+        ps = new PassedSockets;  // lives as long as the process
+        if (!ps->fds.take_from_env(&ps->error))
+            ps->error = "socket activation: " + ps->error;
+    }
+    return *ps;
+}
+
 bool TcpServer::listen(const std::string& host, int port)
 {
     InetAddr addr;
@@ -34,6 +55,9 @@ bool TcpServer::listen(const std::string& host, int port)
         log(Level::error, "%s", error_.c_str());
         return false;
     }
+    PassedSockets& ps = passed_sockets();
+    if (!ps.error.empty() || ps.fds.active())
+        return take_passed(addr);
     std::string err;
     Fd fd = listen_tcp(addr, rt_.cfg.backlog, false, &err);
     if (!fd) {
@@ -44,6 +68,30 @@ bool TcpServer::listen(const std::string& host, int port)
     Listener l;
     l.addr = local_addr(fd.get());
     l.fd = std::move(fd);
+    rt_.listeners.push_back(std::move(l));
+    return true;
+}
+
+// With sockets passed to us, listen() binds nothing: it takes the passed
+// socket bound to addr, and a listener that has none is an error.
+bool TcpServer::take_passed(const InetAddr& addr)
+{
+    PassedSockets& ps = passed_sockets();
+    if (!ps.error.empty()) {
+        error_ = ps.error;
+        log(Level::error, "%s", error_.c_str());
+        return false;
+    }
+    Listener l;
+    l.fd = ps.fds.take(addr, &l.name, &l.addr);
+    if (!l.fd) {
+        error_ = "socket activation: no passed socket is bound to " + addr.to_string() +
+                 " (passed: " + (ps.fds.count() ? ps.fds.describe() : std::string("none")) + ")";
+        log(Level::error, "%s", error_.c_str());
+        return false;
+    }
+    log(Level::info, "listening on passed socket %s%s%s", l.addr.to_string().c_str(),
+        l.name.empty() ? "" : " ", l.name.c_str());
     rt_.listeners.push_back(std::move(l));
     return true;
 }
@@ -76,6 +124,19 @@ int TcpServer::start()
         log(Level::error, "%s", error_.c_str());
         return 1;
     }
+    PassedSockets& ps = passed_sockets();
+    if (!ps.error.empty()) {
+        error_ = ps.error;
+        log(Level::error, "%s", error_.c_str());
+        return 1;
+    }
+    std::string untaken = ps.fds.untaken();
+    if (!untaken.empty()) {
+        error_ = "socket activation: passed sockets that match no listen(): " + untaken;
+        log(Level::error, "%s", error_.c_str());
+        return 1;
+    }
+    rt_.upgrade_parent = BinaryUpgrade::take_parent_address();
     if (rt_.listeners.empty()) {
         error_ = "no listening socket: call listen() before start()";
         log(Level::error, "%s", error_.c_str());
@@ -89,7 +150,10 @@ int TcpServer::start()
         return 1;
     }
     ProcessSetup setup(rt_);
-    if (!setup.resolve_user_group() || (rt_.cfg.daemonize && !setup.daemonize())) {
+    // A Master started by a binary upgrade is detached already, and its
+    // parent waits for this very process.
+    bool upgraded = !rt_.upgrade_parent.empty();
+    if (!setup.resolve_user_group() || (rt_.cfg.daemonize && !upgraded && !setup.daemonize())) {
         error_ = setup.error();
         log(Level::error, "%s", error_.c_str());
         return 1;
@@ -103,7 +167,7 @@ int TcpServer::start()
         return 1;
     }
     setup.give_task_queue_to_user();
-    if (!setup.write_pid_file()) {
+    if (!upgraded && !setup.write_pid_file()) {
         error_ = setup.error();
         log(Level::error, "%s", error_.c_str());
         return 1;

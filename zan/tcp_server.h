@@ -44,7 +44,12 @@ public:
     TcpServer& operator=(const TcpServer&) = delete;
 
     // Binds and listens now (Master, before start()). Port 0 picks a free
-    // port; port() tells which. Returns false and logs on failure.
+    // port; port() tells which. Returns false and logs on failure. When
+    // listening sockets were passed to the process (systemd socket
+    // activation, a binary upgrade: LISTEN_FDS), binds nothing and takes
+    // the passed socket bound to host:port (any port for port 0) instead;
+    // no such socket is an error, and so is a passed socket left untaken
+    // at start().
     bool listen(const std::string& host, int port);
     int port(size_t listener = 0) const;
     ServerConfig& config() { return rt_.cfg; }
@@ -106,6 +111,7 @@ protected:
 
 private:
     EventLoop* current_loop() const;
+    bool take_passed(const InetAddr& addr);
     bool wrong_role(const char* what, const char* roles) const;
 
     std::string error_;
