@@ -4,7 +4,7 @@
 #   make check SAN=address,undefined
 #   make run        the demo server on 127.0.0.1
 #   make bench      benchmarks (not part of check)
-#   make install / uninstall   (PREFIX, DESTDIR)
+#   make install / uninstall   (PREFIX, DESTDIR; systemd units under PREFIX/lib/systemd/system)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -34,6 +34,9 @@ TEST_SRCS := $(sort $(filter-out t/example_echo.cc t/static_link.cc,$(wildcard t
 TEST_OBJS := $(patsubst %.cc,$(B)/%.o,$(TEST_SRCS))
 HEADERS   := $(sort $(wildcard zan/*.h))
 MANPAGES  := $(sort $(wildcard man/*.[137]))
+# Example systemd units, installed where systemd looks under PREFIX with
+# ExecStart= pointing at PREFIX/bin.
+UNITS     := $(sort $(wildcard share/systemd/*.service share/systemd/*.socket))
 
 .PHONY: all lib tools check test prereqs static-check lint layers run bench install uninstall clean fuzz fuzz-replay valgrind
 all: lib tools
@@ -154,6 +157,11 @@ install: all
 	  install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 	  install -m 644 $$pages $(DESTDIR)$(PREFIX)/share/man/man$$s/; \
 	done
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	for u in $(UNITS); do \
+	  sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u > $(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/} && \
+	  chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/}; \
+	done
 	printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: zan\nDescription: multi-process TCP and HTTP server toolkit\nVersion: 0.1.0\nCflags: -std=c++17 -I$${includedir} -pthread\nLibs: -L$${libdir} -lzan -pthread\n' \
 	  '$(PREFIX)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/zan.pc
 
@@ -161,6 +169,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/zan
 	rm -f $(DESTDIR)$(PREFIX)/lib/libzan.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/zan.pc
 	rm -f $(patsubst tools/%.cc,$(DESTDIR)$(PREFIX)/bin/%,$(TOOL_SRCS))
+	rm -f $(patsubst share/systemd/%,$(DESTDIR)$(PREFIX)/lib/systemd/system/%,$(UNITS))
 	rm -f $(foreach p,$(MANPAGES),$(DESTDIR)$(PREFIX)/share/man/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 
 clean:
