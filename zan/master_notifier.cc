@@ -22,7 +22,9 @@ MasterNotifier::~MasterNotifier()
 
 void MasterNotifier::send(const std::string& msg)
 {
-    if (silent_ || manager_.send(msg))
+    // An upgraded Master is not the service's main process until the old
+    // one hands over (ready()): the manager would refuse what it sends.
+    if (silent_ || parent_.enabled() || manager_.send(msg))
         return;
     // Only the first of a run of failures is worth a line.
     static int last_errno = 0;
@@ -43,7 +45,6 @@ void MasterNotifier::start_watchdog()
         return;
     long long ms = ping_us_ / 1000;
     ping_timer_ = loop_.run_every(ms > 0 ? ms : 1, [this] { send("WATCHDOG=1"); });
-    send("WATCHDOG=1");
 }
 
 void MasterNotifier::ready(const std::string& status)
