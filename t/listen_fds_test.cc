@@ -144,6 +144,11 @@ TEST(ListenFds, TakeFromEnvClearsTheVariables)
     EXPECT_EQ(nullptr, ::getenv("LISTEN_PID"));
     EXPECT_EQ(nullptr, ::getenv("LISTEN_FDS"));
     EXPECT_EQ(nullptr, ::getenv("LISTEN_FDNAMES"));
+    // LISTEN_FDS without LISTEN_PID passes nothing (sd_listen_fds(3)).
+    ::setenv("LISTEN_FDS", "1", 1);
+    EXPECT_TRUE(lf.take_from_env(&err)) << err;
+    EXPECT_FALSE(lf.active());
+    EXPECT_EQ(nullptr, ::getenv("LISTEN_FDS"));
 }
 
 }  // namespace

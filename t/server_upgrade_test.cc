@@ -32,6 +32,7 @@
 
 #include <gtest/gtest.h>
 
+#include "t/forked_server.h"
 #include "t/http_client.h"
 #include "t/net_helpers.h"
 #include "t/notify_sink.h"
@@ -330,9 +331,13 @@ TEST(ServerUpgrade, ABrokenNewBinaryLeavesTheOldServerServing)
     EXPECT_EQ(old, pid_in(pidfile));
     ASSERT_TRUE(served(load, 100)) << load.errors();
 
-    // One that never gets ready: stopped after upgrade_timeout.
+    // One that never gets ready: stopped after upgrade_timeout. A second
+    // request meanwhile is ignored; its zanctl sees the first one fail.
     ASSERT_TRUE(replace_program(program, "exec sleep 60"));
+    EXPECT_EQ(0, zanctl(q + " upgrade -w 0", &out)) << out;
+    EXPECT_TRUE(zt::eventually([&] { return server.count("upgrade: started") == 2; }, 5000));
     EXPECT_EQ(1, zanctl(q + " upgrade -w 30", &out)) << out;
+    EXPECT_NE(std::string::npos, server.output().find("upgrade: ignored: new Master ")) << server.output();
     std::string line;
     EXPECT_TRUE(server.wait_for("was not ready within 1 s (upgrade_timeout); this Master keeps serving", 5000,
                                 &line))

@@ -101,6 +101,42 @@ static std::string bind_private(Fd* sock)
     return "@" + std::string(sa.sun_path + 1, name_len - 1);
 }
 
+// In the forked child: the new program starts as a fresh one would, with
+// no signal blocked, SIGPIPE back to its default, the listening sockets at
+// 3.. and nothing else of ours (everything else is close-on-exec).
+[[noreturn]] static void exec_new_master(const std::string& exe, std::vector<std::string> argv,
+                                         std::vector<std::string> env,
+                                         const std::vector<Listener>& listeners, bool watchdog)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    // Out of the way first (above the targets), then down to 3..: dup2()
+    // clears close-on-exec on the copies it makes.
+    int n = static_cast<int>(listeners.size());
+    std::vector<int> tmp;
+    for (const Listener& l : listeners)
+        tmp.push_back(::fcntl(l.fd.get(), F_DUPFD_CLOEXEC, ListenFds::kFirstFd + n));
+    for (int i = 0; i < n; i++)
+        if (tmp[static_cast<size_t>(i)] < 0 || ::dup2(tmp[static_cast<size_t>(i)], ListenFds::kFirstFd + i) < 0)
+            _exit(127);
+    std::string self = std::to_string(::getpid());
+    env.push_back("LISTEN_PID=" + self);
+    if (watchdog)
+        env.push_back("WATCHDOG_PID=" + self);
+    std::vector<char*> av, ev;
+    for (std::string& a : argv)
+        av.push_back(&a[0]);
+    av.push_back(nullptr);
+    for (std::string& e : env)
+        ev.push_back(&e[0]);
+    ev.push_back(nullptr);
+    ::execve(exe.c_str(), av.data(), ev.data());
+    log_errno(Level::error, errno, "upgrade: execve(%s) failed", exe.c_str());
+    _exit(127);
+}
+
 pid_t BinaryUpgrade::start(const std::vector<Listener>& listeners, int timeout_s, int grace_s, Done done,
                            std::string* err)
 {
@@ -133,36 +169,8 @@ pid_t BinaryUpgrade::start(const std::vector<Listener>& listeners, int timeout_s
         sock_.reset();
         return 0;
     }
-    if (pid == 0) {
-        // The new program starts as a fresh one would: no signal blocked,
-        // SIGPIPE back to its default, the sockets at 3.. and nothing else
-        // of ours (everything else is close-on-exec).
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::signal(SIGPIPE, SIG_DFL);
-        int n = static_cast<int>(listeners.size());
-        std::vector<int> tmp;
-        for (const Listener& l : listeners)
-            tmp.push_back(::fcntl(l.fd.get(), F_DUPFD_CLOEXEC, ListenFds::kFirstFd + n));
-        for (int i = 0; i < n; i++)
-            if (tmp[static_cast<size_t>(i)] < 0 || ::dup2(tmp[static_cast<size_t>(i)], ListenFds::kFirstFd + i) < 0)
-                _exit(127);
-        std::string self = std::to_string(::getpid());
-        env.push_back("LISTEN_PID=" + self);
-        if (watchdog)
-            env.push_back("WATCHDOG_PID=" + self);
-        std::vector<char*> av, ev;
-        for (std::string& a : argv_)
-            av.push_back(&a[0]);
-        av.push_back(nullptr);
-        for (std::string& e : env)
-            ev.push_back(&e[0]);
-        ev.push_back(nullptr);
-        ::execve(exe_.c_str(), av.data(), ev.data());
-        log_errno(Level::error, errno, "upgrade: execve(%s) failed", exe_.c_str());
-        _exit(127);
-    }
+    if (pid == 0)
+        exec_new_master(exe_, argv_, env, listeners, watchdog);
     pid_ = pid;
     waiting_ = true;
     grace_s_ = grace_s;

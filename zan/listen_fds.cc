@@ -35,8 +35,8 @@ bool ListenFds::take_from_env(std::string* err)
     ::unsetenv("LISTEN_PID");
     ::unsetenv("LISTEN_FDS");
     ::unsetenv("LISTEN_FDNAMES");
-    if (pid.empty() && fds.empty())
-        return true;
+    if (pid.empty())
+        return true;  // sd_listen_fds(3): nothing was passed
     return parse(pid.c_str(), fds.c_str(), has_names ? names.c_str() : nullptr, kFirstFd,
                  ::getpid(), err);
 }

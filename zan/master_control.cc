@@ -96,8 +96,11 @@ std::string Master::serving_status() const
 // sockets; we go on serving until it is ready (upgrade_done()).
 void Master::upgrade()
 {
-    if (shutting_down_) {
-        log(Level::warn, "upgrade: ignored: the server is shutting down");
+    if (shutting_down_ || upgrade_.busy()) {
+        std::string why = shutting_down_ ? std::string("the server is shutting down")
+                                         : "new Master " + std::to_string(upgrade_.pid()) +
+                                               " of the last upgrade is still there";
+        log(Level::warn, "upgrade: ignored: %s", why.c_str());
         return;
     }
     std::string err;
