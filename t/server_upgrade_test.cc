@@ -227,9 +227,10 @@ bool served(const Load& load, long n, int timeout_ms = 5000)
 
 // Runs an upgrade of a zan-httpd (2 NetWorkers, 2 Workers) under `load`
 // clients and checks what the upgrade itself promises: zanctl reports
-// success, the pid file names the new Master (also after the old one's
-// clean-up), the old Master finishes and exits 0, not one connect() is
-// refused, and the new Master serves. The caller checks the requests.
+// success, the new Master holds as many descriptors as the old one, the
+// pid file names it (also after the old one's clean-up), the old Master
+// finishes and exits 0, not one connect() is refused, and the new Master
+// serves. The caller checks the requests.
 void upgrade_under_load(int keep, int fresh, Load** out_load, std::string* log)
 {
     zt::TempDir dir;
@@ -239,6 +240,7 @@ void upgrade_under_load(int keep, int fresh, Load** out_load, std::string* log)
     int port = zt::start_httpd(&server, {"--worker-num", "2", "--net-worker-num", "2", "--pid-file", pidfile});
     ASSERT_GT(port, 0) << server.output();
     pid_t old = server.pid();
+    int old_fds = zt::open_fds(old);
     Load* load = new Load(port, keep, fresh);
     *out_load = load;
     ASSERT_TRUE(served(*load, 200)) << load->errors();
@@ -253,6 +255,9 @@ void upgrade_under_load(int keep, int fresh, Load** out_load, std::string* log)
     EXPECT_NE(std::string::npos, out.find("upgraded: new Master " + std::to_string(new_master))) << out;
     ASSERT_NE(old, new_master);
     EXPECT_EQ("zan-master", zt::comm_of(new_master));
+    // The same descriptors as the old Master had: its listening socket at
+    // 3, nothing of the old one (its upgrade socket, channels, loop).
+    EXPECT_EQ(old_fds, zt::open_fds(new_master));
     ASSERT_TRUE(zt::wait_gone(old, 15000)) << "the old Master did not finish\n" << server.output();
     long before_gone = load->ok();
     EXPECT_TRUE(served(*load, 200)) << "nothing served after the old Master left\n" << load->errors();
