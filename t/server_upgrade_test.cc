@@ -405,4 +405,50 @@ TEST(ServerUpgrade, HandsTheServiceManagerOverToTheNewMaster)
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
+// A daemonized server upgrades too: the new Master does not detach again
+// (its parent waits for that very process), stays in the old Master's
+// session, and takes over the pid file. The daemon, orphaned at once, is
+// the test's child here.
+TEST(ServerUpgrade, ADaemonUpgradesWithoutDetachingAgain)
+{
+    zt::TempDir dir;
+    std::string pidfile = dir.path + "/httpd.pid", log = dir.path + "/httpd.log";
+    int port = 0;
+    {  // a free port: bind to port 0 and give it back
+        zt::Sock probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        struct sockaddr_in a = zt::loopback_addr(0);
+        socklen_t len = sizeof(a);
+        ASSERT_EQ(0, ::bind(probe.get(), reinterpret_cast<struct sockaddr*>(&a), sizeof(a)));
+        ASSERT_EQ(0, ::getsockname(probe.get(), reinterpret_cast<struct sockaddr*>(&a), &len));
+        port = ntohs(a.sin_port);
+    }
+    Subreaper reaper;
+    zt::Proc launcher;
+    ASSERT_TRUE(launcher.spawn({zt::tool("zan-httpd"), "--host", "127.0.0.1", "--port", std::to_string(port),
+                                "--worker-num", "1", "--net-worker-num", "1", "--daemonize", "--pid-file",
+                                pidfile, "--log-file", log}));
+    ASSERT_NE(-1, launcher.wait_exit(5000));
+    pid_t old = 0;
+    ASSERT_TRUE(zt::eventually([&] { return (old = pid_in(pidfile)) > 0; }, 5000)) << "no pid file";
+    reaper.adopt(old);
+    ASSERT_NE(0, zt::wait_for_name(old, "zan-net-0", 0, 5000)) << zt::read_file(log);
+    std::string out;
+    int rc = zanctl("-p " + zt::shell_quote(pidfile) + " upgrade -w 30", &out);
+    pid_t fresh = pid_in(pidfile);
+    if (fresh > 0 && fresh != old)
+        reaper.adopt(fresh);
+    ASSERT_EQ(0, rc) << out << zt::read_file(log);
+    ASSERT_GT(fresh, 0);
+    EXPECT_NE(old, fresh);
+    EXPECT_EQ(::getsid(old), ::getsid(fresh)) << "the new Master detached again";
+    zt::HttpClient c(port);
+    zt::HttpReply r;
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c.request("GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r));
+    EXPECT_EQ(200, r.status);
+    EXPECT_TRUE(zt::wait_gone(old, 15000)) << zt::read_file(log);
+    EXPECT_EQ(0, zanctl("-p " + zt::shell_quote(pidfile) + " stop -w 10", &out)) << out;
+    EXPECT_FALSE(zt::file_exists(pidfile));
+}
+
 }  // namespace
