@@ -10,6 +10,7 @@
 
 #include "zan/child_process.h"
 #include "zan/log.h"
+#include "zan/metrics_snapshot.h"
 #include "zan/sys.h"
 
 namespace zan {
@@ -59,6 +60,7 @@ int Master::run()
             ::kill(kv.first, SIGRTMIN);
     });
     loop_->watch_signal(SIGHUP, [](const signalfd_siginfo&) {});
+    open_control();
 
     // Fork order of the model: Workers, TaskWorkers, UserWorkers, NetWorkers.
     for (int i = 0; i < rt_.W(); i++)
@@ -71,6 +73,7 @@ int Master::run()
         spawn(rt_.first_id(Role::net_worker) + i);
 
     loop_->run();
+    control_.reset();
 
     if (rt_.cb.on_shutdown) {
         try {
@@ -84,6 +87,26 @@ int Master::run()
     rt_.task_queue.remove();
     log(Level::info, "shutdown complete");
     return exit_status_;
+}
+
+// The control socket beside the pid file: `zanctl stats` and `top` read
+// the figures through it. Without it the server runs all the same.
+void Master::open_control()
+{
+    if (rt_.cfg.pid_file.empty())
+        return;
+    control_.reset(new ControlSocket(*loop_, [this](const std::string& cmd) -> std::string {
+        if (cmd == "stats")
+            return take_metrics(rt_).to_json();
+        if (cmd == "metrics")
+            return take_metrics(rt_).to_prometheus();
+        return "error: unknown command\n";
+    }));
+    std::string err;
+    if (!control_->open(control_socket_path(rt_.cfg.pid_file), &err)) {
+        log(Level::warn, "no control socket: %s", err.c_str());
+        control_.reset();
+    }
 }
 
 pid_t Master::spawn(int id, pid_t predecessor)
@@ -136,6 +159,8 @@ void Master::child_main(int id, Channel ctl, pid_t predecessor)
     // logic: this process never returns into the Master's stack.
     loop_->close_after_fork();
     (void)loop_.release();
+    if (control_)
+        control_->close_after_fork();
     for (auto& kv : children_)
         kv.second.ctl.reset();
     ChildProcess(rt_, id).run(std::move(ctl), predecessor);
@@ -179,6 +204,7 @@ void Master::on_ctl(pid_t pid)
             // A Worker reached max_request: fork its successor now; the
             // old one finishes what it has and exits by itself.
             int id = ch.id;
+            atomic_add(&rt_.procs[id].m.respawn_max_request, static_cast<int64_t>(1));
             retire(pid, false);
             spawn(id, pid);
         }
@@ -270,6 +296,10 @@ void Master::on_exit(pid_t pid, int status)
     ProcSlot& ps = rt_.procs[id];
     atomic_store(&ps.reaped[ps.reaped_next & 3], static_cast<int32_t>(pid));
     ps.reaped_next = (ps.reaped_next + 1) & 3;
+    if (atomic_load(&ps.m.task_running)) {  // a TaskWorker died in on_task
+        atomic_add(&ps.m.tasks_failed, static_cast<int64_t>(1));
+        atomic_store(&ps.m.task_running, static_cast<int64_t>(0));
+    }
     bool was_retiring = it->second.retiring;
     long long lived = monotonic_ms() - it->second.started_ms;
     if (it->second.kill_timer)
@@ -310,6 +340,7 @@ void Master::on_exit(pid_t pid, int status)
         begin_shutdown();
         return;
     }
+    atomic_add(sig ? &ps.m.respawn_signal : &ps.m.respawn_exit, static_cast<int64_t>(1));
     size_t i = static_cast<size_t>(id);
     quick_deaths_[i] = lived < kQuickDeathMs ? quick_deaths_[i] + 1 : 0;
     schedule_respawn(id);
@@ -340,6 +371,7 @@ void Master::clear_net_sessions(int net)
     if (closed) {
         atomic_add(&rt_.stats->connection_num, -closed);
         atomic_add(&rt_.stats->close_count, closed);
+        atomic_add(&rt_.procs[rt_.first_id(Role::net_worker) + net].m.closed, closed);
         log(Level::warn, "net#%d died: %lld client connections were cut", net,
             static_cast<long long>(closed));
     }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "zan/control_socket.h"
 #include "zan/event_loop.h"
 #include "zan/process.h"
 
@@ -60,9 +61,12 @@ private:
     void maybe_finish();
     void check_all_ready();
     int live_of_role(Role r) const;
+    void open_control();
+
 
     Runtime& rt_;
     std::unique_ptr<EventLoop> loop_;
+    std::unique_ptr<ControlSocket> control_;  // beside the pid file, when there is one
     std::map<pid_t, Child> children_;
     std::vector<pid_t> current_;      // per id: the pid serving it now (0 none)
     std::vector<int> quick_deaths_;   // per id: consecutive deaths soon after start

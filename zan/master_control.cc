@@ -46,6 +46,7 @@ void Master::reload(bool tasks_only)
         return;
     log(Level::info, "reloading %s", tasks_only ? "TaskWorkers" : "Workers and TaskWorkers");
     atomic_store(&rt_.stats->last_reload, static_cast<int64_t>(::time(nullptr)));
+    atomic_add(&rt_.stats->reload_count, static_cast<int64_t>(1));
     int from = tasks_only ? rt_.first_id(Role::task_worker) : 0;
     int to = rt_.first_id(Role::task_worker) + rt_.T();
     for (int id = from; id < to; id++) {

@@ -97,8 +97,12 @@ void NetReplies::queue_file(uint32_t slot, std::string_view payload, int flags)
 void NetReplies::reply_done(uint32_t slot, int flags)
 {
     NetConn& c = table_.at(slot);
-    if (!rt_.protocol.counted_replies)
+    if (!rt_.protocol.counted_replies) {
         c.awaiting = false;
+        c.replies_done = 1;  // timed until this reply is written
+    } else if (flags & kReplyEnd) {
+        c.replies_done++;
+    }
     if (flags & kReplyClose) {
         // The connection ends with this reply: nothing may follow it.
         c.close_after_flush = true;
