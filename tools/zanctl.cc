@@ -4,6 +4,8 @@
 //   zanctl -p FILE reload-tasks  SIGUSR2: TaskWorkers only
 //   zanctl -p FILE reopen        SIGRTMIN: reopen the log files
 //   zanctl -p FILE stop [-w S]   SIGTERM: graceful stop; waits up to S seconds (default 10)
+//   zanctl -p FILE stats         every figure as one JSON document (tools/zanctl_stats.h)
+//   zanctl -p FILE top [-n N]    a live view, one row per process; N frames (0: until q)
 // Exit status: 0 done, 1 the server is not running or did not stop, 2 usage.
 #include <dirent.h>
 #include <errno.h>
@@ -20,11 +22,13 @@
 #include <vector>
 
 #include "tools/server_options.h"
+#include "tools/zanctl_stats.h"
 #include "zan/sys.h"
 
 static void usage()
 {
-    fprintf(stderr, "usage: zanctl -p pidfile status | reload | reload-tasks | reopen | stop [-w seconds]\n");
+    fprintf(stderr, "usage: zanctl -p pidfile status | reload | reload-tasks | reopen | stop [-w seconds]\n"
+                    "       zanctl -p pidfile stats | top [-n frames]\n");
     exit(2);
 }
 
@@ -132,6 +136,7 @@ int main(int argc, char** argv)
 {
     std::string pidfile, cmd;
     int wait_s = 10;
+    long frames = 0;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "-p" && i + 1 < argc)
@@ -141,6 +146,10 @@ int main(int argc, char** argv)
             if (!zan_tools::parse_number(argv[++i], 0, 86400, &n))
                 usage();
             wait_s = static_cast<int>(n);
+        }
+        else if (a == "-n" && i + 1 < argc) {
+            if (!zan_tools::parse_number(argv[++i], 0, LONG_MAX, &frames))
+                usage();
         }
         else if (cmd.empty() && a[0] != '-')
             cmd = a;
@@ -158,6 +167,10 @@ int main(int argc, char** argv)
     int sig = 0;
     if (cmd == "status")
         return status(master);
+    if (cmd == "stats")
+        return zanctl::stats(pidfile);
+    if (cmd == "top")
+        return zanctl::top(pidfile, frames);
     if (cmd == "reload")
         sig = SIGUSR1;
     else if (cmd == "reload-tasks")
