@@ -6,7 +6,6 @@
 #include <time.h>
 
 #include "zan/log.h"
-#include "zan/sys.h"
 
 namespace zan {
 
@@ -35,7 +34,7 @@ int NetWorker::run()
     loop_.add_after_poll([this] {
         chans_.after_wake();
         wall_sec_ = static_cast<int64_t>(::time(nullptr));
-        rt_.wake_us = monotonic_us();
+        rt_.wake_us = loop_.now_us();
     });
     start_timers();
     rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
