@@ -103,10 +103,15 @@ void Master::open_control()
         return "error: unknown command\n";
     }));
     std::string err;
-    if (!control_->open(control_socket_path(rt_.cfg.pid_file), &err)) {
+    std::string path = control_socket_path(rt_.cfg.pid_file);
+    if (!control_->open(path, &err)) {
         log(Level::warn, "no control socket: %s", err.c_str());
         control_.reset();
+        return;
     }
+    // The children's user (user/group settings) may read the figures too.
+    if (rt_.set_ids && ::chown(path.c_str(), rt_.uid, rt_.gid) < 0)
+        log_errno(Level::warn, errno, "chown() of control socket %s", path.c_str());
 }
 
 pid_t Master::spawn(int id, pid_t predecessor)
