@@ -259,6 +259,37 @@ TEST_F(ServerMetrics, ZanctlStatsAndTopShowEveryProcess)
     EXPECT_EQ("", stop_and_check());
 }
 
+// A TCP server (zan-echod, newline framing, no status classes): messages,
+// bytes, replies timed, tasks queued and run, read through zanctl stats.
+TEST_F(ServerMetrics, TcpServerCountsMessagesAndTasks)
+{
+    zt::TempDir dir;
+    std::string pidfile = dir.path + "/echod.pid";
+    ASSERT_TRUE(start_echod({"--worker-num", "1", "--net-worker-num", "1", "--task-worker-num", "1",
+                             "--pid-file", pidfile}));
+    zt::Sock c = connect();
+    ASSERT_TRUE(c.ok());
+    for (int i = 0; i < 10; i++)
+        ASSERT_EQ("hello", zt::request(c.get(), "hello")) << i;
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ("task-done t", zt::request(c.get(), "task t")) << i;
+    zt::Json j;
+    ASSERT_TRUE(stats(pidfile, &j));
+    const zt::Json* tot = j.get("totals");
+    EXPECT_EQ(12, field(tot, "received"));
+    EXPECT_EQ(12, field(tot, "requests"));
+    EXPECT_EQ(10 * 6 + 2 * 7, field(tot, "bytes_in"));
+    EXPECT_EQ(10 * 6 + 2 * 12, field(tot, "bytes_out"));
+    EXPECT_EQ(12, field(tot, "duration", "count"));
+    EXPECT_EQ(2, field(tot, "tasks", "queued"));
+    EXPECT_EQ(2, field(process(j, "task", 0), "tasks", "done"));
+    EXPECT_EQ(0, field(tot, "tasks", "running"));
+    EXPECT_EQ(0, field(j.get("task_queue"), "depth"));
+    EXPECT_EQ(1, field(tot, "connections", "open"));
+    EXPECT_EQ(0, field(tot, "responses", "2xx"));
+    EXPECT_EQ("", stop_and_check());
+}
+
 TEST(ServerMetricsZanctl, StatsAndTopRefuseAPidFileOfNoZanMaster)
 {
     zt::TempDir dir;

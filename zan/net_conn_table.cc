@@ -180,12 +180,14 @@ void NetConnTable::after_write(uint32_t slot, size_t wrote)
 // took from its receipt (the wake-up that read its batch) until now.
 void NetConnTable::count_replies_written(NetConn& c)
 {
-    ProcCounters& m = rt_.counters();
-    int64_t us = c.recv_us > 0 ? static_cast<int64_t>(monotonic_us() - c.recv_us) : 0;
-    if (us < 0)
-        us = 0;
-    atomic_add(&m.duration[duration_bucket(us)], static_cast<int64_t>(c.replies_done));
-    atomic_add(&m.duration_sum_us, us * c.replies_done);
+    if (c.recv_us > 0) {  // else not a reply to a request (nothing to time)
+        ProcCounters& m = rt_.counters();
+        int64_t us = static_cast<int64_t>(monotonic_us() - c.recv_us);
+        if (us < 0)
+            us = 0;
+        atomic_add(&m.duration[duration_bucket(us)], static_cast<int64_t>(c.replies_done));
+        atomic_add(&m.duration_sum_us, us * c.replies_done);
+    }
     c.replies_done = 0;
     if (!c.awaiting)
         c.recv_us = 0;  // the next request starts a new batch

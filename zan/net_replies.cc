@@ -98,8 +98,9 @@ void NetReplies::reply_done(uint32_t slot, int flags)
 {
     NetConn& c = table_.at(slot);
     if (!rt_.protocol.counted_replies) {
+        if (c.awaiting)
+            c.replies_done = 1;  // the first reply to a message: timed until written
         c.awaiting = false;
-        c.replies_done = 1;  // timed until this reply is written
     } else if (flags & kReplyEnd) {
         c.replies_done++;
     }
