@@ -66,9 +66,9 @@ private:
         ProcCounters& m = rt_->counters();
         int i = refused_index(status);
         if (i >= 0)
-            atomic_add(&m.refused[i], static_cast<int64_t>(1));
+            counter_add(&m.refused[i], static_cast<int64_t>(1));
         if (status >= 100 && status < 600)
-            atomic_add(&m.responses[status / 100 - 1], static_cast<int64_t>(1));
+            counter_add(&m.responses[status / 100 - 1], static_cast<int64_t>(1));
     }
 
     HttpServer* srv_;

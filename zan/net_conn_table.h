@@ -105,6 +105,8 @@ private:
     std::vector<uint32_t> dirty_;
     size_t live_ = 0;
     bool stopping_ = false;
+    bool in_write_pass_ = false;   // inside write_dirty()
+    long long write_pass_us_ = 0;  // its clock read, made by the first reply it finished
 };
 
 }  // namespace zan

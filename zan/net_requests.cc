@@ -26,7 +26,7 @@ void NetRequests::read(uint32_t slot, int64_t wall_sec)
         end_of_input(slot);
         return;
     }
-    atomic_add(&rt_.counters().bytes_in, static_cast<int64_t>(n));
+    counter_add(&rt_.counters().bytes_in, static_cast<int64_t>(n));
     table_.touch(slot, wall_sec);
     process_input(slot);
 }
@@ -227,7 +227,7 @@ bool NetRequests::dispatch(uint32_t slot, size_t len)
     }
     if (!c.awaiting && c.inflight == 0 && c.replies_done == 0)
         c.recv_us = rt_.wake_us;
-    atomic_add(&rt_.counters().requests, static_cast<int64_t>(1));
+    counter_add(&rt_.counters().requests, static_cast<int64_t>(1));
     c.awaiting = true;
     c.last_worker = w;
     c.messages++;

@@ -31,6 +31,15 @@ inline T atomic_add(T* p, T v)
     return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
 }
 
+// Adds v to a counter that only the calling process writes (a
+// NetWorker's own figures): a relaxed load and store, no locked
+// instruction; readers in other processes see whole values.
+template <class T>
+inline void counter_add(T* p, T v)
+{
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
 // The request-duration histogram of ProcCounters: upper bounds of its
 // buckets in microseconds (Prometheus "le"); a last bucket counts the
 // requests above the largest bound.
@@ -66,8 +75,10 @@ inline int duration_bucket(int64_t us)
 // requests received, the histogram, its own refusals), the Worker (the
 // requests it handled are ProcSlot::handled; statuses of its replies,
 // tasks it queued), the TaskWorker (tasks run), or the Master (the
-// respawn causes and tasks lost with their TaskWorker). Processes add
-// with relaxed atomic adds on their own slot; readers never block them.
+// respawn causes and tasks lost with their TaskWorker). A NetWorker, the
+// only process of its id at any time, adds with counter_add(); the
+// others, whose predecessor may still run (reload), with relaxed atomic
+// adds. Readers never block them.
 struct ProcCounters {
     // NetWorker: connections and client bytes.
     int64_t accepted;
