@@ -10,10 +10,11 @@ LAYERS='
 0 sd_notify listen_fds
 1 poller event_loop timer_queue
 2 shm shm_mutex ring frame_codec socket_channel ring_channel channel
-2 msg_queue shm_tables session_id role stats
+2 msg_queue shm_tables session_id role stats metrics metrics_json
 3 callbacks protocol server_config process process_setup child_process
 3 master master_control
 3 master_notifier binary_upgrade
+3 master master_control control_socket metrics_snapshot
 3 net_worker net_acceptor net_conn net_conn_table net_dispatch_policy
 3 net_channels net_requests net_replies net_reply_order
 3 worker worker_calls task_worker user_worker

@@ -259,6 +259,10 @@ void upgrade_under_load(int keep, int fresh, Load** out_load, std::string* log)
     // 3, nothing of the old one (its upgrade socket, channels, loop).
     EXPECT_EQ(old_fds, zt::open_fds(new_master));
     ASSERT_TRUE(zt::wait_gone(old, 15000)) << "the old Master did not finish\n" << server.output();
+    // The control socket went over with the pid file, and the old
+    // Master's clean-up left it in place.
+    EXPECT_EQ(0, zanctl("-p " + zt::shell_quote(pidfile) + " stats", &out)) << out;
+    EXPECT_NE(std::string::npos, out.find("\"pid\":" + std::to_string(new_master))) << out;
     long before_gone = load->ok();
     EXPECT_TRUE(served(*load, 200)) << "nothing served after the old Master left\n" << load->errors();
     load->stop();

@@ -6,8 +6,10 @@
 //   zanctl -p FILE stop [-w S]   SIGTERM: graceful stop; waits up to S seconds (default 10)
 //   zanctl -p FILE upgrade [-w S]  SIGRTMIN+2: binary upgrade; waits up to S seconds
 //                                (default 60) for the new Master or the rollback
+//   zanctl -p FILE stats         every figure as one JSON document (tools/zanctl_stats.h)
+//   zanctl -p FILE top [-n N]    a live view, one row per process; N frames (0: until q)
 // Exit status: 0 done, 1 the server is not running, did not stop or was
-// not upgraded, 2 usage.
+// not upgraded, or its control socket cannot be reached; 2 usage.
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -24,12 +26,14 @@
 #include <vector>
 
 #include "tools/server_options.h"
+#include "tools/zanctl_stats.h"
 #include "zan/sys.h"
 
 static void usage()
 {
     fprintf(stderr, "usage: zanctl -p pidfile status | reload | reload-tasks | reopen |\n"
-                    "                      stop [-w seconds] | upgrade [-w seconds]\n");
+                    "                      stop [-w seconds] | upgrade [-w seconds]\n"
+                    "       zanctl -p pidfile stats | top [-n frames]\n");
     exit(2);
 }
 
@@ -188,6 +192,7 @@ int main(int argc, char** argv)
 {
     std::string pidfile, cmd;
     int wait_s = -1;  // per command: stop 10, upgrade 60
+    long frames = 0;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "-p" && i + 1 < argc)
@@ -197,6 +202,10 @@ int main(int argc, char** argv)
             if (!zan_tools::parse_number(argv[++i], 0, 86400, &n))
                 usage();
             wait_s = static_cast<int>(n);
+        }
+        else if (a == "-n" && i + 1 < argc) {
+            if (!zan_tools::parse_number(argv[++i], 0, LONG_MAX, &frames))
+                usage();
         }
         else if (cmd.empty() && a[0] != '-')
             cmd = a;
@@ -223,6 +232,10 @@ int main(int argc, char** argv)
         }
         return wait_s == 0 ? 0 : wait_upgrade(pidfile, master, before, wait_s < 0 ? 60 : wait_s);
     }
+    if (cmd == "stats")
+        return zanctl::stats(pidfile);
+    if (cmd == "top")
+        return zanctl::top(pidfile, frames);
     if (cmd == "reload")
         sig = SIGUSR1;
     else if (cmd == "reload-tasks")

@@ -248,7 +248,8 @@ int EventLoop::run_once(int timeout_ms)
         errno = err;
         return -1;
     }
-    now_ms_ = monotonic_ms();
+    now_us_ = monotonic_us();
+    now_ms_ = now_us_ / 1000;
     for (auto& cb : after_poll_)
         cb();
     int count = dispatch_io(n);

@@ -116,6 +116,8 @@ public:
 
     // CLOCK_MONOTONIC in ms, cached; refreshed after each wake-up.
     long long now_ms() const { return now_ms_; }
+    // CLOCK_MONOTONIC in us at the last wake-up (0 before the first).
+    long long now_us() const { return now_us_; }
 
 private:
     struct Entry {
@@ -147,6 +149,7 @@ private:
     sigset_t sig_blocked_;  // blocked by us, unblocked again on release
     std::vector<SignalCallback> sig_cbs_;
     long long now_ms_ = 0;
+    long long now_us_ = 0;
     bool stop_ = false;
     bool in_loop_ = false;
 };

@@ -16,8 +16,8 @@ namespace {
 // framing mode (no copies), fed only the bytes it has not seen yet.
 class HttpConnProtocol : public ConnProtocol {
 public:
-    explicit HttpConnProtocol(HttpServer* srv)
-        : srv_(srv), parser_(srv->http_config().limits, false)
+    HttpConnProtocol(HttpServer* srv, const Runtime* rt)
+        : srv_(srv), rt_(rt), parser_(srv->http_config().limits, false)
     {
     }
 
@@ -31,6 +31,7 @@ public:
             *len = fed_;
             return kMessage;
         case HttpParser::kError:
+            count_refusal(parser_.error_status());
             *reply = srv_->error_response(parser_.error_status(), true);
             return kReject;
         default:
@@ -51,11 +52,27 @@ public:
 
     bool ends_connection() const override { return parser_.ends_connection(); }
     bool in_body() const override { return parser_.state() == HttpParser::kBody; }
-    std::string timeout_reply() override { return srv_->error_response(408, true); }
+    std::string timeout_reply() override
+    {
+        count_refusal(408);
+        return srv_->error_response(408, true);
+    }
     std::string failure_reply() override { return srv_->error_response(503, true); }
 
 private:
+    // The NetWorker answers this status itself: counted by status and class.
+    void count_refusal(int status)
+    {
+        ProcCounters& m = rt_->counters();
+        int i = refused_index(status);
+        if (i >= 0)
+            counter_add(&m.refused[i], static_cast<int64_t>(1));
+        if (status >= 100 && status < 600)
+            counter_add(&m.responses[status / 100 - 1], static_cast<int64_t>(1));
+    }
+
     HttpServer* srv_;
+    const Runtime* rt_;
     HttpParser parser_;
     size_t fed_ = 0;
     bool continue_sent_ = false;
@@ -80,7 +97,7 @@ void HttpServer::install()
     // Settings are read when a connection or request arrives, i.e. in the
     // children, so http_config() may be changed until start().
     rt_.protocol.make = [this]() -> std::unique_ptr<ConnProtocol> {
-        return std::unique_ptr<ConnProtocol>(new HttpConnProtocol(this));
+        return std::unique_ptr<ConnProtocol>(new HttpConnProtocol(this, &rt_));
     };
     rt_.protocol.counted_replies = true;
     on_receive([this](TcpServer&, SessionId s, std::string_view raw) { handle(s, raw); });
@@ -116,8 +133,16 @@ const std::string& HttpServer::date()
     return date_;
 }
 
+// Counts one reply of this Worker by status class.
+void HttpServer::count_status(int status)
+{
+    if (status >= 100 && status < 600 && rt_.procs)
+        atomic_add(&rt_.counters().responses[status / 100 - 1], static_cast<int64_t>(1));
+}
+
 std::string_view HttpServer::head_start(int status, const std::string& reason)
 {
+    count_status(status);
     const std::string& d = date();
     bool standard = reason.empty();
     if (standard && status == start_status_ && start_sec_ == date_sec_ && start_name_ == hc_.server_name)
@@ -161,6 +186,7 @@ void HttpServer::handle(SessionId s, std::string_view raw)
     if (parser_.state() != HttpParser::kComplete || used != raw.size()) {
         // The NetWorker validated this message: reaching here is a bug.
         log(Level::error, "request failed to parse in the Worker (%s)", parser_.error_reason());
+        count_status(400);
         std::string r = error_response(400, true);
         reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
         return;
@@ -171,6 +197,7 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         // Well-formed but refused (no Host on HTTP/1.1, CONNECT or PRI,
         // "*" with a method other than OPTIONS): the application never sees it.
         log(Level::debug, "refusing request: %s", why ? why : "");
+        count_status(status);
         std::string r = error_response(status, true);
         reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
         return;
@@ -182,7 +209,9 @@ void HttpServer::handle(SessionId s, std::string_view raw)
     bool stopping = rt_.stopping || atomic_load(&rt_.stats->shutting_down) != 0;
     resp.keep_alive_ = req.keep_alive && !last && !stopping;
     try {
-        if (on_request_)
+        if (!hc_.metrics_path.empty() && req.path == hc_.metrics_path)
+            serve_metrics(req, resp);
+        else if (on_request_)
             on_request_(*this, req, resp);
         else
             resp.set_status(404);
@@ -233,6 +262,21 @@ bool HttpServer::reply_file(SessionId s, const std::string& path, uint64_t offse
 void HttpServer::refused(SessionId s)
 {
     rt_.worker->close(s);
+}
+
+// GET or HEAD of metrics_path: the figures of every process, taken now.
+// Anything else there is 405.
+void HttpServer::serve_metrics(HttpRequest& req, HttpResponse& resp)
+{
+    if (req.method != "GET" && req.method != "HEAD") {
+        resp.set_status(405);
+        resp.set_header("Allow", "GET, HEAD");
+        resp.end();
+        return;
+    }
+    resp.set_header("Content-Type", Metrics::kContentType);
+    resp.set_header("Cache-Control", "no-store");
+    resp.end(metrics().to_prometheus());
 }
 
 }  // namespace zan

@@ -26,6 +26,10 @@ struct HttpConfig {
     int keepalive_timeout_ms = 75000;  // idle keep-alive connections are closed after this
     int max_keepalive_requests = 1000; // requests per connection (0: no limit)
     std::string server_name = "zan";
+    // When set, a Worker answers GET (and HEAD) of this path itself with
+    // the server's figures in the Prometheus text format (Metrics); the
+    // application never sees those requests. Empty: off.
+    std::string metrics_path;
 };
 
 class HttpServer;
@@ -60,6 +64,8 @@ private:
     bool reply_file(SessionId s, const std::string& path, uint64_t offset, uint64_t length,
                     int flags);
     void refused(SessionId s);
+    void count_status(int status);
+    void serve_metrics(HttpRequest& req, HttpResponse& resp);
 
     HttpConfig hc_;
     RequestCallback on_request_;

@@ -11,6 +11,7 @@
 #include "zan/child_process.h"
 #include "zan/log.h"
 #include "zan/process_setup.h"
+#include "zan/metrics_snapshot.h"
 #include "zan/sys.h"
 
 namespace zan {
@@ -65,6 +66,10 @@ int Master::run()
     loop_->watch_signal(upgrade_signal(), [this](const signalfd_siginfo&) { upgrade(); });
     notifier_.start();
     notifier_.status("Starting " + std::to_string(rt_.proc_count()) + " processes");
+    // A Master started by a binary upgrade takes the control socket over
+    // once it serves (check_all_ready), as it does the pid file.
+    if (rt_.upgrade_parent.empty())
+        open_control(false);
 
     // Fork order of the model: Workers, TaskWorkers, UserWorkers, NetWorkers.
     for (int i = 0; i < rt_.W(); i++)
@@ -77,6 +82,7 @@ int Master::run()
         spawn(rt_.first_id(Role::net_worker) + i);
 
     loop_->run();
+    control_.reset();
 
     if (rt_.cb.on_shutdown) {
         try {
@@ -90,6 +96,32 @@ int Master::run()
     rt_.task_queue.remove();
     log(Level::info, "shutdown complete");
     return exit_status_;
+}
+
+// The control socket beside the pid file: `zanctl stats` and `top` read
+// the figures through it. Without it the server runs all the same.
+// take_over: replace the socket of a live Master (binary upgrade).
+void Master::open_control(bool take_over)
+{
+    if (rt_.cfg.pid_file.empty())
+        return;
+    control_.reset(new ControlSocket(*loop_, [this](const std::string& cmd) -> std::string {
+        if (cmd == "stats")
+            return take_metrics(rt_).to_json();
+        if (cmd == "metrics")
+            return take_metrics(rt_).to_prometheus();
+        return "error: unknown command\n";
+    }));
+    std::string err;
+    std::string path = control_socket_path(rt_.cfg.pid_file);
+    if (!control_->open(path, take_over, &err)) {
+        log(Level::warn, "no control socket: %s", err.c_str());
+        control_.reset();
+        return;
+    }
+    // The children's user (user/group settings) may read the figures too.
+    if (rt_.set_ids && ::chown(path.c_str(), rt_.uid, rt_.gid) < 0)
+        log_errno(Level::warn, errno, "chown() of control socket %s", path.c_str());
 }
 
 pid_t Master::spawn(int id, pid_t predecessor)
@@ -142,6 +174,8 @@ void Master::child_main(int id, Channel ctl, pid_t predecessor)
     // logic: this process never returns into the Master's stack.
     loop_->close_after_fork();
     (void)loop_.release();
+    if (control_)
+        control_->close_after_fork();
     for (auto& kv : children_)
         kv.second.ctl.reset();
     notifier_.close_after_fork();
@@ -187,6 +221,7 @@ void Master::on_ctl(pid_t pid)
             // A Worker reached max_request: fork its successor now; the
             // old one finishes what it has and exits by itself.
             int id = ch.id;
+            atomic_add(&rt_.procs[id].m.respawn_max_request, static_cast<int64_t>(1));
             retire(pid, false);
             spawn(id, pid);
         }
@@ -219,6 +254,7 @@ void Master::check_all_ready()
     // A Master started by a binary upgrade names itself in the pid file
     // only now, when it serves (the file always names the serving Master).
     if (!rt_.upgrade_parent.empty()) {
+        open_control(true);
         ProcessSetup setup(rt_);
         if (!setup.write_pid_file()) {
             log(Level::error, "%s: shutting down", setup.error().c_str());
@@ -293,6 +329,10 @@ void Master::on_exit(pid_t pid, int status)
     ProcSlot& ps = rt_.procs[id];
     atomic_store(&ps.reaped[ps.reaped_next & 3], static_cast<int32_t>(pid));
     ps.reaped_next = (ps.reaped_next + 1) & 3;
+    if (atomic_load(&ps.m.task_running)) {  // a TaskWorker died in on_task
+        atomic_add(&ps.m.tasks_failed, static_cast<int64_t>(1));
+        atomic_store(&ps.m.task_running, static_cast<int64_t>(0));
+    }
     bool was_retiring = it->second.retiring;
     long long lived = monotonic_ms() - it->second.started_ms;
     if (it->second.kill_timer)
@@ -333,6 +373,7 @@ void Master::on_exit(pid_t pid, int status)
         begin_shutdown();
         return;
     }
+    atomic_add(sig ? &ps.m.respawn_signal : &ps.m.respawn_exit, static_cast<int64_t>(1));
     size_t i = static_cast<size_t>(id);
     quick_deaths_[i] = lived < kQuickDeathMs ? quick_deaths_[i] + 1 : 0;
     schedule_respawn(id);
@@ -363,6 +404,7 @@ void Master::clear_net_sessions(int net)
     if (closed) {
         atomic_add(&rt_.stats->connection_num, -closed);
         atomic_add(&rt_.stats->close_count, closed);
+        atomic_add(&rt_.procs[rt_.first_id(Role::net_worker) + net].m.closed, closed);
         log(Level::warn, "net#%d died: %lld client connections were cut", net,
             static_cast<long long>(closed));
     }

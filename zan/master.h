@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "zan/binary_upgrade.h"
+#include "zan/control_socket.h"
 #include "zan/event_loop.h"
 #include "zan/master_notifier.h"
 #include "zan/process.h"
@@ -68,12 +69,15 @@ private:
     void maybe_finish();
     void check_all_ready();
     int live_of_role(Role r) const;
+    void open_control(bool take_over);
+
 
     Runtime& rt_;
     std::unique_ptr<EventLoop> loop_;
     MasterNotifier notifier_;
     BinaryUpgrade upgrade_;
     int reloads_waiting_ = 0;  // reloaded ids whose successor is not ready yet
+    std::unique_ptr<ControlSocket> control_;  // beside the pid file, when there is one
     std::map<pid_t, Child> children_;
     std::vector<pid_t> current_;      // per id: the pid serving it now (0 none)
     std::vector<int> quick_deaths_;   // per id: consecutive deaths soon after start

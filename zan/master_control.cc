@@ -50,6 +50,7 @@ void Master::reload(bool tasks_only)
     log(Level::info, "reloading %s", what.c_str());
     notifier_.reloading("Reloading " + what);
     atomic_store(&rt_.stats->last_reload, static_cast<int64_t>(::time(nullptr)));
+    atomic_add(&rt_.stats->reload_count, static_cast<int64_t>(1));
     int from = tasks_only ? rt_.first_id(Role::task_worker) : 0;
     int to = rt_.first_id(Role::task_worker) + rt_.T();
     for (int id = from; id < to; id++) {
@@ -126,7 +127,9 @@ void Master::upgrade_done(bool ok, pid_t pid, const std::string& detail)
         log(Level::error, "upgrade failed: %s; this Master keeps serving", detail.c_str());
         notifier_.status(serving_status() + " (upgrade failed)");
         // Written again (same pid): zanctl upgrade sees the file change
-        // and reports the failure.
+        // and reports the failure. The new Master may have taken the
+        // control socket over before it failed: take it back.
+        open_control(true);
         ProcessSetup setup(rt_);
         if (!setup.write_pid_file())
             log(Level::error, "%s", setup.error().c_str());

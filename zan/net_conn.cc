@@ -25,6 +25,8 @@ void NetConn::open(int sock, uint32_t generation, int home_worker, long long now
     reject_after = last_seen = false;
     inflight = messages = 0;
     reply_seq = 0;
+    recv_us = 0;
+    replies_done = 0;
     partial_since = 0;
     last_active = now;
     home = home_worker;

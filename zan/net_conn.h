@@ -69,6 +69,8 @@ public:
     uint64_t uid = 0;
     long long partial_since = 0;  // ms: first byte of the unfinished message
     long long last_active = 0;    // ms: last read or write
+    long long recv_us = 0;        // monotonic us: receipt of the oldest request unanswered
+    int replies_done = 0;         // replies ended and not yet written out
     // Buffers and protocol state exist only while the connection is
     // busy; an idle keep-alive connection costs this struct alone.
     std::unique_ptr<ConnIo> io;

@@ -12,6 +12,7 @@
 #include "zan/net_channels.h"
 #include "zan/net_reply_order.h"
 #include "zan/socket.h"
+#include "zan/sys.h"
 
 namespace zan {
 
@@ -44,6 +45,7 @@ uint32_t NetConnTable::open(int fd, const InetAddr& peer, int listener, int home
     fill_session(slot, fd, peer, listener);
     atomic_add(&rt_.stats->connection_num, static_cast<int64_t>(1));
     atomic_add(&rt_.stats->accept_count, static_cast<int64_t>(1));
+    counter_add(&rt_.counters().accepted, static_cast<int64_t>(1));
     live_++;
     return slot;
 }
@@ -80,6 +82,7 @@ void NetConnTable::close(uint32_t slot, const char* why)
     atomic_store(&ss->generation, c.gen + 1);
     atomic_add(&rt_.stats->connection_num, static_cast<int64_t>(-1));
     atomic_add(&rt_.stats->close_count, static_cast<int64_t>(1));
+    counter_add(&rt_.counters().closed, static_cast<int64_t>(1));
     if (!c.ack_wait)
         chans_.push_control(c.home, kFrameClose, s, 0);
     c.gen++;
@@ -107,10 +110,13 @@ void NetConnTable::write_dirty()
     // list, then hand its capacity back.
     std::vector<uint32_t> list;
     list.swap(dirty_);
+    in_write_pass_ = true;
+    write_pass_us_ = 0;
     for (uint32_t slot : list) {
         conns_[slot].dirty = false;
         write(slot);
     }
+    in_write_pass_ = false;
     list.clear();
     if (dirty_.empty())
         dirty_.swap(list);  // keep the capacity
@@ -138,6 +144,8 @@ void NetConnTable::after_write(uint32_t slot, size_t wrote)
 {
     NetConn& c = conns_[slot];
     c.last_active = loop_.now_ms();
+    if (wrote > 0)
+        counter_add(&rt_.counters().bytes_out, static_cast<int64_t>(wrote));
     size_t queued = 0;
     if (c.io) {
         queued = c.queued();
@@ -153,6 +161,8 @@ void NetConnTable::after_write(uint32_t slot, size_t wrote)
     if (atomic_load(ob) != static_cast<int64_t>(queued))
         atomic_store(ob, static_cast<int64_t>(queued));
     bool more = queued > 0;
+    if (!more && c.replies_done > 0)
+        count_replies_written(c);
     if (!more && c.close_after_flush) {
         close(slot, "closed after flush");
         return;
@@ -167,6 +177,47 @@ void NetConnTable::after_write(uint32_t slot, size_t wrote)
     }
     if (!more && c.io && c.io->out.capacity() > 65536)
         c.io->out.shrink_if_empty();  // small buffers stay until the connection idles
+}
+
+// The replies ended since the last call are all written: each request
+// took from its receipt (the wake-up that read its batch) until now.
+void NetConnTable::count_replies_written(NetConn& c)
+{
+    if (c.recv_us > 0) {  // else not a reply to a request (nothing to time)
+        ProcCounters& m = rt_.counters();
+        // One clock read per write pass serves every reply it finishes.
+        if (!write_pass_us_ || !in_write_pass_)
+            write_pass_us_ = monotonic_us();
+        int64_t us = static_cast<int64_t>(write_pass_us_ - c.recv_us);
+        if (us < 0)
+            us = 0;
+        counter_add(&m.duration[duration_bucket(us)], static_cast<int64_t>(c.replies_done));
+        counter_add(&m.duration_sum_us, us * c.replies_done);
+    }
+    c.replies_done = 0;
+    if (!c.awaiting)
+        c.recv_us = 0;  // the next request starts a new batch
+}
+
+// Publishes how many connections are reading a request, busy with one
+// (handled or its reply written) and idle, as stub_status reports them.
+void NetConnTable::count_states()
+{
+    int64_t reading = 0, writing = 0, waiting = 0;
+    for (const NetConn& c : conns_) {
+        if (!c.used)
+            continue;
+        if (c.awaiting || c.inflight > 0 || !c.no_output())
+            writing++;
+        else if (c.partial_since || !c.no_input())
+            reading++;
+        else
+            waiting++;
+    }
+    ProcCounters& m = rt_.counters();
+    atomic_store(&m.conn_reading, reading);
+    atomic_store(&m.conn_writing, writing);
+    atomic_store(&m.conn_waiting, waiting);
 }
 
 // Closes connections whose partial message is too old (with the

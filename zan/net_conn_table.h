@@ -85,12 +85,15 @@ public:
     void sweep();
     // Gives back the buffers of connections idle for a while.
     void trim_idle();
+    // Publishes the connections' states (ProcCounters::conn_*).
+    void count_states();
 
 private:
     uint32_t take_slot();
     void fill_session(uint32_t slot, int fd, const InetAddr& peer, int listener);
     void after_write(uint32_t slot, size_t wrote);
     bool timed_out(uint32_t slot, long long now);
+    void count_replies_written(NetConn& c);
 
     Runtime& rt_;
     EventLoop& loop_;
@@ -102,6 +105,8 @@ private:
     std::vector<uint32_t> dirty_;
     size_t live_ = 0;
     bool stopping_ = false;
+    bool in_write_pass_ = false;   // inside write_dirty()
+    long long write_pass_us_ = 0;  // its clock read, made by the first reply it finished
 };
 
 }  // namespace zan

@@ -97,8 +97,13 @@ void NetReplies::queue_file(uint32_t slot, std::string_view payload, int flags)
 void NetReplies::reply_done(uint32_t slot, int flags)
 {
     NetConn& c = table_.at(slot);
-    if (!rt_.protocol.counted_replies)
+    if (!rt_.protocol.counted_replies) {
+        if (c.awaiting)
+            c.replies_done = 1;  // the first reply to a message: timed until written
         c.awaiting = false;
+    } else if (flags & kReplyEnd) {
+        c.replies_done++;
+    }
     if (flags & kReplyClose) {
         // The connection ends with this reply: nothing may follow it.
         c.close_after_flush = true;

@@ -26,6 +26,7 @@ void NetRequests::read(uint32_t slot, int64_t wall_sec)
         end_of_input(slot);
         return;
     }
+    counter_add(&rt_.counters().bytes_in, static_cast<int64_t>(n));
     table_.touch(slot, wall_sec);
     process_input(slot);
 }
@@ -224,6 +225,9 @@ bool NetRequests::dispatch(uint32_t slot, size_t len)
         table_.set_interest(slot);
         return false;
     }
+    if (!c.awaiting && c.inflight == 0 && c.replies_done == 0)
+        c.recv_us = rt_.wake_us;
+    counter_add(&rt_.counters().requests, static_cast<int64_t>(1));
     c.awaiting = true;
     c.last_worker = w;
     c.messages++;

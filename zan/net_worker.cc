@@ -34,6 +34,7 @@ int NetWorker::run()
     loop_.add_after_poll([this] {
         chans_.after_wake();
         wall_sec_ = static_cast<int64_t>(::time(nullptr));
+        rt_.wake_us = loop_.now_us();
     });
     start_timers();
     rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
@@ -84,7 +85,10 @@ void NetWorker::start_timers()
         every = every < 50 ? 50 : (every > 1000 ? 1000 : every);
         loop_.run_every(every, [this] { table_.sweep(); });
     }
-    loop_.run_every(250, [this] { table_.trim_idle(); });
+    loop_.run_every(250, [this] {
+        table_.trim_idle();
+        table_.count_states();
+    });
 }
 
 void NetWorker::new_conn(int fd, const InetAddr& peer, int listener)

@@ -114,6 +114,7 @@ struct Runtime {
     // Master started by a binary upgrade: the notify address of the
     // Master it replaces (see BinaryUpgrade); "" otherwise.
     std::string upgrade_parent;
+    long long wake_us = 0;  // NetWorker: monotonic_us() of the last wake-up (requests' receipt)
 
     int W() const { return cfg.worker_num; }
     int T() const { return cfg.task_worker_num; }
@@ -128,6 +129,8 @@ struct Runtime {
         return sessions + static_cast<size_t>(net) * static_cast<size_t>(cfg.max_connection) + slot;
     }
     int32_t* sleeping_word() const { return &procs[id].sleeping; }
+    // This process's monitoring figures (zan_stats(3)).
+    ProcCounters& counters() const { return procs[id].m; }
     int wake_of(int child_id) const { return wake_fd[static_cast<size_t>(child_id)].get(); }
     // Slot of a live session, or nullptr when the id is stale or invalid.
     SessionSlot* live_session(SessionId s) const;

@@ -31,6 +31,79 @@ inline T atomic_add(T* p, T v)
     return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
 }
 
+// Adds v to a counter that only the calling process writes (a
+// NetWorker's own figures): a relaxed load and store, no locked
+// instruction; readers in other processes see whole values.
+template <class T>
+inline void counter_add(T* p, T v)
+{
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
+// The request-duration histogram of ProcCounters: upper bounds of its
+// buckets in microseconds (Prometheus "le"); a last bucket counts the
+// requests above the largest bound.
+constexpr int kDurationBuckets = 14;
+constexpr int64_t kDurationBoundsUs[kDurationBuckets] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+    5000000};
+// The statuses a NetWorker refuses input with itself (ProcCounters::refused).
+constexpr int kRefusedStatuses = 7;
+constexpr int kRefusedStatus[kRefusedStatuses] = {400, 408, 413, 414, 431, 501, 505};
+
+// Index of status in kRefusedStatus, or -1.
+inline int refused_index(int status)
+{
+    for (int i = 0; i < kRefusedStatuses; i++)
+        if (kRefusedStatus[i] == status)
+            return i;
+    return -1;
+}
+
+// Index of the histogram bucket of a duration of us microseconds.
+inline int duration_bucket(int64_t us)
+{
+    int i = 0;
+    while (i < kDurationBuckets && us > kDurationBoundsUs[i])
+        i++;
+    return i;
+}
+
+// The figures one child id keeps for monitoring (see zan_stats(3)): they
+// count over all processes of the id, from the start of the server. Each
+// field has one writer role: the NetWorker of the id (connections, bytes,
+// requests received, the histogram, its own refusals), the Worker (the
+// requests it handled are ProcSlot::handled; statuses of its replies,
+// tasks it queued), the TaskWorker (tasks run), or the Master (the
+// respawn causes and tasks lost with their TaskWorker). A NetWorker, the
+// only process of its id at any time, adds with counter_add(); the
+// others, whose predecessor may still run (reload), with relaxed atomic
+// adds. Readers never block them.
+struct ProcCounters {
+    // NetWorker: connections and client bytes.
+    int64_t accepted;
+    int64_t closed;
+    int64_t conn_reading;   // sampled every 250 ms: reading a request
+    int64_t conn_writing;   // a request handled or its reply written
+    int64_t conn_waiting;   // idle keep-alive
+    int64_t bytes_in;
+    int64_t bytes_out;
+    int64_t requests;       // NetWorker: messages received; TaskWorker: tasks run
+    // NetWorker (its own replies) and Worker: replies by status class 1xx..5xx.
+    int64_t responses[5];
+    int64_t refused[kRefusedStatuses];  // NetWorker: input refused, by status
+    int64_t tasks_queued;   // Worker: tasks it submitted
+    int64_t task_running;   // TaskWorker: 1 while on_task runs
+    int64_t tasks_failed;   // Master: TaskWorker ended while running a task
+    // NetWorker: receive to reply written, in microseconds.
+    int64_t duration[kDurationBuckets + 1];
+    int64_t duration_sum_us;
+    // Master: why the id was forked again (a line of its own).
+    alignas(64) int64_t respawn_exit;        // it exited (any code) by itself
+    int64_t respawn_signal;       // a signal killed it
+    int64_t respawn_max_request;  // recycled after max_request / task_max_request
+};
+
 // Server-wide counters (the stats() figures).
 struct ServerStats {
     int64_t start_time;            // time(2) when the Master started
@@ -38,6 +111,7 @@ struct ServerStats {
     int64_t connection_num;        // live client connections
     int64_t accept_count;
     int64_t close_count;
+    int64_t reload_count;          // reloads (SIGUSR1 and SIGUSR2) done
     // Added to by every Worker once per loop pass: a line of its own.
     alignas(64) int64_t request_count;  // messages handled by Workers
     alignas(64) int64_t task_count;     // tasks handled by TaskWorkers
@@ -75,6 +149,8 @@ struct ProcSlot {
     // Worker, NetWorker: about to block, wake me (Channel::prepare_sleep).
     // Written by the process twice per pass, read by its peers.
     alignas(64) int32_t sleeping;
+    // Monitoring figures (not read on the request path).
+    alignas(64) ProcCounters m;
 };
 
 // One per connection slot of a NetWorker. Written only by that NetWorker
@@ -97,6 +173,7 @@ struct SessionSlot {
 
 static_assert(std::is_trivially_copyable_v<ServerStats>, "shm data must be trivially copyable");
 static_assert(std::is_trivially_copyable_v<ProcSlot>, "shm data must be trivially copyable");
+static_assert(std::is_trivially_copyable_v<ProcCounters>, "shm data must be trivially copyable");
 static_assert(std::is_trivially_copyable_v<SessionSlot>, "shm data must be trivially copyable");
 
 }  // namespace zan

@@ -236,6 +236,7 @@ int TaskWorker::run()
 void TaskWorker::run_task(const TaskHeader& h, std::string_view data)
 {
     cur_ = h;
+    atomic_store(&rt_.counters().task_running, static_cast<int64_t>(1));
     in_task_ = true;
     finished_ = false;
     std::optional<std::string> result;
@@ -246,6 +247,8 @@ void TaskWorker::run_task(const TaskHeader& h, std::string_view data)
     in_task_ = false;
     atomic_add(&rt_.stats->task_count, static_cast<int64_t>(1));
     atomic_add(&rt_.procs[rt_.id].request_count, static_cast<int64_t>(1));
+    atomic_add(&rt_.counters().requests, static_cast<int64_t>(1));
+    atomic_store(&rt_.counters().task_running, static_cast<int64_t>(0));
     if (!finished_ && h.src_worker >= 0)  // no result: the task is done all the same
         atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(-1));
 }

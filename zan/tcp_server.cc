@@ -9,6 +9,7 @@
 #include "zan/listen_fds.h"
 #include "zan/log.h"
 #include "zan/master.h"
+#include "zan/metrics_snapshot.h"
 #include "zan/net_worker.h"
 #include "zan/process_setup.h"
 #include "zan/socket.h"
@@ -289,6 +290,8 @@ Stats TcpServer::stats() const
     }
     return st;
 }
+
+Metrics TcpServer::metrics() const { return take_metrics(rt_); }
 
 EventLoop* TcpServer::current_loop() const
 {

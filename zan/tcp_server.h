@@ -20,6 +20,7 @@
 #include "zan/callbacks.h"
 #include "zan/event_loop.h"
 #include "zan/inet_addr.h"
+#include "zan/metrics.h"
 #include "zan/process.h"
 #include "zan/server_config.h"
 #include "zan/stats.h"
@@ -89,6 +90,9 @@ public:
     bool exists(SessionId s) const;                  // any process
     bool client_info(SessionId s, ClientInfo* out) const;  // any process
     Stats stats() const;                             // any process after start()
+    // Every monitoring figure, per process and summed; to_prometheus()
+    // gives the text an admin port can serve (any process after start()).
+    Metrics metrics() const;
     // Timers on the calling process's loop (Worker, NetWorker, UserWorker).
     EventLoop::TimerId tick(long long ms, EventLoop::Callback cb);
     EventLoop::TimerId after(long long ms, EventLoop::Callback cb);

@@ -113,6 +113,7 @@ TaskId Worker::task(std::string_view data, int dst)
         return 0;
     }
     atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(1));
+    atomic_add(&rt_.counters().tasks_queued, static_cast<int64_t>(1));
     outstanding_++;
     return h.task_id;
 }
@@ -135,6 +136,7 @@ bool Worker::taskwait(std::string_view data, int timeout_ms, std::string* result
         return false;
     }
     atomic_add(&rt_.stats->tasking_num, static_cast<int64_t>(1));
+    atomic_add(&rt_.counters().tasks_queued, static_cast<int64_t>(1));
     // Wait on the inbox alone; other inbox traffic is kept for later.
     Channel& in = rt_.inbox_rd[static_cast<size_t>(rt_.index)];
     long long deadline = monotonic_ms() + timeout_ms;

@@ -13,6 +13,7 @@
 #include "zan/http_server.h"
 #include "zan/inet_addr.h"
 #include "zan/log.h"
+#include "zan/metrics.h"
 #include "zan/msg_queue.h"
 #include "zan/server_config.h"
 #include "zan/shm.h"
