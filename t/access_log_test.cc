@@ -153,6 +153,14 @@ TEST(AccessLog, RemoteUserFromBasicCredentials)
     EXPECT_EQ("", AccessLog::basic_user("Basic "));
 }
 
+TEST(AccessLog, RequestLineOfAMessage)
+{
+    std::string m = "\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+    EXPECT_EQ("GET /x HTTP/1.1", AccessLog::request_line(m.data(), m.size()));
+    EXPECT_EQ("GET /partial", AccessLog::request_line("GET /partial", 12));
+    EXPECT_EQ("", AccessLog::request_line("\r\n", 2));
+}
+
 TEST(AccessLog, AddressText)
 {
     char out[AccessLog::kAddrMax];

@@ -17,7 +17,7 @@ LAYERS='
 3 worker worker_calls task_worker user_worker
 4 tcp_server
 5 http_chars http_parser http_parser_body http_parser_load http_request
-5 http_response http_server access_log
+5 http_response http_server http_server_access access_log
 9 zan
 '
 # " fd=0 sys=0 ... " for a lookup without a process per include.

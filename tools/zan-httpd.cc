@@ -37,7 +37,7 @@ static void usage()
             "                 [--root DIR] [--max-request N] [--pid-file F] [--log-file F]\n"
             "                 [--log-level L] [--keepalive-timeout MS] [--header-timeout MS]\n"
             "                 [--send-timeout MS] [--hop-yield N] [--net-worker-slice US]\n"
-            "                 [--cpu-affinity] [--daemonize]\n");
+            "                 [--access-log F] [--cpu-affinity] [--daemonize]\n");
     exit(2);
 }
 
@@ -235,6 +235,7 @@ static Args parse_args(int argc, char** argv)
         if (a == "--root") r.root = v;
         else if (a == "--keepalive-timeout") r.hc.keepalive_timeout_ms = number(0, INT_MAX);
         else if (a == "--header-timeout") r.hc.header_timeout_ms = number(0, INT_MAX);
+        else if (a == "--access-log") r.hc.access_log = v;
         else usage();
     }
     r.static_files = !r.root.empty();

@@ -153,6 +153,16 @@ char* AccessLog::format(char* p, const Entry& e, std::string_view time_local)
     return p + 4;
 }
 
+std::string_view AccessLog::request_line(const char* data, size_t n)
+{
+    std::string_view v(data, n);
+    size_t from = v.find_first_not_of("\r\n");
+    if (from == std::string_view::npos)
+        return std::string_view();
+    v.remove_prefix(from);
+    return v.substr(0, v.find_first_of("\r\n"));
+}
+
 static int base64_value(char c)
 {
     if (c >= 'A' && c <= 'Z')

@@ -68,6 +68,9 @@ public:
     static char* escape(char* out, std::string_view v);
     // "05/Dec/2026:12:22:04 +0000" (local time); returns its length.
     static size_t time_local(time_t t, char* out, size_t size);
+    // The request line at the start of a message (empty lines before it
+    // skipped), or what there is of it.
+    static std::string_view request_line(const char* data, size_t n);
     // The user name of "Basic" credentials (Authorization), else "".
     static std::string basic_user(std::string_view authorization);
     // The address text of a peer ("127.0.0.1", "::1"); returns its length.

@@ -4,34 +4,40 @@
 #include <strings.h>
 #include <time.h>
 
+#include "zan/access_log.h"
 #include "zan/log.h"
 #include "zan/protocol.h"
 #include "zan/worker.h"
 
 namespace zan {
 
-namespace {
-
 // The NetWorker side of HTTP: one strict parser per connection, in
-// framing mode (no copies), fed only the bytes it has not seen yet.
+// framing mode (no copies), fed only the bytes it has not seen yet. The
+// replies it makes itself go to the access log, if there is one.
 class HttpConnProtocol : public ConnProtocol {
 public:
-    explicit HttpConnProtocol(HttpServer* srv)
-        : srv_(srv), parser_(srv->http_config().limits, false)
+    HttpConnProtocol(HttpServer* srv, SessionId s)
+        : srv_(srv), session_(s), parser_(srv->http_config().limits, false)
     {
     }
 
     Verdict next(const char* data, size_t n, size_t* len, std::string* reply,
                  std::string* interim) override
     {
-        if (n > fed_)
+        if (n > fed_) {
+            if (fed_ == 0 && srv_->access_)
+                start_ms_ = srv_->access_->loop()->now_ms();
             fed_ += parser_.feed(data + fed_, n - fed_);
+        }
         switch (parser_.state()) {
         case HttpParser::kComplete:
             *len = fed_;
             return kMessage;
         case HttpParser::kError:
             *reply = srv_->error_response(parser_.error_status(), true);
+            if (srv_->access_)
+                srv_->log_refusal(session_, parser_.error_status(), AccessLog::request_line(data, n), *reply,
+                                  start_ms_);
             return kReject;
         default:
             if (parser_.headers_complete() && parser_.expects_continue() && !continue_sent_) {
@@ -51,17 +57,25 @@ public:
 
     bool ends_connection() const override { return parser_.ends_connection(); }
     bool in_body() const override { return parser_.state() == HttpParser::kBody; }
-    std::string timeout_reply() override { return srv_->error_response(408, true); }
-    std::string failure_reply() override { return srv_->error_response(503, true); }
+    std::string timeout_reply() override { return logged(408); }
+    std::string failure_reply() override { return logged(503); }
 
 private:
+    std::string logged(int status)
+    {
+        std::string r = srv_->error_response(status, true);
+        if (srv_->access_)
+            srv_->log_refusal(session_, status, std::string_view(), r, start_ms_);
+        return r;
+    }
+
     HttpServer* srv_;
+    SessionId session_;
+    long long start_ms_ = 0;  // loop time of the message's first bytes (access log)
     HttpParser parser_;
     size_t fed_ = 0;
     bool continue_sent_ = false;
 };
-
-}  // namespace
 
 HttpServer::HttpServer(const ServerConfig& cfg, const HttpConfig& hc) : TcpServer(cfg), hc_(hc)
 {
@@ -75,12 +89,14 @@ HttpServer::HttpServer(const std::string& host, int port, const ServerConfig& cf
     install();
 }
 
+HttpServer::~HttpServer() = default;
+
 void HttpServer::install()
 {
     // Settings are read when a connection or request arrives, i.e. in the
     // children, so http_config() may be changed until start().
-    rt_.protocol.make = [this]() -> std::unique_ptr<ConnProtocol> {
-        return std::unique_ptr<ConnProtocol>(new HttpConnProtocol(this));
+    rt_.protocol.make = [this](SessionId s) -> std::unique_ptr<ConnProtocol> {
+        return std::unique_ptr<ConnProtocol>(new HttpConnProtocol(this, s));
     };
     rt_.protocol.counted_replies = true;
     on_receive([this](TcpServer&, SessionId s, std::string_view raw) { handle(s, raw); });
@@ -92,6 +108,8 @@ void HttpServer::before_start()
     rt_.protocol.idle_timeout_ms = hc_.keepalive_timeout_ms;
     rt_.protocol.max_messages = hc_.max_keepalive_requests;
     parser_ = HttpParser(hc_.limits, true);
+    if (!hc_.access_log.empty())
+        install_access_log();
 }
 
 std::string HttpServer::http_date(time_t t)
@@ -163,6 +181,8 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         log(Level::error, "request failed to parse in the Worker (%s)", parser_.error_reason());
         std::string r = error_response(400, true);
         reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
+        if (access_)
+            log_refusal(s, 400, AccessLog::request_line(raw.data(), raw.size()), r, access_->loop()->now_ms());
         return;
     }
     HttpRequest& req = parser_.request();
@@ -173,7 +193,14 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         log(Level::debug, "refusing request: %s", why ? why : "");
         std::string r = error_response(status, true);
         reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
+        if (access_)
+            log_refusal(s, status, AccessLog::request_line(raw.data(), raw.size()), r, access_->loop()->now_ms());
         return;
+    }
+    if (access_) {
+        resp.req_ = &req;
+        resp.line_ = AccessLog::request_line(raw.data(), raw.size());
+        resp.start_ms_ = access_->loop()->now_ms();
     }
     resp.minor_ = req.version_minor;
     resp.head_only_ = std::string_view(req.method) == "HEAD";
@@ -202,6 +229,8 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         }
         resp.end();
     }
+    resp.req_ = nullptr;  // the request and raw are ours again
+    resp.line_ = std::string_view();
 }
 
 bool HttpServer::reply(SessionId s, std::string_view head, std::string_view body, int flags)

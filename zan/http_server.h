@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "zan/http_parser.h"
@@ -26,9 +27,15 @@ struct HttpConfig {
     int keepalive_timeout_ms = 75000;  // idle keep-alive connections are closed after this
     int max_keepalive_requests = 1000; // requests per connection (0: no limit)
     std::string server_name = "zan";
+    // The access log file (empty: none): one line per response in nginx's
+    // combined format plus the request time, see zan_http_server(3).
+    std::string access_log;
 };
 
 class HttpServer;
+class AccessLog;
+struct AccessRecord;
+class HttpConnProtocol;
 using RequestCallback = std::function<void(HttpServer&, HttpRequest&, HttpResponse&)>;
 
 class HttpServer : public TcpServer {
@@ -36,6 +43,7 @@ public:
     explicit HttpServer(const ServerConfig& cfg = ServerConfig(), const HttpConfig& hc = HttpConfig());
     HttpServer(const std::string& host, int port, const ServerConfig& cfg = ServerConfig(),
                const HttpConfig& hc = HttpConfig());
+    ~HttpServer() override;
 
     void on_request(RequestCallback cb) { on_request_ = std::move(cb); }
     HttpConfig& http_config() { return hc_; }
@@ -54,6 +62,7 @@ protected:
 
 private:
     friend class HttpResponse;
+    friend class HttpConnProtocol;
     void install();
     void handle(SessionId s, std::string_view raw);
     bool reply(SessionId s, std::string_view head, std::string_view body, int flags);
@@ -79,6 +88,17 @@ private:
     long long start_sec_ = -1;
     std::string start_name_;
     std::string custom_start_;  // head_start() with the application's reason
+
+    // The access log of this process (Workers and NetWorkers, when
+    // hc_.access_log is set; made after fork), and what feeds it.
+    std::unique_ptr<AccessLog> access_;
+    void install_access_log();
+    bool access_log_file(std::string* err);
+    size_t peer_text(SessionId s, char* out) const;
+    void log_response(const HttpResponse& r);
+    std::shared_ptr<const AccessRecord> access_record(const HttpResponse& r) const;
+    void log_refusal(SessionId s, int status, std::string_view request, std::string_view reply,
+                     long long start_ms);
 };
 
 }  // namespace zan

@@ -94,6 +94,11 @@ int TcpServer::start()
         log(Level::error, "%s", error_.c_str());
         return 1;
     }
+    if (rt_.hooks.master_files && !rt_.hooks.master_files(&err)) {
+        error_ = err;
+        log(Level::error, "%s", error_.c_str());
+        return 1;
+    }
     ::signal(SIGPIPE, SIG_IGN);
     rt_.server = this;
     rt_.master_pid = ::getpid();
