@@ -169,6 +169,10 @@ TEST(AccessLog, AddressText)
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(0x7f000001);
     EXPECT_EQ("127.0.0.1", std::string(out, AccessLog::addr_text(reinterpret_cast<sockaddr*>(&a), sizeof(a), out)));
+    a.sin_addr.s_addr = htonl(0x0ac803ff);
+    EXPECT_EQ("10.200.3.255", std::string(out, AccessLog::addr_text(reinterpret_cast<sockaddr*>(&a), sizeof(a), out)));
+    a.sin_addr.s_addr = 0;
+    EXPECT_EQ("0.0.0.0", std::string(out, AccessLog::addr_text(reinterpret_cast<sockaddr*>(&a), sizeof(a), out)));
     struct sockaddr_in6 b;
     memset(&b, 0, sizeof(b));
     b.sin6_family = AF_INET6;
