@@ -227,6 +227,17 @@ TEST_F(AccessLogTest, RefusalsAndEscapedRequestLinesAreLogged)
     }
 }
 
+TEST(AccessLogStart, AFileThatCannotBeOpenedFailsTheStart)
+{
+    zt::TempDir dir;
+    zt::Proc p;
+    ASSERT_TRUE(p.spawn({zt::tool("zan-httpd"), "--port", "0", "--access-log", dir.path + "/no/such/dir/a.log"}));
+    int st = p.wait_exit(zt::scaled(10000));
+    ASSERT_NE(-1, st) << p.output();
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1) << st << "\n" << p.output();
+    EXPECT_NE(std::string::npos, p.output().find("cannot open access log")) << p.output();
+}
+
 // A library HttpServer with an access log, forked (it becomes its own
 // Master): responses detach()ed and finished later, and streamed ones.
 // The destructor stops it and waits for it, so its lines are flushed.

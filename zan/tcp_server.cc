@@ -89,13 +89,20 @@ int TcpServer::start()
         return 1;
     }
     ProcessSetup setup(rt_);
-    if (!setup.resolve_user_group() || (rt_.cfg.daemonize && !setup.daemonize())) {
+    if (!setup.resolve_user_group()) {
         error_ = setup.error();
         log(Level::error, "%s", error_.c_str());
         return 1;
     }
+    // Files of a layer above (the access log), while a failure still
+    // reaches the terminal.
     if (rt_.hooks.master_files && !rt_.hooks.master_files(&err)) {
         error_ = err;
+        log(Level::error, "%s", error_.c_str());
+        return 1;
+    }
+    if (rt_.cfg.daemonize && !setup.daemonize()) {
+        error_ = setup.error();
         log(Level::error, "%s", error_.c_str());
         return 1;
     }
