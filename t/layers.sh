@@ -8,6 +8,7 @@ set -eu
 LAYERS='
 0 fd sys log buffer inet_addr socket
 0 sd_notify listen_fds
+0 fd sys log buffer inet_addr socket line_log
 1 poller event_loop timer_queue
 2 shm shm_mutex ring frame_codec socket_channel ring_channel channel
 2 msg_queue shm_tables session_id role stats metrics metrics_json
@@ -20,7 +21,7 @@ LAYERS='
 3 worker worker_calls task_worker user_worker
 4 tcp_server
 5 http_chars http_parser http_parser_body http_parser_load http_request
-5 http_response http_server
+5 http_response http_server http_server_access access_log
 9 zan
 '
 # " fd=0 sys=0 ... " for a lookup without a process per include.

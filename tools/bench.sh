@@ -9,7 +9,8 @@
 # Environment:
 #   BENCH_REPS=3        interleaved repetitions per scenario (median reported)
 #   BENCH_DUR=5         seconds per run
-#   BENCH_ONLY=abcdefgh scenario letters to run (see tools/BENCH.md)
+#   BENCH_ONLY=abcdefgh scenario letters to run (see tools/BENCH.md); l
+#                       (a with and without access logs) runs only when named
 #   BENCH_PORT=18180    first port tried; busy ports are skipped
 #   BENCH_IDLE=10000    idle connections in the memory scenario
 #   BENCH_ZAN_HTTPD     command used in place of zan-httpd, with {PORT},
@@ -168,7 +169,7 @@ start() {
       log "bench: $name exited during start-up:"; tail -n 5 "$DIR/$name.out" >&2
       eval "PID_$name=''"; return 1
     fi
-    if [ "$name" = nginx ]; then port_open "$port" && break
+    if [ "${name#nginx}" != "$name" ]; then port_open "$port" && break
     else grep -q "listening on" "$DIR/$name.out" 2>/dev/null && break; fi
     sleep 0.1
   done
@@ -184,17 +185,24 @@ restart() {  # restart NAME: the same command on the same port (after a death)
 }
 stop() { local p; eval "p=\${PID_$1:-}"; [ -n "$p" ] && stop_tree "$p"; eval "PID_$1=''"; }
 
-nginx_conf() {  # nginx_conf WORKERS PORT
-  cat >"$DIR/nginx.conf" <<CONF
+# The access log of scenario l: zan's line (combined plus $request_time),
+# buffered as zan buffers it (64 KiB, flushed at least once a second).
+NGINX_ACCESS_FORMAT="log_format zan '\$remote_addr - \$remote_user [\$time_local] \"\$request\" '
+                   '\$status \$body_bytes_sent \"\$http_referer\" \"\$http_user_agent\" \$request_time';"
+nginx_conf() {  # nginx_conf WORKERS PORT [NAME [ACCESS_LOG]]: writes DIR/NAME.conf
+  local name=${3:-nginx} access="access_log off;"
+  [ -n "${4:-}" ] && access="$NGINX_ACCESS_FORMAT
+    access_log $4 zan buffer=64k flush=1s;"
+  cat >"$DIR/$name.conf" <<CONF
 worker_processes $1;
 worker_rlimit_nofile $(ulimit -n);
 daemon off;
 master_process on;
-pid $DIR/nginx.pid;
-error_log $DIR/nginx_error.log warn;
+pid $DIR/$name.pid;
+error_log $DIR/${name}_error.log warn;
 events { worker_connections 16384; }
 http {
-    access_log off;
+    $access
     default_type text/plain;
     keepalive_timeout 300s;
     keepalive_requests 1000000;
@@ -210,15 +218,17 @@ http {
 }
 CONF
 }
-start_nginx() {  # start_nginx WORKERS PIN
-  [ $HAVE_NGINX = 1 ] || { PID_nginx=''; return 0; }
-  alloc_port; nginx_conf "$1" "$PORT"
-  start nginx "$PORT" "$2" "$NGINX" -p "$DIR/" -e "$DIR/nginx_error.log" -c "$DIR/nginx.conf"
+start_nginx() {  # start_nginx WORKERS PIN [NAME [ACCESS_LOG]]
+  local name=${3:-nginx}
+  [ $HAVE_NGINX = 1 ] || { eval "PID_$name=''"; return 0; }
+  alloc_port; nginx_conf "$1" "$PORT" "$name" "${4:-}"
+  start "$name" "$PORT" "$2" "$NGINX" -p "$DIR/" -e "$DIR/${name}_error.log" -c "$DIR/$name.conf"
 }
-start_httpd() {  # start_httpd WORKERS NETWORKERS PIN
-  [ -n "$ZHTTPD_DESC" ] || { PID_zan=''; return 0; }
+start_httpd() {  # start_httpd WORKERS NETWORKERS PIN [NAME [ARG...]]: ARGs added to its command
+  local name=${4:-zan}
+  [ -n "$ZHTTPD_DESC" ] || { eval "PID_$name=''"; return 0; }
   alloc_port; zan_httpd_cmd "$PORT" "$1" "$2"
-  start zan "$PORT" "$3" "${CMD[@]}"
+  start "$name" "$PORT" "$3" "${CMD[@]}" "${@:5}"
 }
 start_echod() {  # start_echod PIN: 1 NetWorker, 1 Worker, 1 TaskWorker
   alloc_port
@@ -344,6 +354,12 @@ scenario() {
   for s in $servers; do
     note=""
     [ -n "$rate" ] && note="open loop at $rate req/s; generator behind in ${BH[$s]:-0} of $REPS runs"
+    # NAMElog (scenario l): the median over the reps of its CPU minus that
+    # of NAME in the same rep, which saw the same drift of the machine.
+    if [ "${s%log}" != "$s" ] && [ -n "${C[${s%log}]:-}" ] && [ -n "${C[$s]:-}" ]; then
+      note=$(paste -d' ' <(echo ${C[$s]} | tr ' ' '\n') <(echo ${C[${s%log}]} | tr ' ' '\n') |
+        awk 'NF == 2 { print $1 - $2 }' | median)
+    fi
     if [ -z "${R[$s]:-}" ]; then
       printf '%s\t%s\tn/a\tn/a\tn/a\tn/a\t%s\tn/a\t%s\n' "$id" "$s" "${E[$s]:-n/a}${D[$s]:-}" "$note" >>"$ROWS"; continue
     fi
@@ -456,6 +472,14 @@ if [ $HAVE_WRK = 1 ] && { want a || want c; }; then
   want c && scenario c-http-pipe16-1+1-pinned wrk "$SERVERS" -c50 -s "$ROOT/tools/bench-pipeline.lua"
   stop zan; stop nginx; stop baseline; stop hop; stop strict
 fi
+if [ $HAVE_WRK = 1 ] && want l; then  # a, with and without access logs: what a log line costs
+  start_httpd 1 1 yes; start_httpd 1 1 yes zanlog --access-log "$DIR/zan_access.log"
+  start_nginx 1 yes; start_nginx 1 yes nginxlog "$DIR/nginx_access.log"
+  for s in zan zanlog nginx nginxlog; do eval "p=\${PID_$s:-}; q=\${PORT_$s:-}"; [ -n "$p" ] && { http_ok "$q" || stop "$s"; }; done
+  scenario l-http-access-log-1+1-pinned-c50 wrk "zan zanlog nginx nginxlog" -c50
+  log "  l   access log lines: zan $(wc -l <"$DIR/zan_access.log" 2>/dev/null), nginx $(wc -l <"$DIR/nginx_access.log" 2>/dev/null)"
+  stop zan; stop zanlog; stop nginx; stop nginxlog
+fi
 if [ $HAVE_WRK = 1 ] && want b; then
   start_httpd 2 2 no; start_nginx 2 no; start_baseline --http no; start_hop 2 no; start_strict 2 no
   for s in $SERVERS; do eval "p=\${PID_$s:-}; q=\${PORT_$s:-}"; [ -n "$p" ] && { http_ok "$q" || stop "$s"; }; done
@@ -516,11 +540,24 @@ fi
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   awk -F'\t' '
     { id[NR]=$1; sv[NR]=$2; rps[NR]=$3; p50[NR]=$4; p99[NR]=$5; cpu[NR]=$6; err[NR]=$7; cl[NR]=$8; nt[NR]=$9
-      if ($3 != "n/a" && $3 != "-") { R[$1 SUBSEP $2]=$3; C[$1 SUBSEP $2]=$6 } }
+      if ($3 != "n/a" && $3 != "-") { R[$1 SUBSEP $2]=$3; C[$1 SUBSEP $2]=$6 }
+      if ($2 ~ /log$/) PD[$1 SUBSEP $2]=$9 }
+    # l: what the log adds per request over the same server without it:
+    # the difference of the medians, and the median of the paired
+    # differences (the note the scenario left); zan'"'"'s against nginx'"'"'s.
+    function added(s, v, paired,   b, a, n) {
+      b = substr(v, 1, length(v) - 3)
+      if (!((s SUBSEP b) in C) || !((s SUBSEP v) in C)) return ""
+      a = C[s SUBSEP v] - C[s SUBSEP b]
+      n = sprintf("access log adds %.2f µs/req to %s (paired runs: %.2f)", a, b, paired)
+      if (v == "zanlog" && (s SUBSEP "nginxlog") in C && (s SUBSEP "nginx") in C)
+        n = n sprintf("; nginx %.2f (paired %.2f)", C[s SUBSEP "nginxlog"] - C[s SUBSEP "nginx"], PD[s SUBSEP "nginxlog"])
+      return n }
     function ratio(a, b) { return (a == "" || b == "" || a == "n/a" || b+0 == 0) ? "–" : sprintf("%.2f", a/b) }
     function num(v, f) { return v == "n/a" ? "n/a" : v == "-" ? "–" : sprintf(f, v) }
     END { for (i = 1; i <= NR; i++) {
       s = id[i]; na = (rps[i] == "n/a" || rps[i] == "-")
+      if (sv[i] ~ /log$/ && !na) nt[i] = added(s, sv[i], nt[i])
       printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, sv[i],
         num(rps[i], "%.0f"), num(p50[i], "%.0f"), num(p99[i], "%.0f"), num(cpu[i], "%.2f"),
         (sv[i] == "nginx" || na) ? "–" : ratio(rps[i], R[s SUBSEP "nginx"]),

@@ -237,6 +237,7 @@ static Args parse_args(int argc, char** argv)
         else if (a == "--keepalive-timeout") r.hc.keepalive_timeout_ms = number(0, INT_MAX);
         else if (a == "--header-timeout") r.hc.header_timeout_ms = number(0, INT_MAX);
         else if (a == "--metrics-path" && !v.empty() && v[0] == '/') r.hc.metrics_path = v;
+        else if (a == "--access-log") r.hc.access_log = v;
         else usage();
     }
     r.static_files = !r.root.empty();

@@ -138,6 +138,8 @@ int ChildProcess::run_role()
         log(Level::error, "uncaught exception");
         code = 1;
     }
+    if (rt_.hooks.exit)
+        rt_.hooks.exit();
     return code;
 }
 

@@ -209,6 +209,7 @@ std::string_view HttpResponse::head(long long content_length)
         o.lit("Connection: keep-alive\r\n");
     o.lit("\r\n");
     headers_sent_ = true;
+    head_bytes_ = static_cast<uint64_t>(o.p - h.data());
     return std::string_view(h.data(), static_cast<size_t>(o.p - h.data()));
 }
 
@@ -219,7 +220,11 @@ bool HttpResponse::send(std::string_view head_bytes, std::string_view body, bool
         finished_ = true;
         flags = kReplyEnd | (keep_alive_ ? 0 : kReplyClose);
     }
-    return srv_->reply(session_, head_bytes, body, flags | static_cast<int>(seq_ << kSeqShift));
+    sent_bytes_ += head_bytes.size() + body.size();
+    bool ok = srv_->reply(session_, head_bytes, body, flags | static_cast<int>(seq_ << kSeqShift));
+    if (last && srv_->access_)
+        srv_->log_response(*this);
+    return ok;
 }
 
 bool HttpResponse::write(std::string_view data)
@@ -276,9 +281,13 @@ bool HttpResponse::sendfile(const std::string& path, uint64_t offset, uint64_t l
         return send(h, std::string_view(), true);
     finished_ = true;
     int seq = static_cast<int>(seq_ << kSeqShift);
-    return srv_->reply(session_, h, std::string_view(), seq) &&
-           srv_->reply_file(session_, path, offset, length,
-                            seq | kReplyEnd | (keep_alive_ ? 0 : kReplyClose));
+    sent_bytes_ += h.size() + length;
+    bool ok = srv_->reply(session_, h, std::string_view(), seq) &&
+              srv_->reply_file(session_, path, offset, length,
+                               seq | kReplyEnd | (keep_alive_ ? 0 : kReplyClose));
+    if (srv_->access_)
+        srv_->log_response(*this);
+    return ok;
 }
 
 void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
@@ -292,6 +301,11 @@ void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
     minor_ = 1;
     head_only_ = chunked_ = headers_sent_ = finished_ = detached_ = false;
     keep_alive_ = true;
+    req_ = nullptr;
+    line_ = std::string_view();
+    record_.reset();
+    start_ms_ = 0;
+    head_bytes_ = sent_bytes_ = 0;
 }
 
 HttpResponse HttpResponse::detach()
@@ -299,6 +313,11 @@ HttpResponse HttpResponse::detach()
     HttpResponse copy = *this;
     detached_ = true;
     copy.detached_ = false;
+    // The request and its bytes are the server's until on_request returns.
+    if (srv_ && srv_->access_ && !copy.record_)
+        copy.record_ = srv_->access_record(*this);
+    copy.req_ = nullptr;
+    copy.line_ = std::string_view();
     return copy;
 }
 

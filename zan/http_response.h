@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,6 +22,8 @@
 namespace zan {
 
 class HttpServer;
+class HttpRequest;
+struct AccessRecord;
 
 class HttpResponse {
 public:
@@ -85,6 +88,15 @@ private:
     bool headers_sent_ = false;
     bool finished_ = false;
     bool detached_ = false;
+    // For the access log: the request (while on_request runs) and its
+    // request line, or what the log needs of them once detached; the
+    // loop time it arrived at, and the bytes of head and of all sent.
+    const HttpRequest* req_ = nullptr;
+    std::string_view line_;
+    std::shared_ptr<const AccessRecord> record_;
+    long long start_ms_ = 0;
+    uint64_t head_bytes_ = 0;
+    uint64_t sent_bytes_ = 0;
 };
 
 }  // namespace zan

@@ -4,28 +4,31 @@
 #include <strings.h>
 #include <time.h>
 
+#include "zan/access_log.h"
 #include "zan/log.h"
 #include "zan/protocol.h"
 #include "zan/worker.h"
 
 namespace zan {
 
-namespace {
-
 // The NetWorker side of HTTP: one strict parser per connection, in
-// framing mode (no copies), fed only the bytes it has not seen yet.
+// framing mode (no copies), fed only the bytes it has not seen yet. The
+// replies it makes itself go to the access log, if there is one.
 class HttpConnProtocol : public ConnProtocol {
 public:
-    HttpConnProtocol(HttpServer* srv, const Runtime* rt)
-        : srv_(srv), rt_(rt), parser_(srv->http_config().limits, false)
+    HttpConnProtocol(HttpServer* srv, const Runtime* rt, SessionId s)
+        : srv_(srv), rt_(rt), session_(s), parser_(srv->http_config().limits, false)
     {
     }
 
     Verdict next(const char* data, size_t n, size_t* len, std::string* reply,
                  std::string* interim) override
     {
-        if (n > fed_)
+        if (n > fed_) {
+            if (fed_ == 0 && srv_->access_)
+                start_ms_ = srv_->access_->loop()->now_ms();
             fed_ += parser_.feed(data + fed_, n - fed_);
+        }
         switch (parser_.state()) {
         case HttpParser::kComplete:
             *len = fed_;
@@ -33,6 +36,9 @@ public:
         case HttpParser::kError:
             count_refusal(parser_.error_status());
             *reply = srv_->error_response(parser_.error_status(), true);
+            if (srv_->access_)
+                srv_->log_refusal(session_, parser_.error_status(), AccessLog::request_line(data, n), *reply,
+                                  start_ms_);
             return kReject;
         default:
             if (parser_.headers_complete() && parser_.expects_continue() && !continue_sent_) {
@@ -55,11 +61,19 @@ public:
     std::string timeout_reply() override
     {
         count_refusal(408);
-        return srv_->error_response(408, true);
+        return logged(408);
     }
-    std::string failure_reply() override { return srv_->error_response(503, true); }
+    std::string failure_reply() override { return logged(503); }
 
 private:
+    std::string logged(int status)
+    {
+        std::string r = srv_->error_response(status, true);
+        if (srv_->access_)
+            srv_->log_refusal(session_, status, std::string_view(), r, start_ms_);
+        return r;
+    }
+
     // The NetWorker answers this status itself: counted by status and class.
     void count_refusal(int status)
     {
@@ -73,12 +87,12 @@ private:
 
     HttpServer* srv_;
     const Runtime* rt_;
+    SessionId session_;
+    long long start_ms_ = 0;  // loop time of the message's first bytes (access log)
     HttpParser parser_;
     size_t fed_ = 0;
     bool continue_sent_ = false;
 };
-
-}  // namespace
 
 HttpServer::HttpServer(const ServerConfig& cfg, const HttpConfig& hc) : TcpServer(cfg), hc_(hc)
 {
@@ -92,12 +106,14 @@ HttpServer::HttpServer(const std::string& host, int port, const ServerConfig& cf
     install();
 }
 
+HttpServer::~HttpServer() = default;
+
 void HttpServer::install()
 {
     // Settings are read when a connection or request arrives, i.e. in the
     // children, so http_config() may be changed until start().
-    rt_.protocol.make = [this]() -> std::unique_ptr<ConnProtocol> {
-        return std::unique_ptr<ConnProtocol>(new HttpConnProtocol(this, &rt_));
+    rt_.protocol.make = [this](SessionId s) -> std::unique_ptr<ConnProtocol> {
+        return std::unique_ptr<ConnProtocol>(new HttpConnProtocol(this, &rt_, s));
     };
     rt_.protocol.counted_replies = true;
     on_receive([this](TcpServer&, SessionId s, std::string_view raw) { handle(s, raw); });
@@ -109,6 +125,8 @@ void HttpServer::before_start()
     rt_.protocol.idle_timeout_ms = hc_.keepalive_timeout_ms;
     rt_.protocol.max_messages = hc_.max_keepalive_requests;
     parser_ = HttpParser(hc_.limits, true);
+    if (!hc_.access_log.empty())
+        install_access_log();
 }
 
 std::string HttpServer::http_date(time_t t)
@@ -189,6 +207,8 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         count_status(400);
         std::string r = error_response(400, true);
         reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
+        if (access_)
+            log_refusal(s, 400, AccessLog::request_line(raw.data(), raw.size()), r, access_->loop()->now_ms());
         return;
     }
     HttpRequest& req = parser_.request();
@@ -200,7 +220,14 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         count_status(status);
         std::string r = error_response(status, true);
         reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
+        if (access_)
+            log_refusal(s, status, AccessLog::request_line(raw.data(), raw.size()), r, access_->loop()->now_ms());
         return;
+    }
+    if (access_) {
+        resp.req_ = &req;
+        resp.line_ = AccessLog::request_line(raw.data(), raw.size());
+        resp.start_ms_ = access_->loop()->now_ms();
     }
     resp.minor_ = req.version_minor;
     resp.head_only_ = std::string_view(req.method) == "HEAD";
@@ -231,6 +258,8 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         }
         resp.end();
     }
+    resp.req_ = nullptr;  // the request and raw are ours again
+    resp.line_ = std::string_view();
 }
 
 bool HttpServer::reply(SessionId s, std::string_view head, std::string_view body, int flags)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "zan/http_parser.h"
@@ -30,9 +31,15 @@ struct HttpConfig {
     // the server's figures in the Prometheus text format (Metrics); the
     // application never sees those requests. Empty: off.
     std::string metrics_path;
+    // The access log file (empty: none): one line per response in nginx's
+    // combined format plus the request time, see zan_http_server(3).
+    std::string access_log;
 };
 
 class HttpServer;
+class AccessLog;
+struct AccessRecord;
+class HttpConnProtocol;
 using RequestCallback = std::function<void(HttpServer&, HttpRequest&, HttpResponse&)>;
 
 class HttpServer : public TcpServer {
@@ -40,6 +47,7 @@ public:
     explicit HttpServer(const ServerConfig& cfg = ServerConfig(), const HttpConfig& hc = HttpConfig());
     HttpServer(const std::string& host, int port, const ServerConfig& cfg = ServerConfig(),
                const HttpConfig& hc = HttpConfig());
+    ~HttpServer() override;
 
     void on_request(RequestCallback cb) { on_request_ = std::move(cb); }
     HttpConfig& http_config() { return hc_; }
@@ -58,6 +66,7 @@ protected:
 
 private:
     friend class HttpResponse;
+    friend class HttpConnProtocol;
     void install();
     void handle(SessionId s, std::string_view raw);
     bool reply(SessionId s, std::string_view head, std::string_view body, int flags);
@@ -85,6 +94,17 @@ private:
     long long start_sec_ = -1;
     std::string start_name_;
     std::string custom_start_;  // head_start() with the application's reason
+
+    // The access log of this process (Workers and NetWorkers, when
+    // hc_.access_log is set; made after fork), and what feeds it.
+    std::unique_ptr<AccessLog> access_;
+    void install_access_log();
+    bool access_log_file(std::string* err);
+    size_t peer_text(SessionId s, char* out) const;
+    void log_response(const HttpResponse& r);
+    std::shared_ptr<const AccessRecord> access_record(const HttpResponse& r) const;
+    void log_refusal(SessionId s, int status, std::string_view request, std::string_view reply,
+                     long long start_ms);
 };
 
 }  // namespace zan

@@ -59,6 +59,8 @@ int Master::run()
     loop_->watch_signal(SIGRTMIN, [this](const signalfd_siginfo&) {
         if (!Logger::instance().reopen())
             log_errno(Level::error, errno, "reopening log file %s", Logger::instance().path().c_str());
+        if (rt_.hooks.master_files)
+            rt_.hooks.master_files(nullptr);
         for (const auto& kv : children_)
             ::kill(kv.first, SIGRTMIN);
     });

@@ -85,11 +85,12 @@ public:
             io.reset(new ConnIo);
         return *io;
     }
-    // The protocol state, made on first use (nullptr without a protocol).
-    ConnProtocol* proto(const ProtocolSpec& ps)
+    // The protocol state, made on first use (nullptr without a protocol);
+    // s is this connection's session id.
+    ConnProtocol* proto(const ProtocolSpec& ps, SessionId s)
     {
         if (!protocol && ps.make)
-            protocol = ps.make();
+            protocol = ps.make(s);
         return protocol.get();
     }
     bool no_input() const { return !io || io->in.empty(); }

@@ -242,7 +242,7 @@ void NetConnTable::sweep()
         if (!timed_out(slot, now))
             continue;
         // A header section too slow, or a body that stopped coming.
-        ConnProtocol* pr = c.proto(rt_.protocol);
+        ConnProtocol* pr = c.proto(rt_.protocol, session_of(slot));
         std::string r = pr ? pr->timeout_reply() : std::string();
         if (r.empty()) {
             close(slot, "message timeout");

@@ -173,9 +173,11 @@ void NetReplies::fail_waiting_on(int w)
 bool NetReplies::fail(uint32_t slot)
 {
     NetConn& c = table_.at(slot);
-    ConnProtocol* pr = c.proto(rt_.protocol);
-    std::string r = pr ? pr->failure_reply() : std::string();
-    if (r.empty() || !c.awaiting)
+    ConnProtocol* pr = c.proto(rt_.protocol, table_.session_of(slot));
+    if (!pr || !c.awaiting)
+        return false;
+    std::string r = pr->failure_reply();  // only when it is sent (it may be logged)
+    if (r.empty())
         return false;
     c.awaiting = false;
     c.inflight = 0;

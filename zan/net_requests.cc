@@ -79,7 +79,7 @@ void NetRequests::process_input(uint32_t slot)
         NetConn& c = table_.at(slot);
         if (!c.used || c.no_input() || c.paused || c.last_seen || c.reject_after)
             return;
-        long len = c.proto(rt_.protocol) ? next_request(slot) : next_frame(slot);
+        long len = c.proto(rt_.protocol, table_.session_of(slot)) ? next_request(slot) : next_frame(slot);
         if (len <= 0 || !dispatch(slot, static_cast<size_t>(len)))
             return;
     }

@@ -39,6 +39,8 @@ int NetWorker::run()
     start_timers();
     rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
     rt_.ctl.flush_wait(1000);
+    if (rt_.hooks.loop_start)
+        rt_.hooks.loop_start(loop_);
     loop_.run();
     return 0;
 }
@@ -58,7 +60,11 @@ void NetWorker::watch()
             rt_.exit_orphaned();
         begin_stop();
     });
-    loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
+    loop_.watch_signal(SIGRTMIN, [this](const signalfd_siginfo&) {
+        Logger::instance().reopen();
+        if (rt_.hooks.reopen)
+            rt_.hooks.reopen();
+    });
 }
 
 // Once per loop iteration: write the clients' output, hand the Workers

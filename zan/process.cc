@@ -51,7 +51,12 @@ Role Runtime::role_of(int id) const
 
 bool Runtime::master_gone() const { return ::getppid() != master_pid; }
 
-void Runtime::exit_orphaned() const { leave_orphaned(task_queue.valid() ? task_queue.id() : -1); }
+void Runtime::exit_orphaned() const
+{
+    if (hooks.exit)
+        hooks.exit();
+    leave_orphaned(task_queue.valid() ? task_queue.id() : -1);
+}
 
 void leave_orphaned(int task_queue_id)
 {

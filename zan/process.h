@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@
 
 namespace zan {
 
+class EventLoop;
 class Worker;
 class TaskWorker;
 class NetWorker;
@@ -60,6 +62,22 @@ struct SendfileHeader {
     uint64_t length;
 };
 
+// Calls a layer above the process model makes into it (HttpServer's
+// access log); each is optional. See TcpServer::start(), Master,
+// Worker, NetWorker and ChildProcess for where they run.
+struct ProcessHooks {
+    // Master: in start() once the user and group are known (false, with
+    // *err, fails start()), and on SIGRTMIN before it tells the children
+    // (err is null then).
+    std::function<bool(std::string* err)> master_files;
+    // Worker and NetWorker: with their loop, just before it runs.
+    std::function<void(EventLoop&)> loop_start;
+    // Worker and NetWorker, on SIGRTMIN, after the error log.
+    std::function<void()> reopen;
+    // Every child, once its role has ended, before _exit().
+    std::function<void()> exit;
+};
+
 struct Listener {
     InetAddr addr;
     Fd fd;
@@ -72,6 +90,7 @@ struct Runtime {
     FrameHook frame_hook;
     ProtocolSpec protocol;  // when protocol.make is set it replaces the framing settings
     std::vector<ProcessCallback> user_procs;
+    ProcessHooks hooks;
     TcpServer* server = nullptr;
     std::vector<Listener> listeners;
 

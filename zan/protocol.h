@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "zan/session_id.h"
+
 namespace zan {
 
 class ConnProtocol {
@@ -44,7 +46,8 @@ public:
 };
 
 struct ProtocolSpec {
-    std::function<std::unique_ptr<ConnProtocol>()> make;
+    // Makes the state of the connection with this session id.
+    std::function<std::unique_ptr<ConnProtocol>(SessionId)> make;
     // Every message gets exactly one reply, whose last frame carries the
     // end mark (HTTP): lets the NetWorker keep interim and error replies
     // in order behind the replies still due.

@@ -154,7 +154,19 @@ int TcpServer::start()
     // A Master started by a binary upgrade is detached already, and its
     // parent waits for this very process.
     bool upgraded = !rt_.upgrade_parent.empty();
-    if (!setup.resolve_user_group() || (rt_.cfg.daemonize && !upgraded && !setup.daemonize())) {
+    if (!setup.resolve_user_group()) {
+        error_ = setup.error();
+        log(Level::error, "%s", error_.c_str());
+        return 1;
+    }
+    // Files of a layer above (the access log), while a failure still
+    // reaches the terminal.
+    if (rt_.hooks.master_files && !rt_.hooks.master_files(&err)) {
+        error_ = err;
+        log(Level::error, "%s", error_.c_str());
+        return 1;
+    }
+    if (rt_.cfg.daemonize && !upgraded && !setup.daemonize()) {
         error_ = setup.error();
         log(Level::error, "%s", error_.c_str());
         return 1;

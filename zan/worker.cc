@@ -47,13 +47,19 @@ int Worker::run()
             rt_.exit_orphaned();
         begin_stop(false);
     });
-    loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
+    loop_.watch_signal(SIGRTMIN, [this](const signalfd_siginfo&) {
+        Logger::instance().reopen();
+        if (rt_.hooks.reopen)
+            rt_.hooks.reopen();
+    });
     add_sleep_hooks();
 
     if (rt_.cb.on_worker_start)
         rt_.cb.on_worker_start(*rt_.server, rt_.id);
     rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
     rt_.ctl.flush_wait(1000);
+    if (rt_.hooks.loop_start)
+        rt_.hooks.loop_start(loop_);
     loop_.run();
     finish_and_exit();
     return exit_code_;
