@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <utility>
+
 #include "zan/http_chars.h"
 #include "zan/http_server.h"
 #include "zan/log.h"
@@ -290,16 +292,56 @@ void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
     reason_.clear();
     nfields_ = 0;  // the entries keep their capacity
     minor_ = 1;
-    head_only_ = chunked_ = headers_sent_ = finished_ = detached_ = false;
+    head_only_ = chunked_ = headers_sent_ = finished_ = false;
     keep_alive_ = true;
 }
 
-HttpResponse HttpResponse::detach()
+HttpResponse::HttpResponse(HttpResponse&& o) noexcept { *this = std::move(o); }
+
+HttpResponse& HttpResponse::operator=(HttpResponse&& o) noexcept
 {
-    HttpResponse copy = *this;
-    detached_ = true;
-    copy.detached_ = false;
-    return copy;
+    if (this == &o)
+        return *this;
+    abandon();
+    srv_ = o.srv_;
+    session_ = o.session_;
+    seq_ = o.seq_;
+    status_ = o.status_;
+    reason_ = std::move(o.reason_);
+    fields_ = std::move(o.fields_);
+    nfields_ = o.nfields_;
+    minor_ = o.minor_;
+    head_only_ = o.head_only_;
+    keep_alive_ = o.keep_alive_;
+    chunked_ = o.chunked_;
+    headers_sent_ = o.headers_sent_;
+    finished_ = o.finished_;
+    o.srv_ = nullptr;  // empty: neither the server nor its destructor finishes it
+    o.nfields_ = 0;
+    return *this;
 }
+
+HttpResponse::~HttpResponse() { abandon(); }
+
+void HttpResponse::abandon()
+{
+    if (!srv_ || finished_)
+        return;
+    log(Level::warn, "a kept HTTP response was destroyed unfinished (session %llu): %s",
+        static_cast<unsigned long long>(session_), headers_sent_ ? "its body is ended" : "500");
+    try {
+        if (!headers_sent_) {
+            nfields_ = 0;
+            set_status(500);
+        }
+        end();
+    } catch (...) {
+        // A destructor throws nothing; the connection then waits for its
+        // timeout instead.
+    }
+    srv_ = nullptr;
+}
+
+HttpResponse HttpResponse::detach() { return std::move(*this); }
 
 }  // namespace zan

@@ -156,8 +156,6 @@ void HttpServer::handle(SessionId s, std::string_view raw)
     size_t used = raw.size();
     if (!parser_.load(raw.data(), raw.size()))
         used = parser_.feed(raw.data(), raw.size());
-    HttpResponse& resp = resp_;
-    resp.reset(this, s, seq);
     if (parser_.state() != HttpParser::kComplete || used != raw.size()) {
         // The NetWorker validated this message: reaching here is a bug.
         log(Level::error, "request failed to parse in the Worker (%s)", parser_.error_reason());
@@ -175,6 +173,8 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
         return;
     }
+    HttpResponse& resp = resp_;
+    resp.reset(this, s, seq);
     resp.minor_ = req.version_minor;
     resp.head_only_ = std::string_view(req.method) == "HEAD";
     // During a graceful stop every reply ends its connection (the
@@ -195,7 +195,8 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         if (!resp.headers_sent())
             resp.set_status(500);
     }
-    if (!resp.finished() && !resp.detached_) {
+    // A handler that kept the response (moved it out) finishes it later.
+    if (resp.srv_ && !resp.finished()) {
         if (!resp.headers_sent() && resp.status() == 200) {
             log(Level::warn, "on_request returned without finishing its response: 500");
             resp.set_status(500);
