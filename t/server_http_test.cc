@@ -1395,6 +1395,44 @@ TEST_F(HttpServer, KeptResponseDestroyedUnfinishedAnswers500)
         << zt::read_file(log);
 }
 
+// A request refused for its header section alone is answered when that
+// section ends, before any of the body it announces, and the connection
+// closes; a request that may be served waits for its body.
+TEST_F(HttpServer, HeaderOnlyRefusalDoesNotWaitForTheBody)
+{
+    LibServer srv;
+    ASSERT_GT(srv.port(), 0);
+    struct Case {
+        const char* head;
+        int status;
+    } cases[] = {
+        {"POST /echo HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n", 400},                      // no Host
+        {"POST /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 10\r\n\r\n", 400},     // two
+        {"POST /echo HTTP/1.1\r\nHost: a b\r\nTransfer-Encoding: chunked\r\n\r\n", 400},     // bad value
+        {"POST * HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 400},
+    };
+    for (const Case& k : cases) {
+        SCOPED_TRACE(k.head);
+        HttpClient c(srv.port());
+        ASSERT_TRUE(c.ok());
+        HttpReply r;
+        ASSERT_TRUE(c.request(k.head, &r, false, zt::scaled(3000))) << "no answer before the body";
+        EXPECT_EQ(r.status, k.status) << "no 100 Continue, no waiting";
+        ASSERT_TRUE(r.header("Connection"));
+        EXPECT_EQ(*r.header("Connection"), "close");
+        EXPECT_TRUE(c.closed(zt::scaled(3000)));
+    }
+    // Served requests still wait for their body.
+    HttpClient c(srv.port());
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab"));
+    EXPECT_TRUE(c.quiet(200));
+    HttpReply r;
+    ASSERT_TRUE(c.request("cd", &r));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "POST /echo abcd");
+}
+
 // Pipelined responses keep request order whatever the dispatch mode.
 TEST_F(HttpServer, PipelineOrderWithRoundRobinDispatch)
 {

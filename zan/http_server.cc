@@ -4,6 +4,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <memory>
+
 #include "zan/log.h"
 #include "zan/protocol.h"
 #include "zan/worker.h"
@@ -34,6 +36,15 @@ public:
             *reply = srv_->error_response(parser_.error_status(), true);
             return kReject;
         default:
+            if (parser_.headers_complete() && !checked_) {
+                // A request its header section alone condemns is answered
+                // now, not after a body it announces (which may be large).
+                checked_ = true;
+                if (int status = refusal(data)) {
+                    *reply = srv_->error_response(status, true);
+                    return kReject;
+                }
+            }
             if (parser_.headers_complete() && parser_.expects_continue() && !continue_sent_) {
                 continue_sent_ = true;
                 *interim = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -46,7 +57,7 @@ public:
     {
         parser_.reset();
         fed_ = 0;
-        continue_sent_ = false;
+        continue_sent_ = checked_ = false;
     }
 
     bool ends_connection() const override { return parser_.ends_connection(); }
@@ -55,10 +66,39 @@ public:
     std::string failure_reply() override { return srv_->error_response(503, true); }
 
 private:
+    // The header section of the message at data (complete, and validated
+    // by parser_) parsed again with its fields kept, for
+    // HttpRequest::refusal_status(): its status, or 0. Only requests whose
+    // body is still to come get here, so the framing of the others costs
+    // nothing more.
+    int refusal(const char* data)
+    {
+        const char* p = data;
+        while (p[0] == '\r' && p[1] == '\n')  // empty lines before the request line
+            p += 2;
+        // Field lines are never empty, so the first empty line ends the section.
+        const char* end = static_cast<const char*>(memmem(p, fed_ - static_cast<size_t>(p - data), "\r\n\r\n", 4));
+        if (!end)
+            return 0;
+        if (!headers_)
+            headers_.reset(new HttpParser(srv_->http_config().limits, true));
+        headers_->reset_connection();
+        size_t n = static_cast<size_t>(end + 4 - data);
+        if (headers_->feed(data, n) != n || !headers_->headers_complete())
+            return 0;
+        const char* why = nullptr;
+        int status = headers_->request().refusal_status(&why);
+        if (status)
+            log(Level::debug, "refusing request before its body: %s", why ? why : "");
+        return status;
+    }
+
     HttpServer* srv_;
     HttpParser parser_;
+    std::unique_ptr<HttpParser> headers_;  // for refusal(), made when first needed
     size_t fed_ = 0;
     bool continue_sent_ = false;
+    bool checked_ = false;  // refusal() ran for this message
 };
 
 }  // namespace
