@@ -35,7 +35,7 @@ class HttpParser {
 public:
     enum State { kStart, kHeaders, kBody, kComplete, kError };
     enum Mode : uint8_t { kRequests, kResponses };
-    // Response mode: receives decoded body bytes instead of message().body.
+    // Receives decoded body bytes instead of message().body (both modes).
     using BodySink = std::function<void(std::string_view)>;
     // Response mode: told of each skipped 1xx interim response.
     using InterimCallback = std::function<void(const HttpParser&)>;
@@ -86,7 +86,7 @@ public:
     bool store() const { return store_; }
     Mode mode() const { return mode_; }
 
-    // ---- response mode ----
+    // ---- response mode (set_body_sink() serves both) ----
     // Version, fields, body and flags of the response (request() viewed
     // as an HttpMessage: its method and target stay empty).
     const HttpMessage& message() const { return req_; }
