@@ -98,11 +98,12 @@ check: test
 	@$(MAKE) --no-print-directory lint layers
 	@echo "make check: all checks passed"
 
-# The HTTP parser fuzz target. `make fuzz` builds it with clang's libFuzzer
+# The HTTP parser fuzz target (requests and responses). `make fuzz` builds it with clang's libFuzzer
 # and runs it (FUZZ_TIME seconds, new inputs in build/fuzz/new); `make
 # check` replays the seed corpus through the same entry point without
 # libFuzzer.
-FUZZ_SRCS = zan/http_parser.cc zan/http_parser_body.cc zan/http_parser_load.cc zan/http_request.cc
+FUZZ_SRCS = zan/http_parser.cc zan/http_parser_body.cc zan/http_parser_load.cc zan/http_parser_response.cc \
+            zan/http_message.cc zan/http_request.cc
 FUZZ_TIME ?= 60
 fuzz:
 	@sh t/prereqs.sh fuzz

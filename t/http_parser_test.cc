@@ -702,3 +702,136 @@ TEST(HttpRequest, HostValidity) {
                             "a{b}", "a^b", "a|b", "a`b", "a\\b"})
         EXPECT_EQ(400, status(bad)) << bad;
 }
+
+// ---- response mode ----
+
+namespace {
+
+HttpParser response_parser(HttpLimits l = HttpLimits(), bool store = true) {
+    return HttpParser(l, store, HttpParser::kResponses);
+}
+
+}  // namespace
+
+TEST(HttpParserResponse, StatusLineAndFields) {
+    HttpParser p = response_parser();
+    std::string in = "HTTP/1.0 404 Not  Found\r\nContent-Length: 3\r\nX: y\r\n\r\nabc";
+    EXPECT_EQ(p.feed(in.data(), in.size()), in.size());
+    ASSERT_EQ(p.state(), HttpParser::kComplete);
+    EXPECT_EQ(p.status(), 404);
+    EXPECT_EQ(p.reason(), "Not  Found");
+    EXPECT_EQ(p.message().version_minor, 0);
+    EXPECT_FALSE(p.message().keep_alive);
+    EXPECT_EQ(*p.message().header("x"), "y");
+    EXPECT_EQ(p.message().body, "abc");
+    EXPECT_TRUE(p.ends_connection());
+    EXPECT_TRUE(p.request().method.empty());
+    // Responses are never load()ed: that shortcut trusts a request framer.
+    HttpParser q = response_parser();
+    EXPECT_FALSE(q.load(in.data(), in.size()));
+    EXPECT_EQ(q.state(), HttpParser::kStart);
+}
+
+TEST(HttpParserResponse, EveryFailureIs502) {
+    HttpLimits l;
+    l.max_header_bytes = 32;
+    for (const char* in : {"HTTP/1.1 200 OK\r\nA: " "0123456789012345678901234567890123\r\n\r\n",
+                           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                           "HTTP/1.1 2 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"}) {
+        HttpParser p = response_parser(l);
+        p.feed(in, strlen(in));
+        ASSERT_EQ(p.state(), HttpParser::kError) << in;
+        EXPECT_EQ(p.error_status(), 502) << in;
+    }
+}
+
+TEST(HttpParserResponse, EofEndsOnlyACloseDelimitedBody) {
+    HttpParser p = response_parser();
+    EXPECT_EQ(p.eof(), HttpParser::kStart);  // a clean close between responses
+    std::string in = "HTTP/1.1 200 OK\r\n\r\nsome";
+    p.feed(in.data(), in.size());
+    EXPECT_EQ(p.state(), HttpParser::kBody);
+    EXPECT_EQ(p.eof(), HttpParser::kComplete);
+    EXPECT_EQ(p.message().body, "some");
+    EXPECT_FALSE(p.message().keep_alive);
+    p.reset();
+    EXPECT_EQ(p.feed("H", 1), 0u);
+    EXPECT_EQ(p.state(), HttpParser::kError) << "data after a close-delimited response";
+
+    HttpParser q = response_parser();
+    in = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc";
+    q.feed(in.data(), in.size());
+    EXPECT_EQ(q.eof(), HttpParser::kError);
+    EXPECT_EQ(q.error_status(), 502);
+    EXPECT_EQ(q.message_bytes(), in.size());
+}
+
+TEST(HttpParserResponse, ResponseToHeadIsForgottenByReset) {
+    HttpParser p = response_parser();
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n";
+    p.response_to("HEAD");
+    EXPECT_EQ(p.feed(head.data(), head.size()), head.size());
+    EXPECT_EQ(p.state(), HttpParser::kComplete);
+    p.reset();
+    EXPECT_EQ(p.feed(head.data(), head.size()), head.size());
+    EXPECT_EQ(p.state(), HttpParser::kBody) << "a GET response after reset() has its body";
+}
+
+TEST(HttpParserResponse, InterimResponsesAreReportedAndSkipped) {
+    HttpParser p = response_parser();
+    std::vector<std::string> seen;
+    p.on_interim([&seen](const HttpParser& q) {
+        std::string s = std::to_string(q.status()) + " " + q.reason();
+        for (const auto& h : q.message().headers) s += " " + h.name + "=" + h.value;
+        seen.push_back(s);
+    });
+    std::string in = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+                     "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    EXPECT_EQ(p.feed(in.data(), in.size()), in.size());
+    ASSERT_EQ(p.state(), HttpParser::kComplete);
+    EXPECT_EQ(p.status(), 200);
+    EXPECT_EQ(p.interim_responses(), 2u);
+    EXPECT_EQ(p.message().headers.size(), 1u);
+    EXPECT_EQ(p.message_bytes(), in.size());
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0], "100 Continue");
+    EXPECT_EQ(seen[1], "103 Early Hints Link=</a>");
+    // An endless stream of 1xx is refused.
+    HttpParser q = response_parser();
+    std::string flood;
+    for (int i = 0; i < 20; ++i) flood += "HTTP/1.1 100 Continue\r\n\r\n";
+    q.feed(flood.data(), flood.size());
+    EXPECT_EQ(q.state(), HttpParser::kError);
+}
+
+// A body larger than any limit streams through the sink a piece at a
+// time; nothing of it is kept.
+TEST(HttpParserResponse, BodySinkStreamsA20MiBBody) {
+    HttpLimits l;
+    l.max_body = SIZE_MAX;
+    for (bool chunked : {false, true}) {
+        HttpParser p = response_parser(l);
+        size_t got = 0, calls = 0;
+        bool same = true;
+        p.set_body_sink([&](std::string_view b) {
+            for (char c : b) same &= c == 'z';
+            got += b.size();
+            ++calls;
+        });
+        const size_t total = 20u << 20, piece = 64 << 10;
+        std::string head = chunked ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   : "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(total) + "\r\n\r\n";
+        ASSERT_EQ(p.feed(head.data(), head.size()), head.size());
+        char size_line[32];
+        snprintf(size_line, sizeof(size_line), "%zx\r\n", piece);
+        std::string data(piece, 'z');
+        std::string block = chunked ? size_line + data + "\r\n" : data;
+        for (size_t sent = 0; sent < total; sent += piece) ASSERT_EQ(p.feed(block.data(), block.size()), block.size());
+        if (chunked) p.feed("0\r\n\r\n", 5);
+        ASSERT_EQ(p.state(), HttpParser::kComplete);
+        EXPECT_EQ(got, total);
+        EXPECT_TRUE(same);
+        EXPECT_EQ(calls, total / piece);
+        EXPECT_TRUE(p.message().body.empty());
+    }
+}

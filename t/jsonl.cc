@@ -232,4 +232,6 @@ std::string base64_decode(const std::string& in)
 
 std::string http_vectors_path() { return std::string(ZAN_SRC_DIR) + "/t/data/http-requests.jsonl"; }
 
+std::string http_response_vectors_path() { return std::string(ZAN_SRC_DIR) + "/t/data/http-responses.jsonl"; }
+
 }  // namespace zt

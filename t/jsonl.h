@@ -1,9 +1,10 @@
-// A small JSON reader for the HTTP request vectors in
-// t/data/http-requests.jsonl (one JSON object per line; see
+// A small JSON reader for the HTTP vectors in t/data/http-requests.jsonl
+// and t/data/http-responses.jsonl (one JSON object per line; see
 // the README beside it): objects, arrays, strings (\uXXXX becomes UTF-8;
 // the raw bytes come from the base64 field raw_b64), numbers and literals.
 // Enough for that file, not a general parser. Used by
-// t/http_conformance_test.cc and t/http_live_conformance_test.cc.
+// t/http_conformance_test.cc, t/http_response_conformance_test.cc and
+// t/http_live_conformance_test.cc.
 #ifndef ZAN_T_JSONL_H
 #define ZAN_T_JSONL_H
 
@@ -46,6 +47,8 @@ std::string base64_decode(const std::string& in);
 
 // t/data/http-requests.jsonl in the source tree.
 std::string http_vectors_path();
+// t/data/http-responses.jsonl in the source tree.
+std::string http_response_vectors_path();
 
 }  // namespace zt
 

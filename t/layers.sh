@@ -20,7 +20,8 @@ LAYERS='
 3 net_channels net_requests net_replies net_reply_order
 3 worker worker_calls task_worker user_worker
 4 tcp_server
-5 http_chars http_parser http_parser_body http_parser_load http_request
+5 http_chars http_message http_parser http_parser_body http_parser_load
+5 http_parser_response http_request
 5 http_response http_server http_server_access access_log
 9 zan
 '

@@ -33,10 +33,12 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "t/forked_server.h"
 #include "t/http_client.h"
 #include "t/net_helpers.h"
 #include "t/proc_helpers.h"
@@ -1093,10 +1095,16 @@ TEST_F(HttpServer, ClientThatStopsReadingIsCutAfterSendTimeout)
 // Pipe messages a LibServer Worker received, and how many came out of order.
 long g_pipe_count = 0;
 long g_pipe_disorder = 0;
+// A LibServer Worker's /gone: what the late end() returned, and whether
+// the kept response was freed.
+std::string g_gone = "none";
+int g_gone_freed = 0;
 
 class LibServer {
 public:
-    explicit LibServer(int worker_num = 1, int dispatch_mode = 2)
+    // log_file: the server logs there at level warn (default: errors only,
+    // to standard error).
+    explicit LibServer(int worker_num = 1, int dispatch_mode = 2, const std::string& log_file = "")
     {
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) < 0)
@@ -1105,7 +1113,7 @@ public:
         if (pid_ == 0) {
             ::close(fds[0]);
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            _exit(run(fds[1], worker_num, dispatch_mode));
+            _exit(run(fds[1], worker_num, dispatch_mode, log_file));
         }
         ::close(fds[1]);
         // The port, as one line; the pipe closes if the child fails.
@@ -1141,13 +1149,14 @@ public:
     pid_t pid() const { return pid_; }
 
 private:
-    static int run(int ready_fd, int worker_num, int dispatch_mode)
+    static int run(int ready_fd, int worker_num, int dispatch_mode, const std::string& log_file)
     {
         zan::ServerConfig cfg;
         cfg.worker_num = worker_num;
         cfg.dispatch_mode = dispatch_mode;
         cfg.net_worker_num = 1;
-        cfg.log_level = zan::Level::error;
+        cfg.log_level = log_file.empty() ? zan::Level::error : zan::Level::warn;
+        cfg.log_file = log_file;
         zan::HttpServer srv(cfg);
         if (!srv.listen("127.0.0.1", 0))
             return 1;
@@ -1161,6 +1170,23 @@ private:
             if (path == "/slow") {  // answered 150 ms later, from a timer
                 auto late = std::make_shared<zan::HttpResponse>(resp.detach());
                 s.after(150, [late] { late->end("slow\n"); });
+            } else if (path == "/kept") {  // moved out, answered 150 ms later
+                auto kept = std::make_shared<zan::HttpResponse>(std::move(resp));
+                s.after(150, [kept] { kept->end("slow\n"); });
+            } else if (path == "/gone") {  // answered after the client has gone
+                g_gone = "pending";
+                std::shared_ptr<zan::HttpResponse> kept(new zan::HttpResponse(std::move(resp)),
+                                                        [](zan::HttpResponse* r) {
+                                                            delete r;
+                                                            g_gone_freed++;
+                                                        });
+                s.after(zt::scaled(300), [kept] { g_gone = kept->end("late\n") ? "sent" : "refused"; });
+            } else if (path == "/gone-result") {
+                resp.end(g_gone + " " + std::to_string(g_gone_freed));
+            } else if (path == "/abandon") {  // kept, then dropped unfinished
+                auto* kept = new zan::HttpResponse(std::move(resp));
+                kept->set_header("X-Dropped", "1");
+                s.after(50, [kept] { delete kept; });
             } else if (path == "/sleep") {  // a handler that blocks its Worker
                 ::usleep(150 * 1000);
                 resp.end("slow\n");
@@ -1302,6 +1328,109 @@ TEST_F(HttpServer, DetachedResponseKeepsPipelineOrder)
     HttpReply r;
     ASSERT_TRUE(c.request(get("/slow"), &r));
     EXPECT_EQ(r.body, "slow\n");
+}
+
+// A response moved out of the handler (move-only HttpResponse) and ended
+// from a timer keeps request order among pipelined requests.
+static_assert(!std::is_copy_constructible<zan::HttpResponse>::value &&
+                  !std::is_copy_assignable<zan::HttpResponse>::value &&
+                  std::is_nothrow_move_constructible<zan::HttpResponse>::value,
+              "HttpResponse is move-only: one owner per reply");
+
+TEST_F(HttpServer, KeptResponseKeepsPipelineOrder)
+{
+    LibServer srv;
+    ASSERT_GT(srv.port(), 0);
+    HttpClient c(srv.port());
+    ASSERT_TRUE(c.ok());
+    ASSERT_NO_FATAL_FAILURE(expect_request_order(c, "/kept"));
+    HttpReply r;
+    ASSERT_TRUE(c.request(get("/fast"), &r));
+    EXPECT_EQ(r.body, "fast\n");
+}
+
+// The client resets its connection before the kept response is ended:
+// end() returns false and the response is freed.
+TEST_F(HttpServer, KeptResponseEndsFalseWhenTheClientIsGone)
+{
+    LibServer srv;
+    ASSERT_GT(srv.port(), 0);
+    Sock s(zt::connect_local(srv.port(), 3000));
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE(zt::send_str(s.get(), get("/gone")));
+    HttpClient probe(srv.port());
+    ASSERT_TRUE(probe.ok());
+    HttpReply r;
+    // The request is with the Worker once /gone-result says pending.
+    ASSERT_TRUE(zt::eventually([&] { return probe.request(get("/gone-result"), &r) && r.body != "none 0"; },
+                           zt::scaled(5000)));
+    EXPECT_EQ(r.body, "pending 0");
+    zt::reset_close(&s);
+    ASSERT_TRUE(zt::eventually([&] { return probe.request(get("/gone-result"), &r) && r.body != "pending 0"; },
+                           zt::scaled(5000)));
+    EXPECT_EQ(r.body, "refused 1") << "end() must fail and the response be freed";
+    // The Worker goes on serving.
+    ASSERT_TRUE(probe.request(get("/fast"), &r));
+    EXPECT_EQ(r.body, "fast\n");
+}
+
+// A kept response destroyed unfinished answers 500 and says so in the log.
+TEST_F(HttpServer, KeptResponseDestroyedUnfinishedAnswers500)
+{
+    zt::TempDir dir;
+    std::string log = dir.path + "/zan.log";
+    LibServer srv(1, 2, log);
+    ASSERT_GT(srv.port(), 0);
+    HttpClient c(srv.port());
+    ASSERT_TRUE(c.ok());
+    HttpReply r;
+    ASSERT_TRUE(c.request(get("/abandon") + get("/fast"), &r));
+    EXPECT_EQ(r.status, 500);
+    EXPECT_FALSE(r.header("X-Dropped")) << "the 500 carries none of the application's fields";
+    ASSERT_TRUE(c.next(&r));
+    EXPECT_EQ(r.body, "fast\n") << "the connection goes on after the 500";
+    EXPECT_TRUE(zt::eventually(
+        [&] { return zt::read_file(log).find("a kept HTTP response was destroyed unfinished") != std::string::npos; },
+        zt::scaled(3000)))
+        << zt::read_file(log);
+}
+
+// A request refused for its header section alone is answered when that
+// section ends, before any of the body it announces, and the connection
+// closes; a request that may be served waits for its body.
+TEST_F(HttpServer, HeaderOnlyRefusalDoesNotWaitForTheBody)
+{
+    LibServer srv;
+    ASSERT_GT(srv.port(), 0);
+    struct Case {
+        const char* head;
+        int status;
+    } cases[] = {
+        {"POST /echo HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n", 400},                      // no Host
+        {"POST /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 10\r\n\r\n", 400},     // two
+        {"POST /echo HTTP/1.1\r\nHost: a b\r\nTransfer-Encoding: chunked\r\n\r\n", 400},     // bad value
+        {"POST * HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 400},
+    };
+    for (const Case& k : cases) {
+        SCOPED_TRACE(k.head);
+        HttpClient c(srv.port());
+        ASSERT_TRUE(c.ok());
+        HttpReply r;
+        ASSERT_TRUE(c.request(k.head, &r, false, zt::scaled(3000))) << "no answer before the body";
+        EXPECT_EQ(r.status, k.status) << "no 100 Continue, no waiting";
+        ASSERT_TRUE(r.header("Connection"));
+        EXPECT_EQ(*r.header("Connection"), "close");
+        EXPECT_TRUE(c.closed(zt::scaled(3000)));
+    }
+    // Served requests still wait for their body.
+    HttpClient c(srv.port());
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab"));
+    EXPECT_TRUE(c.quiet(200));
+    HttpReply r;
+    ASSERT_TRUE(c.request("cd", &r));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "POST /echo abcd");
 }
 
 // Pipelined responses keep request order whatever the dispatch mode.

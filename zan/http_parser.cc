@@ -1,9 +1,10 @@
-// Strict RFC 9112 request parsing. One pass over each byte: every step
+// Strict RFC 9112 request parsing (and what requests and responses share). One pass over each byte: every step
 // works on the longest run it can take (8 bytes at a time for field values
 // and targets, table loops elsewhere; no per-byte dispatch), keeps what it
 // needs in fixed-size fields and returns where the next step starts, so a
 // message dribbled one byte per feed() costs the same as one fed whole.
-// The body and chunked coding are in http_parser_body.cc. See
+// The body and chunked coding are in http_parser_body.cc, the status
+// line and response framing in http_parser_response.cc. See
 // zan_http_parser(3).
 #include "zan/http_parser.h"
 
@@ -19,7 +20,8 @@ namespace zan {
 
 using namespace http_chars;
 
-HttpParser::HttpParser(const HttpLimits& limits, bool store) : limits_(limits), store_(store) {}
+HttpParser::HttpParser(const HttpLimits& limits, bool store, Mode mode)
+    : limits_(limits), store_(store), mode_(mode) {}
 
 void HttpParser::reset() {
     const char* finished = finished_;
@@ -71,9 +73,9 @@ size_t HttpParser::feed(const char* data, size_t len) {
 
 const char* HttpParser::fail(const char* at, int status, const char* reason) {
     state_ = kError;
-    error_status_ = status;
+    error_status_ = mode_ == kResponses ? 502 : status;  // a gateway's answer to a bad response
     error_reason_ = reason;
-    finished_ = "data after a rejected request";
+    finished_ = mode_ == kResponses ? "data after a rejected response" : "data after a rejected request";
     return at;
 }
 
@@ -94,6 +96,10 @@ const char* HttpParser::step(const char* p, const char* end) {
     case kMethod: return on_method(p, end);
     case kTarget: return on_target(p, end);
     case kVersion: return on_version(p, end);
+    case kStatusVersion: return on_status_version(p, end);
+    case kStatusCode: return on_status_code(p, end);
+    case kReason: return on_reason(p, end);
+    case kBodyEof: return on_body_eof(p, end);
     case kLineLf:
         if (*p != '\n') return fail(p, 400, "CR without LF after the request line");
         begin_section(p + 1, limits_.max_header_bytes, 431, "header section too large");
@@ -144,6 +150,13 @@ const char* HttpParser::on_line_start(const char* p) {
     }
     if (*p == '\n') return fail(p, 400, "bare LF before the request line");
     state_ = kHeaders;
+    if (mode_ == kResponses) {
+        begin_section(p, limits_.max_request_line, 502, "status line too long");
+        status_ = 0;
+        reason_.clear();
+        s_.step = kStatusVersion;
+        return p;
+    }
     begin_section(p, limits_.max_request_line, 414, "request line too long");
     s_.step = kMethod;
     return p;
@@ -317,7 +330,7 @@ const char* HttpParser::on_field_name(const char* p, const char* end) {
             if (iequal(name, "connection", 10)) s_.kind = kConnection;
             break;
         case 6:
-            if (iequal(name, "expect", 6)) s_.kind = kExpect;
+            if (iequal(name, "expect", 6) && mode_ == kRequests) s_.kind = kExpect;
             break;
         }
     }
@@ -367,7 +380,10 @@ const char* HttpParser::value_bytes(const char* p, const char* end) {
                 if (s_.cl > (UINT64_MAX - 9) / 10) return fail(p, 413, "Content-Length larger than the body limit");
                 s_.cl = s_.cl * 10 + (c - '0');
                 ++s_.cl_digits;
-                if (s_.cl > limits_.max_body) return fail(p, 413, "Content-Length larger than the body limit");
+                // A response to HEAD, a 304, ... may announce what it does
+            // not send: its limit is checked where the body begins.
+            if (s_.cl > limits_.max_body && mode_ == kRequests)
+                return fail(p, 413, "Content-Length larger than the body limit");
             } else if ((c == ' ' || c == '\t') && s_.cl_digits > 0) {
                 s_.cl_ows = true;
             } else {
@@ -393,7 +409,11 @@ const char* HttpParser::end_element(const char* at) {
     if (s_.elem_len == 0 && !s_.elem_junk) return at;  // empty list elements are allowed
     bool exact = !s_.elem_junk && s_.elem_len <= kSmall;
     std::string_view e(k_.elem, exact ? s_.elem_len : 0);
-    if (s_.kind == kTransferEncoding) {
+    if (s_.kind == kTransferEncoding && mode_ == kResponses) {
+        // Any coding may come before chunked; when chunked is not the
+        // last one the body lasts until the close (RFC 9112 6.3).
+        s_.te_chunked = e == "chunked";
+    } else if (s_.kind == kTransferEncoding) {
         if (s_.te_chunked) return fail(at, 400, "chunked is not the final transfer coding");
         if (e == "chunked")
             s_.te_chunked = true;
@@ -413,6 +433,7 @@ const char* HttpParser::end_element(const char* at) {
 }
 
 const char* HttpParser::end_headers(const char* at) {
+    if (mode_ == kResponses) return end_response_headers(at);
     bool http10 = req_.version_minor == 0;
     if (s_.te_seen) {
         if (http10) return fail(at - 1, 400, "Transfer-Encoding in an HTTP/1.0 request");

@@ -18,7 +18,10 @@ enum Ext : uint8_t { kExtNameFirst, kExtName, kExtValueFirst, kExtToken, kExtQuo
 
 const char* HttpParser::on_body(const char* p, const char* end) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(s_.remaining, static_cast<uint64_t>(end - p)));
-    if (store_) req_.body.append(p, n);
+    if (sink_)
+        sink_(std::string_view(p, n));
+    else if (store_)
+        req_.body.append(p, n);
     s_.remaining -= n;
     p += n;
     if (s_.step == kChunkData) {
@@ -118,8 +121,11 @@ const char* HttpParser::complete(const char* at) {
     state_ = kComplete;
     s_.step = kDone;
     s_.sec_limit = SIZE_MAX;
-    if (!req_.keep_alive) finished_ = "data after a Connection: close request";
-    if (req_.upgrade) finished_ = "data after a CONNECT or HTTP/2 preface request";
+    if (!req_.keep_alive)
+        finished_ = mode_ == kResponses ? "data after the last response of the connection"
+                                        : "data after a Connection: close request";
+    if (req_.upgrade)
+        finished_ = mode_ == kResponses ? "data after a protocol switch" : "data after a CONNECT or HTTP/2 preface request";
     return at;
 }
 

@@ -36,7 +36,7 @@ bool is(const std::string& s, const char* lit, size_t n) { return s.size() == n 
 }  // namespace
 
 bool HttpParser::load(const char* data, size_t len) {
-    if (!store_) return fail_load();
+    if (!store_ || mode_ != kRequests) return fail_load();
     clear_message();
     const char* p = data;
     const char* end = data + len;

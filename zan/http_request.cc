@@ -4,8 +4,6 @@
 
 namespace zan {
 
-using http_chars::iequals;
-
 namespace {
 
 // uri-host [ ":" port ] (RFC 9110 7.2): reg-name / IPv4 / IP-literal
@@ -50,28 +48,6 @@ bool valid_host(std::string_view h) {
 
 }  // namespace
 
-const std::string* HttpRequest::header(std::string_view name) const {
-    for (const HttpHeader& h : headers)
-        if (iequals(h.name, name)) return &h.value;
-    return nullptr;
-}
-
-std::vector<std::string_view> HttpRequest::header_all(std::string_view name) const {
-    std::vector<std::string_view> out;
-    for (const HttpHeader& h : headers)
-        if (iequals(h.name, name)) out.emplace_back(h.value);
-    return out;
-}
-
-bool HttpRequest::has_token(std::string_view header_name, std::string_view token) const {
-    for (const HttpHeader& h : headers) {
-        if (iequals(h.name, header_name) &&
-            http_chars::any_element(h.value, [&](std::string_view e) { return iequals(e, token); }))
-            return true;
-    }
-    return false;
-}
-
 int HttpRequest::refusal_status(const char** reason) const {
     const char* why = nullptr;
     int status = 0;
@@ -102,15 +78,8 @@ void HttpRequest::clear() {
     target.clear();
     path.clear();
     query.clear();
-    version_major = 1;
-    version_minor = 1;
-    headers.clear();
-    trailers.clear();
-    body.clear();
-    keep_alive = true;
-    chunked = false;
+    clear_message();
     expect_continue = false;
-    upgrade = false;
 }
 
 }  // namespace zan

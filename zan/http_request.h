@@ -7,16 +7,12 @@
 
 #include <string>
 #include <string_view>
-#include <vector>
+
+#include "zan/http_message.h"
 
 namespace zan {
 
-struct HttpHeader {
-    std::string name;   // as sent (case kept)
-    std::string value;  // leading and trailing OWS (SP / HTAB) removed
-};
-
-class HttpRequest {
+class HttpRequest : public HttpMessage {
 public:
     std::string method;  // case-sensitive token, e.g. "GET"
     std::string target;  // request-target as sent
@@ -26,30 +22,15 @@ public:
     // ("#...") is kept in target but left out of both. No percent-decoding.
     std::string path;
     std::string query;
-    int version_major = 1;
-    int version_minor = 1;
-    std::vector<HttpHeader> headers;   // in order, repeated fields kept
-    std::vector<HttpHeader> trailers;  // chunked trailer fields, in order
-    std::string body;                  // de-chunked
+    // Version, fields, body, keep_alive and chunked: see HttpMessage.
 
     // Scalars below are set by the parser in both store modes.
-    bool keep_alive = true;        // version default, then Connection: close / keep-alive
-    bool chunked = false;          // Transfer-Encoding ends in chunked
     bool expect_continue = false;  // Expect: 100-continue on HTTP/1.1
-    // CONNECT, or the HTTP/2 preface line "PRI * HTTP/1.1": bytes after
-    // such a message are not HTTP/1.1. zan does not tunnel, and
-    // refusal_status() says 501. An Upgrade header field does not set it:
-    // zan switches to no other protocol, so it ignores the offer (RFC 9110
-    // 7.8) and such a request is served like any other.
-    bool upgrade = false;
-
-    // First field with this name (case-insensitive), or nullptr.
-    const std::string* header(std::string_view name) const;
-    // Every value of fields with this name, in order.
-    std::vector<std::string_view> header_all(std::string_view name) const;
-    // True when a field `header_name` holds `token` as one of its
-    // comma-separated elements (OWS trimmed, case-insensitive).
-    bool has_token(std::string_view header_name, std::string_view token) const;
+    // upgrade (HttpMessage) marks CONNECT and the HTTP/2 preface line
+    // "PRI * HTTP/1.1". zan does not tunnel, and refusal_status() says
+    // 501. An Upgrade header field does not set it: zan switches to no
+    // other protocol, so it ignores the offer (RFC 9110 7.8) and such a
+    // request is served like any other.
 
     // Checks a parser accepts but a server refuses. Returns 0 when the
     // request may go to the application, else the status to answer with:

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <utility>
+
 #include "zan/http_chars.h"
 #include "zan/http_server.h"
 #include "zan/log.h"
@@ -299,7 +301,7 @@ void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
     reason_.clear();
     nfields_ = 0;  // the entries keep their capacity
     minor_ = 1;
-    head_only_ = chunked_ = headers_sent_ = finished_ = detached_ = false;
+    head_only_ = chunked_ = headers_sent_ = finished_ = false;
     keep_alive_ = true;
     req_ = nullptr;
     line_ = std::string_view();
@@ -308,17 +310,64 @@ void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
     head_bytes_ = sent_bytes_ = 0;
 }
 
-HttpResponse HttpResponse::detach()
+HttpResponse::HttpResponse(HttpResponse&& o) noexcept { *this = std::move(o); }
+
+HttpResponse& HttpResponse::operator=(HttpResponse&& o) noexcept
 {
-    HttpResponse copy = *this;
-    detached_ = true;
-    copy.detached_ = false;
-    // The request and its bytes are the server's until on_request returns.
-    if (srv_ && srv_->access_ && !copy.record_)
-        copy.record_ = srv_->access_record(*this);
-    copy.req_ = nullptr;
-    copy.line_ = std::string_view();
-    return copy;
+    if (this == &o)
+        return *this;
+    abandon();
+    // The request and its bytes are the server's until on_request
+    // returns: a response moved out keeps what its access-log line needs.
+    if (o.srv_ && o.srv_->access_ && o.req_ && !o.record_)
+        o.record_ = o.srv_->access_record(o);
+    srv_ = o.srv_;
+    session_ = o.session_;
+    seq_ = o.seq_;
+    status_ = o.status_;
+    reason_ = std::move(o.reason_);
+    fields_ = std::move(o.fields_);
+    nfields_ = o.nfields_;
+    minor_ = o.minor_;
+    head_only_ = o.head_only_;
+    keep_alive_ = o.keep_alive_;
+    chunked_ = o.chunked_;
+    headers_sent_ = o.headers_sent_;
+    finished_ = o.finished_;
+    req_ = nullptr;
+    line_ = std::string_view();
+    record_ = std::move(o.record_);
+    start_ms_ = o.start_ms_;
+    head_bytes_ = o.head_bytes_;
+    sent_bytes_ = o.sent_bytes_;
+    o.srv_ = nullptr;  // empty: neither the server nor its destructor finishes it
+    o.nfields_ = 0;
+    o.req_ = nullptr;
+    o.line_ = std::string_view();
+    return *this;
 }
+
+HttpResponse::~HttpResponse() { abandon(); }
+
+void HttpResponse::abandon()
+{
+    if (!srv_ || finished_)
+        return;
+    log(Level::warn, "a kept HTTP response was destroyed unfinished (session %llu): %s",
+        static_cast<unsigned long long>(session_), headers_sent_ ? "its body is ended" : "500");
+    try {
+        if (!headers_sent_) {
+            nfields_ = 0;
+            set_status(500);
+        }
+        end();
+    } catch (...) {
+        // A destructor throws nothing; the connection then waits for its
+        // timeout instead.
+    }
+    srv_ = nullptr;
+}
+
+HttpResponse HttpResponse::detach() { return std::move(*this); }
 
 }  // namespace zan

@@ -3,9 +3,13 @@
 // in one frame; write() streams a chunked body (HTTP/1.1) or a
 // close-delimited one (HTTP/1.0); sendfile() hands a file region to the
 // NetWorker, which sends it with sendfile(2) without reading it into
-// memory. A response not finished when on_request returns must be kept
-// with detach() and finished later (e.g. from on_finish); otherwise the
-// server finishes it (500 if nothing was sent). Worker process only.
+// memory. It is move-only: one object owns the duty to answer one
+// request. A handler that cannot answer at once moves the response out of
+// on_request's argument (into a timer's callback, say) and finishes it
+// later; replies still go out in request order. If the response is left
+// in the argument unfinished, the server finishes it when on_request
+// returns (500 if nothing was sent); a kept response destroyed unfinished
+// is finished the same way and logged. Worker process only.
 #ifndef ZAN_HTTP_RESPONSE_H
 #define ZAN_HTTP_RESPONSE_H
 
@@ -28,6 +32,16 @@ struct AccessRecord;
 class HttpResponse {
 public:
     HttpResponse() = default;
+    HttpResponse(const HttpResponse&) = delete;
+    HttpResponse& operator=(const HttpResponse&) = delete;
+    // Takes over the duty to finish o's response; o is left empty (as
+    // default-constructed: every call on it returns false).
+    HttpResponse(HttpResponse&& o) noexcept;
+    // Finishes this response first if it is unfinished (as the destructor).
+    HttpResponse& operator=(HttpResponse&& o) noexcept;
+    // An unfinished response is finished here: 500 if nothing was sent,
+    // else its body is ended; a line is logged either way.
+    ~HttpResponse();
 
     int status() const { return status_; }
     // Sets the status; an empty reason, or one with a control character,
@@ -42,10 +56,13 @@ public:
     bool add_header(std::string_view name, std::string_view value);
     const std::string* header(std::string_view name) const;
 
-    // Sends the headers (first call) and one piece of the body.
+    // Sends the headers (first call) and one piece of the body. False
+    // when the response is empty or finished, or the reply cannot go out
+    // (the client went away meanwhile, the output buffer is full).
     bool write(std::string_view data);
     // Finishes the response, with `body` as the whole body (or the last
-    // piece after write()).
+    // piece after write()). False as write(); the response is finished
+    // either way.
     bool end(std::string_view body = std::string_view());
     // Sends length bytes of path from offset as the body (Content-Length
     // is set) and finishes the response. False if the file cannot be read.
@@ -55,7 +72,8 @@ public:
     bool finished() const { return finished_; }
     bool keep_alive() const { return keep_alive_; }
     SessionId session() const { return session_; }
-    // Hands the duty to finish this response to the returned copy.
+    // std::move(*this): hands the duty to finish this response to the
+    // returned object.
     HttpResponse detach();
 
     static const char* reason_phrase(int code);
@@ -65,6 +83,7 @@ private:
     std::string_view head(long long content_length);  // built in the server's scratch buffer
     void reset(HttpServer* srv, SessionId s, uint32_t seq);
     bool send(std::string_view head, std::string_view body, bool last);
+    void abandon();  // finishes an unfinished response nobody will finish
 
     HttpServer* srv_ = nullptr;
     SessionId session_ = 0;
@@ -87,7 +106,6 @@ private:
     bool chunked_ = false;
     bool headers_sent_ = false;
     bool finished_ = false;
-    bool detached_ = false;
     // For the access log: the request (while on_request runs) and its
     // request line, or what the log needs of them once detached; the
     // loop time it arrived at, and the bytes of head and of all sent.

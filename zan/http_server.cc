@@ -4,6 +4,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <memory>
+
 #include "zan/access_log.h"
 #include "zan/log.h"
 #include "zan/protocol.h"
@@ -34,13 +36,18 @@ public:
             *len = fed_;
             return kMessage;
         case HttpParser::kError:
-            count_refusal(parser_.error_status());
-            *reply = srv_->error_response(parser_.error_status(), true);
-            if (srv_->access_)
-                srv_->log_refusal(session_, parser_.error_status(), AccessLog::request_line(data, n), *reply,
-                                  start_ms_);
+            *reply = refuse(parser_.error_status(), data, n);
             return kReject;
         default:
+            if (parser_.headers_complete() && !checked_) {
+                // A request its header section alone condemns is answered
+                // now, not after a body it announces (which may be large).
+                checked_ = true;
+                if (int status = refusal(data)) {
+                    *reply = refuse(status, data, n);
+                    return kReject;
+                }
+            }
             if (parser_.headers_complete() && parser_.expects_continue() && !continue_sent_) {
                 continue_sent_ = true;
                 *interim = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -53,7 +60,7 @@ public:
     {
         parser_.reset();
         fed_ = 0;
-        continue_sent_ = false;
+        continue_sent_ = checked_ = false;
     }
 
     bool ends_connection() const override { return parser_.ends_connection(); }
@@ -66,6 +73,16 @@ public:
     std::string failure_reply() override { return logged(503); }
 
 private:
+    // The reply refusing the message at data: counted, and logged.
+    std::string refuse(int status, const char* data, size_t n)
+    {
+        count_refusal(status);
+        std::string r = srv_->error_response(status, true);
+        if (srv_->access_)
+            srv_->log_refusal(session_, status, AccessLog::request_line(data, n), r, start_ms_);
+        return r;
+    }
+
     std::string logged(int status)
     {
         std::string r = srv_->error_response(status, true);
@@ -85,13 +102,42 @@ private:
             counter_add(&m.responses[status / 100 - 1], static_cast<int64_t>(1));
     }
 
+    // The header section of the message at data (complete, and validated
+    // by parser_) parsed again with its fields kept, for
+    // HttpRequest::refusal_status(): its status, or 0. Only requests whose
+    // body is still to come get here, so the framing of the others costs
+    // nothing more.
+    int refusal(const char* data)
+    {
+        const char* p = data;
+        while (p[0] == '\r' && p[1] == '\n')  // empty lines before the request line
+            p += 2;
+        // Field lines are never empty, so the first empty line ends the section.
+        const char* end = static_cast<const char*>(memmem(p, fed_ - static_cast<size_t>(p - data), "\r\n\r\n", 4));
+        if (!end)
+            return 0;
+        if (!headers_)
+            headers_.reset(new HttpParser(srv_->http_config().limits, true));
+        headers_->reset_connection();
+        size_t n = static_cast<size_t>(end + 4 - data);
+        if (headers_->feed(data, n) != n || !headers_->headers_complete())
+            return 0;
+        const char* why = nullptr;
+        int status = headers_->request().refusal_status(&why);
+        if (status)
+            log(Level::debug, "refusing request before its body: %s", why ? why : "");
+        return status;
+    }
+
     HttpServer* srv_;
     const Runtime* rt_;
     SessionId session_;
     long long start_ms_ = 0;  // loop time of the message's first bytes (access log)
     HttpParser parser_;
+    std::unique_ptr<HttpParser> headers_;  // for refusal(), made when first needed
     size_t fed_ = 0;
     bool continue_sent_ = false;
+    bool checked_ = false;  // refusal() ran for this message
 };
 
 HttpServer::HttpServer(const ServerConfig& cfg, const HttpConfig& hc) : TcpServer(cfg), hc_(hc)
@@ -199,8 +245,6 @@ void HttpServer::handle(SessionId s, std::string_view raw)
     size_t used = raw.size();
     if (!parser_.load(raw.data(), raw.size()))
         used = parser_.feed(raw.data(), raw.size());
-    HttpResponse& resp = resp_;
-    resp.reset(this, s, seq);
     if (parser_.state() != HttpParser::kComplete || used != raw.size()) {
         // The NetWorker validated this message: reaching here is a bug.
         log(Level::error, "request failed to parse in the Worker (%s)", parser_.error_reason());
@@ -224,6 +268,8 @@ void HttpServer::handle(SessionId s, std::string_view raw)
             log_refusal(s, status, AccessLog::request_line(raw.data(), raw.size()), r, access_->loop()->now_ms());
         return;
     }
+    HttpResponse& resp = resp_;
+    resp.reset(this, s, seq);
     if (access_) {
         resp.req_ = &req;
         resp.line_ = AccessLog::request_line(raw.data(), raw.size());
@@ -251,7 +297,8 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         if (!resp.headers_sent())
             resp.set_status(500);
     }
-    if (!resp.finished() && !resp.detached_) {
+    // A handler that kept the response (moved it out) finishes it later.
+    if (resp.srv_ && !resp.finished()) {
         if (!resp.headers_sent() && resp.status() == 200) {
             log(Level::warn, "on_request returned without finishing its response: 500");
             resp.set_status(500);

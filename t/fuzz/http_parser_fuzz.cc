@@ -4,10 +4,14 @@
 // and store=false, under default and tiny limits. All runs must agree on
 // message boundaries, states and errors, and stored fields must obey the
 // rules the parser promises. load() of every complete message must give
-// what feed() gave. Any disagreement aborts.
+// what feed() gave. The same bytes are then read as the responses of one
+// connection (response mode, answering GET and HEAD, with eof() at the
+// end), stored, framed only and streamed through a body sink, which must
+// agree likewise. Any disagreement aborts.
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I.
 //     t/fuzz/http_parser_fuzz.cc zan/http_parser.cc zan/http_parser_body.cc
-//     zan/http_parser_load.cc zan/http_request.cc
+//     zan/http_parser_load.cc zan/http_parser_response.cc
+//     zan/http_message.cc zan/http_request.cc
 //     -o build/fuzz/http_parser_fuzz
 // Without libFuzzer, t/fuzz/replay_main.cc replays files through it.
 #include <stdint.h>
@@ -184,6 +188,118 @@ void compare(const std::vector<Event>& ref, const std::vector<Event>& got, bool 
     }
 }
 
+// ---- response mode ----
+
+struct Response {
+    int kind = 0;  // 1 complete, 2 error, 3 partial
+    size_t bytes = 0, interim = 0;
+    int status = 0;
+    bool keep_alive = false, chunked = false, upgrade = false, headers_complete = false;
+    std::string fields;  // stored (or sunk) body and fields; empty for store=false
+    bool same_frame(const Response& r) const {
+        return kind == r.kind && bytes == r.bytes && interim == r.interim && status == r.status &&
+               keep_alive == r.keep_alive && chunked == r.chunked && upgrade == r.upgrade &&
+               headers_complete == r.headers_complete;
+    }
+};
+
+enum How { kStore, kFrame, kSink };
+
+Response response_snapshot(const HttpParser& p, const HttpLimits& l, int kind, const std::string& sunk, How how) {
+    Response e;
+    e.kind = kind;
+    e.bytes = p.message_bytes();
+    e.interim = p.interim_responses();
+    require(e.interim <= 16, "too many interim responses taken");
+    if (kind == 2) {
+        e.status = p.error_status();
+        require(e.status == 502 && p.error_reason() != nullptr, "response error not a 502");
+        return e;
+    }
+    e.headers_complete = p.headers_complete();
+    if (!e.headers_complete) return e;
+    const zan::HttpMessage& m = p.message();
+    e.status = p.status();
+    require(e.status >= 200 || e.status == 101, "interim response taken as final");
+    require(e.status <= 599 && m.version_major == 1 && m.version_minor <= 1, "bad status line accepted");
+    e.keep_alive = m.keep_alive;
+    e.chunked = m.chunked;
+    e.upgrade = m.upgrade;
+    if (how == kFrame) {
+        require(m.headers.empty() && m.body.empty() && p.reason().empty(), "store=false stored");
+        return e;
+    }
+    require(m.headers.size() <= l.max_headers && m.trailers.size() <= l.max_headers, "too many fields");
+    e.fields = std::to_string(e.status) + ' ' + p.reason() + '\n';
+    for (const auto& h : m.headers) {
+        check_field(h);
+        e.fields += h.name + ':' + h.value + '\n';
+    }
+    for (const auto& h : m.trailers) {
+        check_field(h);
+        e.fields += h.name + '=' + h.value + '\n';
+    }
+    require(how != kSink || m.body.empty(), "a sunk body was also stored");
+    const std::string& body = how == kSink ? sunk : m.body;
+    require(body.size() <= l.max_body, "body over the limit");
+    e.fields += body;
+    return e;
+}
+
+// The stream as the responses of one connection, each answering `method`.
+std::vector<Response> run_responses(const std::string& in, const HttpLimits& l, How how, uint64_t seed,
+                                    const char* method) {
+    HttpParser p(l, how != kFrame, HttpParser::kResponses);
+    std::string sunk;
+    if (how == kSink) p.set_body_sink([&sunk](std::string_view b) { sunk.append(b.data(), b.size()); });
+    p.response_to(method);
+    std::vector<Response> out;
+    size_t a = 0;
+    uint64_t x = seed;
+    while (a < in.size()) {
+        size_t n = in.size() - a;
+        if (seed == 1) {
+            n = 1;
+        } else if (seed > 1) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            n = std::min<size_t>(n, 1 + (x >> 33) % 23);
+        }
+        size_t before = p.message_bytes();
+        size_t took = p.feed(in.data() + a, n);
+        require(took <= n && p.message_bytes() == before + took, "response framing out of step");
+        a += took;
+        if (p.state() == HttpParser::kComplete) {
+            out.push_back(response_snapshot(p, l, 1, sunk, how));
+            if (p.message().upgrade) return out;
+            sunk.clear();
+            p.reset();
+            p.response_to(method);
+            continue;
+        }
+        if (p.state() == HttpParser::kError) {
+            out.push_back(response_snapshot(p, l, 2, sunk, how));
+            return out;
+        }
+        require(took == n, "stopped without completing or failing");
+    }
+    HttpParser::State st = p.eof();
+    if (st == HttpParser::kComplete)
+        out.push_back(response_snapshot(p, l, 1, sunk, how));
+    else if (st == HttpParser::kError)
+        out.push_back(response_snapshot(p, l, 2, sunk, how));
+    else
+        require(st == HttpParser::kStart, "eof() left a message open");
+    return out;
+}
+
+void compare_responses(const std::vector<Response>& ref, const std::vector<Response>& got, bool fields) {
+    require(ref.size() == got.size(), "responses: different number of messages");
+    for (size_t i = 0; i < ref.size(); ++i) {
+        require(ref[i].same_frame(got[i]), "responses: different framing");
+        if (fields) require(ref[i].fields == got[i].fields, "responses: different fields");
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -218,6 +334,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (size <= 4096) {
             compare(ref, run(in, l, true, 1), true);
             compare(ref, run(in, l, false, 1), false);
+        }
+        for (const char* method : {"GET", "HEAD"}) {
+            std::vector<Response> rr = run_responses(in, l, kStore, 0, method);
+            compare_responses(rr, run_responses(in, l, kStore, seed, method), true);
+            compare_responses(rr, run_responses(in, l, kSink, seed + 4, method), true);
+            compare_responses(rr, run_responses(in, l, kFrame, 0, method), false);
+            if (size <= 4096) compare_responses(rr, run_responses(in, l, kSink, 1, method), true);
         }
     }
     return 0;
