@@ -1160,7 +1160,7 @@ private:
             const std::string& path = req.path;
             if (path == "/slow") {  // answered 150 ms later, from a timer
                 auto late = std::make_shared<zan::HttpResponse>(resp.detach());
-                s.after(150, [late] { late->end("slow\n"); });
+                s.run_after(150, [late] { late->end("slow\n"); });
             } else if (path == "/sleep") {  // a handler that blocks its Worker
                 ::usleep(150 * 1000);
                 resp.end("slow\n");
