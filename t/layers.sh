@@ -6,8 +6,8 @@
 # in it that has no .h or .cc under zan/.
 set -eu
 LAYERS='
-0 fd sys log buffer inet_addr socket
-1 poller event_loop timer_queue
+0 fd sys log buffer inet_addr socket hosts_resolver
+1 poller event_loop timer_queue connector tcp_client
 2 shm shm_mutex ring frame_codec socket_channel ring_channel channel
 2 msg_queue shm_tables session_id role stats
 3 callbacks protocol server_config process process_setup child_process
