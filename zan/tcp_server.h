@@ -85,8 +85,8 @@ public:
     bool client_info(SessionId s, ClientInfo* out) const;  // any process
     Stats stats() const;                             // any process after start()
     // The calling process's event loop: a Worker's or a UserWorker's;
-    // null (and logged) in the Master, a NetWorker or a TaskWorker, which
-    // blocks by design. Watch descriptors on it, add timers, defer calls,
+    // null in the Master, a NetWorker or a TaskWorker (which blocks by
+    // design), so code shared by several roles can ask. Watch descriptors on it, add timers, defer calls,
     // run a TcpClient (see zan_event_loop(3)).
     EventLoop* loop() const;
     // Timers on the calling process's loop (Worker, NetWorker, UserWorker),
