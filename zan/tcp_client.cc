@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "zan/connector.h"
 #include "zan/socket.h"
 
 namespace zan {
@@ -48,7 +49,7 @@ bool TcpClient::call(F* slot, A&&... args)
     return true;
 }
 
-TcpClient::TcpClient(EventLoop& loop) : loop_(loop), connector_(loop) {}
+TcpClient::TcpClient(EventLoop& loop) : loop_(loop), connector_(new Connector(loop)) {}
 
 TcpClient::~TcpClient()
 {
@@ -81,8 +82,8 @@ bool TcpClient::connect(const InetAddr& addr)
     peer_ = addr;
     reading_ = true;
     state_ = kConnecting;
-    connector_.start(addr, connect_timeout_ms_,
-                     [this](Fd fd, int err) { connected(std::move(fd), err); });
+    connector_->start(addr, connect_timeout_ms_,
+                      [this](Fd fd, int err) { connected(std::move(fd), err); });
     return true;
 }
 
@@ -335,7 +336,7 @@ void TcpClient::notify()
 // settings and callbacks stay.
 void TcpClient::reset()
 {
-    connector_.cancel();
+    connector_->cancel();
     if (fd_)
         loop_.unwatch(fd_.get());
     fd_.reset();

@@ -3,8 +3,8 @@
 // timeout, input handed to a callback in a Buffer, output buffered with a
 // high-water mark, idle and read timeouts, close and half-close.
 //
-// Owns its socket (SOCK_NONBLOCK|SOCK_CLOEXEC, through its Connector while
-// connecting), its watch and timers on the loop, and both buffers. close()
+// Owns its socket (SOCK_NONBLOCK|SOCK_CLOEXEC, through its Connector, an
+// internal class, while connecting), its watch and timers on the loop, and both buffers. close()
 // or the destructor closes the socket at once and drops unsent output;
 // nothing is leaked on any path. Callbacks run from the loop, never from
 // a method the application calls, and may call any method, connect()
@@ -20,17 +20,19 @@
 #include <stdint.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "zan/buffer.h"
-#include "zan/connector.h"
 #include "zan/event_loop.h"
 #include "zan/fd.h"
 #include "zan/hosts_resolver.h"
 #include "zan/inet_addr.h"
 
 namespace zan {
+
+class Connector;
 
 class TcpClient {
 public:
@@ -127,7 +129,7 @@ private:
     void reset();
 
     EventLoop& loop_;
-    Connector connector_;
+    std::unique_ptr<Connector> connector_;  // the connect in progress
     HostsResolver resolver_;
     Fd fd_;
     State state_ = kIdle;
