@@ -780,3 +780,88 @@ TEST(EventLoop, CloseAfterForkLeavesParentRegistrationsAlone)
     loop.unwatch_signal(SIGUSR2);
     EXPECT_FALSE(blocked(SIGUSR2));
 }
+
+// What zan_event_loop(3) promises a callback: it may close its own fd,
+// close another fd whose event is pending in the same batch, add fds and
+// stop the loop.
+TEST(EventLoop, EachCallbackClosesItsOwnFdInOneBatch)
+{
+    EventLoop loop;
+    Pair p[3];
+    int calls[3] = {0, 0, 0};
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(loop.watch(p[i].a.get(), kReadable, [&, i, tag = std::string(64, 't')](uint32_t) {
+            ++calls[i];
+            loop.unwatch(p[i].a.get());
+            p[i].a.reset();
+            EXPECT_EQ(tag, std::string(64, 't'));  // captures outlive the close
+        }));
+        put(p[i].b.get());
+    }
+    EXPECT_EQ(loop.watch_count(), 3u);
+    EXPECT_EQ(loop.run_once(1000), 3);
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(calls[i], 1);
+    EXPECT_EQ(loop.watch_count(), 0u);
+    EXPECT_EQ(loop.run_once(0), 0);
+}
+
+TEST(EventLoop, CallbackClosesOwnAndOtherFdInSameBatch)
+{
+    TwoInOneBatch t;
+    int self_num = -1;
+    ASSERT_TRUE(t.arm([&](int other) {
+        int self = 1 - other;
+        self_num = t.p[self].a.get();
+        t.loop.unwatch(self_num);
+        t.p[self].a.reset();
+        t.loop.unwatch(t.p[other].a.get());
+        t.p[other].a.reset();
+        // A new descriptor takes our own number at once.
+        ASSERT_TRUE(t.take_over(self_num));
+    }));
+    EXPECT_EQ(t.loop.run_once(1000), 1);
+    ASSERT_GE(t.first, 0);
+    EXPECT_EQ(t.calls[t.first], 1);
+    EXPECT_EQ(t.calls[1 - t.first], 0);  // its pending event was dropped
+    EXPECT_EQ(t.fresh_calls, 0);
+    EXPECT_EQ(t.loop.watch_count(), 1u);
+    put(t.fresh.b.get());
+    EXPECT_EQ(t.loop.run_once(1000), 1);
+    EXPECT_EQ(t.fresh_calls, 1);
+    EXPECT_EQ(t.calls[0] + t.calls[1], 1);
+}
+
+TEST(EventLoop, CallbackAddsFdWhoseCallbackStopsTheLoop)
+{
+    EventLoop loop;
+    Pair p, q;
+    int added_calls = 0;
+    ASSERT_TRUE(loop.watch(p.a.get(), kReadable, [&](uint32_t) {
+        drain(p.a.get());
+        ASSERT_TRUE(loop.watch(q.a.get(), kWritable, [&](uint32_t) {
+            ++added_calls;
+            loop.unwatch(q.a.get());
+            loop.stop();
+        }));
+    }));
+    put(p.b.get());
+    loop.run();  // returns only through the added callback's stop()
+    EXPECT_EQ(added_calls, 1);
+    EXPECT_TRUE(loop.stopped());
+    EXPECT_EQ(loop.watch_count(), 1u);
+}
+
+TEST(EventLoop, WatchCountCountsTableEntries)
+{
+    EventLoop loop;
+    Pair p, q;
+    EXPECT_EQ(loop.watch_count(), 0u);
+    ASSERT_TRUE(loop.watch(p.a.get(), kReadable, [](uint32_t) {}));
+    ASSERT_TRUE(loop.watch(p.a.get(), kWritable, [](uint32_t) {}));  // a replacement
+    ASSERT_TRUE(loop.watch(q.a.get(), 0, [](uint32_t) {}));          // mask 0 counts
+    EXPECT_EQ(loop.watch_count(), 2u);
+    loop.unwatch(p.a.get());
+    loop.unwatch(p.a.get());  // twice: counted once
+    EXPECT_EQ(loop.watch_count(), 1u);
+}

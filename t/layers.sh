@@ -6,10 +6,9 @@
 # in it that has no .h or .cc under zan/.
 set -eu
 LAYERS='
-0 fd sys log buffer inet_addr socket
+0 fd sys log buffer inet_addr socket line_log hosts_resolver
 0 sd_notify listen_fds
-0 fd sys log buffer inet_addr socket line_log
-1 poller event_loop timer_queue
+1 poller event_loop timer_queue connector tcp_client
 2 shm shm_mutex ring frame_codec socket_channel ring_channel channel
 2 msg_queue shm_tables session_id role stats metrics metrics_json
 3 callbacks protocol server_config process process_setup child_process

@@ -309,7 +309,7 @@ private:
         srv.on_request([](zan::HttpServer& s, zan::HttpRequest& req, zan::HttpResponse& resp) {
             if (req.path == "/slow") {  // finished 150 ms later, from a timer
                 auto late = std::make_shared<zan::HttpResponse>(resp.detach());
-                s.after(150, [late] {
+                s.run_after(150, [late] {
                     late->set_status(202);
                     late->end("slow\n");
                 });

@@ -201,13 +201,13 @@ TEST(ServerClosedConnection, LateRepliesNeverReachTheConnectionThatReusesTheSlot
             }
         });
         s.on_worker_start([rep, trg, held](zan::TcpServer& s, int) {
-            s.tick(5, [rep, trg, held, &s] {
+            s.run_every(5, [rep, trg, held, &s] {
                 char c;
                 while (::read(trg, &c, 1) == 1) {
                     bool ok = s.send(*held, kStale);
                     // Reported on the next pass, after this one's replies
                     // have gone to the NetWorker.
-                    s.after(0, [rep, ok] { report(rep, std::string("fired ") + (ok ? "1" : "0")); });
+                    s.run_after(0, [rep, ok] { report(rep, std::string("fired ") + (ok ? "1" : "0")); });
                 }
             });
         });

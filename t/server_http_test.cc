@@ -1169,10 +1169,10 @@ private:
             const std::string& path = req.path;
             if (path == "/slow") {  // answered 150 ms later, from a timer
                 auto late = std::make_shared<zan::HttpResponse>(resp.detach());
-                s.after(150, [late] { late->end("slow\n"); });
+                s.run_after(150, [late] { late->end("slow\n"); });
             } else if (path == "/kept") {  // moved out, answered 150 ms later
                 auto kept = std::make_shared<zan::HttpResponse>(std::move(resp));
-                s.after(150, [kept] { kept->end("slow\n"); });
+                s.run_after(150, [kept] { kept->end("slow\n"); });
             } else if (path == "/gone") {  // answered after the client has gone
                 g_gone = "pending";
                 std::shared_ptr<zan::HttpResponse> kept(new zan::HttpResponse(std::move(resp)),
@@ -1180,13 +1180,13 @@ private:
                                                             delete r;
                                                             g_gone_freed++;
                                                         });
-                s.after(zt::scaled(300), [kept] { g_gone = kept->end("late\n") ? "sent" : "refused"; });
+                s.run_after(zt::scaled(300), [kept] { g_gone = kept->end("late\n") ? "sent" : "refused"; });
             } else if (path == "/gone-result") {
                 resp.end(g_gone + " " + std::to_string(g_gone_freed));
             } else if (path == "/abandon") {  // kept, then dropped unfinished
                 auto* kept = new zan::HttpResponse(std::move(resp));
                 kept->set_header("X-Dropped", "1");
-                s.after(50, [kept] { delete kept; });
+                s.run_after(50, [kept] { delete kept; });
             } else if (path == "/sleep") {  // a handler that blocks its Worker
                 ::usleep(150 * 1000);
                 resp.end("slow\n");

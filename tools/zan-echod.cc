@@ -127,7 +127,7 @@ int main(int argc, char** argv)
     for (int i = 0; i < args.user_procs; i++) {
         srv.add_process([](zan::TcpServer& s) {
             // A side process: stays up (a periodic timer) until stopped.
-            s.tick(1000, [] {});
+            s.run_every(1000, [] {});
         });
     }
     int rc = srv.start();

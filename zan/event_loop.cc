@@ -96,6 +96,8 @@ bool EventLoop::watch(int fd, uint32_t mask, IoCallback cb)
     e.cb = std::move(cb);
     e.mask = mask;
     e.gen = gen;
+    if (!e.used)
+        ++watched_;
     e.used = true;
     e.in_epoll = mask != 0;
     if (in_loop_ && old)
@@ -147,6 +149,7 @@ void EventLoop::unwatch(int fd)
     if (e.in_epoll)
         poller_->remove(fd);  // ENOENT/EBADF when fd was closed first: fine
     IoCallback old = std::move(e.cb);
+    --watched_;
     e.used = false;
     e.in_epoll = false;
     e.mask = 0;

@@ -108,6 +108,8 @@ public:
 
     // Live timers (one-shot timers not yet run, periodic ones not cancelled).
     size_t timer_count() const { return timers_.size(); }
+    // Descriptors in the table (watched, mask 0 included; the signalfd too).
+    size_t watch_count() const { return watched_; }
     // In a child forked from inside this loop: closes the epoll and signal
     // descriptors without touching the signal mask or running destructors
     // of callbacks. The object must not be used afterwards, except to be
@@ -150,6 +152,7 @@ private:
     std::vector<SignalCallback> sig_cbs_;
     long long now_ms_ = 0;
     long long now_us_ = 0;
+    size_t watched_ = 0;
     bool stop_ = false;
     bool in_loop_ = false;
 };

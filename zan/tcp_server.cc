@@ -316,30 +316,39 @@ EventLoop* TcpServer::current_loop() const
     return nullptr;
 }
 
-EventLoop::TimerId TcpServer::tick(long long ms, EventLoop::Callback cb)
+EventLoop* TcpServer::loop() const
+{
+    if (rt_.worker)
+        return &rt_.worker->loop();
+    if (rt_.user_worker)
+        return &rt_.user_worker->loop();
+    return nullptr;  // a question, not an action: null is the answer
+}
+
+EventLoop::TimerId TcpServer::run_every(long long ms, EventLoop::Callback cb)
 {
     EventLoop* l = current_loop();
     if (!l) {
-        wrong_role("tick", "a Worker, NetWorker or UserWorker");
+        wrong_role("run_every", "a Worker, NetWorker or UserWorker");
         return 0;
     }
     return l->run_every(ms, std::move(cb));
 }
 
-EventLoop::TimerId TcpServer::after(long long ms, EventLoop::Callback cb)
+EventLoop::TimerId TcpServer::run_after(long long ms, EventLoop::Callback cb)
 {
     EventLoop* l = current_loop();
     if (!l) {
-        wrong_role("after", "a Worker, NetWorker or UserWorker");
+        wrong_role("run_after", "a Worker, NetWorker or UserWorker");
         return 0;
     }
     return l->run_after(ms, std::move(cb));
 }
 
-bool TcpServer::clear(EventLoop::TimerId id)
+bool TcpServer::cancel(EventLoop::TimerId id)
 {
     EventLoop* l = current_loop();
-    return l ? l->cancel(id) : wrong_role("clear", "a Worker, NetWorker or UserWorker");
+    return l ? l->cancel(id) : wrong_role("cancel", "a Worker, NetWorker or UserWorker");
 }
 
 void TcpServer::stop()

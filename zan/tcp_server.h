@@ -93,10 +93,16 @@ public:
     // Every monitoring figure, per process and summed; to_prometheus()
     // gives the text an admin port can serve (any process after start()).
     Metrics metrics() const;
-    // Timers on the calling process's loop (Worker, NetWorker, UserWorker).
-    EventLoop::TimerId tick(long long ms, EventLoop::Callback cb);
-    EventLoop::TimerId after(long long ms, EventLoop::Callback cb);
-    bool clear(EventLoop::TimerId id);
+    // The calling process's event loop: a Worker's or a UserWorker's;
+    // null in the Master, a NetWorker or a TaskWorker (which blocks by
+    // design), so code shared by several roles can ask. Watch descriptors
+    // on it, add timers, defer calls, run a TcpClient (zan_event_loop(3)).
+    EventLoop* loop() const;
+    // Timers on the calling process's loop (Worker, NetWorker, UserWorker),
+    // named as on EventLoop: 0 / false and logged in other roles.
+    EventLoop::TimerId run_every(long long ms, EventLoop::Callback cb);
+    EventLoop::TimerId run_after(long long ms, EventLoop::Callback cb);
+    bool cancel(EventLoop::TimerId id);
     void stop();        // Worker: finish the current pass and exit (respawned)
     bool reload(bool tasks_only = false);  // any child: signals the Master
     bool shutdown();    // any process: graceful stop

@@ -71,12 +71,14 @@ int UserWorker::run()
     rt_.ctl.push(kCtlReady, 0, 0, std::string_view());
     rt_.ctl.flush_wait(1000);
     const ProcessCallback& cb = rt_.user_procs[static_cast<size_t>(rt_.index)];
+    size_t own = loop_.watch_count();
     if (cb && !g_term)
         cb(*rt_.server);
-    // Timers the callback left behind keep the process alive until
-    // SIGTERM; a callback that scheduled nothing simply ends (and is
-    // forked again by the Master, with back-off if it ends quickly).
-    if (!g_term && loop_.timer_count() > 0)
+    // Timers or descriptors (a TcpClient, say) the callback left on the
+    // loop keep the process alive until SIGTERM; a callback that left
+    // nothing simply ends (and is forked again by the Master, with
+    // back-off if it ends quickly).
+    if (!g_term && (loop_.timer_count() > 0 || loop_.watch_count() > own))
         loop_.run();
     if (g_term && rt_.master_gone())
         rt_.task_queue.remove();

@@ -1,9 +1,10 @@
 // UserWorker: a process the application adds with add_process() before
 // start(). Its callback runs once per process start; when it returns the
 // process exits and the Master forks it again (it is also respawned when
-// it dies). It may use the server's timers (tick/after) through its own
-// event loop, which runs after the callback returns if anything is
-// scheduled, and send_message() to Workers. SIGTERM asks it to stop:
+// it dies). It may use its own event loop (TcpServer::loop(), or the
+// timers run_every/run_after), which runs after the callback returns if
+// the callback left timers or watched descriptors on it, and
+// send_message() to Workers. SIGTERM asks it to stop:
 // stopping() turns true and the loop ends.
 // Lives in a UserWorker process only.
 // This is an internal header file, you should not include this.

@@ -7,6 +7,7 @@
 #include "zan/channel.h"
 #include "zan/event_loop.h"
 #include "zan/fd.h"
+#include "zan/hosts_resolver.h"
 #include "zan/http_parser.h"
 #include "zan/http_request.h"
 #include "zan/http_response.h"
@@ -20,6 +21,7 @@
 #include "zan/shm_mutex.h"
 #include "zan/socket.h"
 #include "zan/sys.h"
+#include "zan/tcp_client.h"
 #include "zan/tcp_server.h"
 
 #endif
