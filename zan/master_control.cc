@@ -84,6 +84,10 @@ void Master::begin_shutdown()
     // Phase 1: NetWorkers stop accepting and drain their connections
     // while the Workers still answer them (and end keep-alive).
     atomic_store(&rt_.stats->shutting_down, static_cast<int64_t>(1));
+    // The NetWorkers alone hold the listening sockets from now on, so
+    // that the last to close one has emptied its queue (NetAcceptor::stop).
+    for (Listener& l : rt_.listeners)
+        l.fd.reset();
     for (auto& kv : children_)
         if (rt_.role_of(kv.second.id) == Role::net_worker)
             ::kill(kv.first, SIGTERM);
