@@ -27,7 +27,7 @@ void NetConn::open(int sock, uint32_t generation, int home_worker, long long now
     inflight = messages = 0;
     reply_seq = 0;
     partial_since = 0;
-    last_active = now;
+    last_active = last_read = now;
     home = home_worker;
 }
 

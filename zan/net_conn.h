@@ -70,6 +70,7 @@ public:
     uint64_t uid = 0;
     long long partial_since = 0;  // ms: first byte of the unfinished message
     long long last_active = 0;    // ms: last read or write
+    long long last_read = 0;      // ms: last byte from the client (the heartbeat's clock)
     long long linger_until = 0;   // ms: a lingering connection closes then at the latest
     // Buffers and protocol state exist only while the connection is
     // busy; an idle keep-alive connection costs this struct alone.

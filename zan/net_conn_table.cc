@@ -102,7 +102,7 @@ void NetConnTable::close(uint32_t slot, const char* why)
 
 void NetConnTable::touch(uint32_t slot, int64_t wall_sec)
 {
-    conns_[slot].last_active = loop_.now_ms();
+    conns_[slot].last_active = conns_[slot].last_read = loop_.now_ms();
     int64_t* last = &rt_.slot_at(rt_.index, slot)->last_time;
     if (atomic_load(last) != wall_sec)  // one store per second, not per read
         atomic_store(last, wall_sec);
@@ -227,6 +227,28 @@ bool NetConnTable::timed_out(uint32_t slot, long long now)
     if (idle)
         close(slot, "idle timeout");
     return false;
+}
+
+// The client must show it is alive by sending: output it takes proves
+// nothing (the kernel takes bytes for a dead peer until its buffer is
+// full). A connection is spared while its output is being written (the
+// send timeout watches that), while a reply to it is due where every
+// message has one (an HTTP request at its Worker), and while it waits to
+// close.
+void NetConnTable::check_heartbeat()
+{
+    long long limit = rt_.cfg.heartbeat_idle_time * 1000LL;
+    long long now = loop_.now_ms();
+    bool counted = rt_.protocol.counted_replies;
+    for (uint32_t slot = 0; slot < conns_.size(); slot++) {
+        NetConn& c = conns_[slot];
+        if (!c.used || c.lingering || c.ack_wait || c.close_after_flush || !c.no_output() ||
+            now - c.last_read <= limit)
+            continue;
+        if (counted && (c.awaiting || c.inflight > 0))
+            continue;
+        close(slot, "idle past heartbeat_idle_time");
+    }
 }
 
 void NetConnTable::finish(uint32_t slot, const char* why)

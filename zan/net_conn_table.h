@@ -102,6 +102,8 @@ public:
     void linger_read(uint32_t slot);
     // Closes connections past a timeout (partial message, idle, send).
     void sweep();
+    // Closes the connections idle past heartbeat_idle_time (ServerConfig).
+    void check_heartbeat();
     // Gives back the buffers of connections idle for a while.
     void trim_idle();
 

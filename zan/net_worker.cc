@@ -87,6 +87,9 @@ void NetWorker::start_timers()
         loop_.run_every(every, [this] { table_.sweep(); });
     }
     loop_.run_every(250, [this] { table_.trim_idle(); });
+    if (rt_.cfg.heartbeat_check_interval > 0)
+        loop_.run_every(rt_.cfg.heartbeat_check_interval * 1000LL,
+                        [this] { table_.check_heartbeat(); });
 }
 
 void NetWorker::new_conn(int fd, const InetAddr& peer, int listener)
