@@ -11,6 +11,8 @@
 // HTTP/1.1), which exercises "Connection: close" on the last replies and
 // the closing of idle keep-alive connections. fail_timeout=1s brings the
 // restarted instance back into rotation soon enough to be seen.
+//
+// Drain.*: the same stop seen by a single HTTP client, without nginx.
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -196,6 +198,49 @@ TEST(LoadBalancer, GracefulStopBehindNginxFailsNoRequest)
     EXPECT_EQ(zt::stop_and_check(&b), "");
     nginx.signal(SIGQUIT);
     EXPECT_NE(nginx.wait_exit(zt::scaled(5000)), -1);
+}
+
+// A keep-alive connection during the stop: a request sent once the stop
+// has begun is answered with "Connection: close" and the connection then
+// ends; an idle one is closed no sooner than its quiet time (500 ms since
+// its last request), with a clean end, never a reset.
+TEST(Drain, KeepAliveConnectionsEndCleanly)
+{
+    zt::Proc srv;
+    int port = zt::start_httpd(&srv, {"--worker-num", "1", "--net-worker-num", "1"});
+    ASSERT_GT(port, 0) << srv.output();
+    pid_t net = zt::find_by_name(srv.pid(), "zan-net-0");
+    ASSERT_GT(net, 0);
+    const std::string get = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    zt::HttpClient idle(port), busy(port);
+    zt::HttpReply r;
+    ASSERT_TRUE(idle.request(get, &r));
+    long long idle_last = zt::now_ms();
+    ASSERT_TRUE(busy.request(get, &r));
+    long long last = zt::now_ms();
+    EXPECT_FALSE(r.closes());
+    srv.signal(SIGTERM);
+    long long deadline = zt::now_ms() + zt::scaled(5000);
+    while (zt::holds_listener(net, port) && zt::now_ms() < deadline)
+        zt::wait_fd(-1, 0, 2);  // polling /proc: no event for it
+    ASSERT_FALSE(zt::holds_listener(net, port)) << "the stop did not begin";
+    ASSERT_TRUE(busy.send(get));
+    if (busy.next(&r)) {
+        EXPECT_EQ(r.status, 200);
+        EXPECT_TRUE(r.closes()) << "a reply during the stop keeps the connection alive";
+        EXPECT_TRUE(busy.closed(zt::scaled(3000)));
+    } else {
+        // Only a connection quiet for 500 ms may be closed unasked (a
+        // loaded machine may take that long to get here).
+        EXPECT_GE(zt::now_ms() - last, 500) << "closed while a request could be on its way";
+    }
+    EXPECT_FALSE(busy.reset()) << "the connection was reset";
+    EXPECT_TRUE(idle.closed(zt::scaled(3000))) << "an idle connection stayed open";
+    EXPECT_FALSE(idle.reset()) << "the idle connection was reset";
+    EXPECT_GE(zt::now_ms() - idle_last, 500) << "the idle connection was closed before its quiet time";
+    int st = srv.wait_exit(zt::scaled(5000));
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st << "\n" << srv.output();
+    EXPECT_EQ(srv.output().find("SIGKILL"), std::string::npos) << srv.output();
 }
 
 }  // namespace
