@@ -296,9 +296,9 @@ void NetConnTable::set_stopping(bool keep_reading)
 {
     stopping_ = true;
     keep_reading_ = keep_reading;
-    int quarter = rt_.cfg.max_wait_time * 1000 / 4;
-    quiet_ms_ = kDrainQuietMs < quarter ? kDrainQuietMs : quarter;
-    linger_ms_ = kLingerMs < quarter ? kLingerMs : quarter;
+    long long quarter = rt_.cfg.max_wait_time * 1000LL / 4;
+    quiet_ms_ = kDrainQuietMs < quarter ? kDrainQuietMs : static_cast<int>(quarter);
+    linger_ms_ = kLingerMs < quarter ? kLingerMs : static_cast<int>(quarter);
     for (uint32_t slot = 0; slot < conns_.size(); slot++) {
         NetConn& c = conns_[slot];
         if (!c.used)
