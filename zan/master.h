@@ -55,7 +55,9 @@ private:
     void clear_net_sessions(int net_index);
     void retire(pid_t pid, bool now);
     void reload(bool tasks_only);
-    void begin_shutdown();
+    // hand_over: the listening sockets stay open in a successor server,
+    // which the NetWorkers must leave them to (kStopHandOver).
+    void begin_shutdown(bool hand_over = false);
     void shutdown_phase2();
     void maybe_finish();
     void check_all_ready();

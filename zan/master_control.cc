@@ -72,7 +72,7 @@ void Master::reload(bool tasks_only)
     }
 }
 
-void Master::begin_shutdown()
+void Master::begin_shutdown(bool hand_over)
 {
     if (shutting_down_)
         return;
@@ -83,7 +83,8 @@ void Master::begin_shutdown()
             loop_->cancel(t);
     // Phase 1: NetWorkers stop accepting and drain their connections
     // while the Workers still answer them (and end keep-alive).
-    atomic_store(&rt_.stats->shutting_down, static_cast<int64_t>(1));
+    int64_t how = hand_over ? kStopHandOver : kStopDrain;
+    atomic_store(&rt_.stats->shutting_down, how);
     // The NetWorkers alone hold the listening sockets from now on, so
     // that the last to close one has emptied its queue (NetAcceptor::stop).
     for (Listener& l : rt_.listeners)

@@ -57,7 +57,7 @@ void NetWorker::watch()
     loop_.watch_signal(SIGTERM, [this](const signalfd_siginfo&) {
         if (rt_.master_gone())
             rt_.exit_orphaned();
-        begin_stop(false);
+        begin_stop(atomic_load(&rt_.stats->shutting_down) == kStopHandOver);
     });
     loop_.watch_signal(SIGRTMIN, [](const signalfd_siginfo&) { Logger::instance().reopen(); });
 }
