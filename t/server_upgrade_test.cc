@@ -293,7 +293,7 @@ TEST(ServerUpgrade, RefusesNoConnectionAndKeepsServing)
 // answer every request they accepted or that arrives on a keep-alive
 // connection while they stop (Connection: close on the next reply
 // instead of closing a connection they take for idle).
-TEST(ServerUpgrade, DISABLED_LosesNoRequestUnderLoad)
+TEST(ServerUpgrade, LosesNoRequestUnderLoad)
 {
     Load* load = nullptr;
     std::string log;

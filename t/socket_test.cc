@@ -142,3 +142,40 @@ TEST(Socket, AcceptQueueCountsWaitingConnections)
     ::close(p[0]);
     ::close(p[1]);
 }
+
+// A listener told to refuse new connections still hands out the ones the
+// kernel completed before, with their bytes, while a new connection
+// request goes unanswered (the client's SYN is dropped, not refused).
+TEST(Socket, RefuseNewSynsKeepsTheAcceptQueue)
+{
+    InetAddr bound;
+    Fd lfd = listen_local(8, &bound);
+    ASSERT_TRUE(lfd.valid());
+    int saved = 0;
+    Fd early = zan::connect_tcp(bound, &saved);
+    ASSERT_TRUE(early.valid()) << strerror(saved);
+    ASSERT_TRUE(zt::wait_fd(early.get(), POLLOUT, zt::scaled(3000)));
+    ASSERT_EQ(::send(early.get(), "a", 1, MSG_NOSIGNAL), 1);
+
+    ASSERT_EQ(zan::refuse_new_syns(lfd.get()), 0) << strerror(errno);
+    Fd late = zan::connect_tcp(bound, &saved);
+    ASSERT_TRUE(late.valid()) << strerror(saved);
+    // Not refused and not connected: its SYN was dropped (a quiet period,
+    // not scaled: a SYN is answered in microseconds on loopback).
+    EXPECT_FALSE(zt::wait_fd(late.get(), POLLOUT, 200));
+
+    struct pollfd p = {lfd.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, zt::scaled(3000)), 1);
+    Fd s(zan::accept_conn(lfd.get(), nullptr));
+    ASSERT_TRUE(s.valid()) << strerror(errno);
+    ASSERT_TRUE(zt::wait_fd(s.get(), POLLIN, zt::scaled(3000)));
+    char c = 0;
+    EXPECT_EQ(::recv(s.get(), &c, 1, 0), 1);
+    EXPECT_EQ(c, 'a');
+    errno = 0;
+    EXPECT_EQ(zan::accept_conn(lfd.get(), nullptr), -1);
+    EXPECT_EQ(errno, EAGAIN);
+    // Not a socket: the call fails and says why.
+    EXPECT_EQ(zan::refuse_new_syns(-1), -1);
+    EXPECT_EQ(errno, EBADF);
+}

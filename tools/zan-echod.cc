@@ -26,7 +26,8 @@ static void usage()
             "                 [--task-max-request N] [--dispatch-mode N] [--max-connection N]\n"
             "                 [--max-wait-time S] [--pipe-buffer-size B] [--pid-file F] [--log-file F]\n"
             "                 [--log-level L] [--send-timeout MS] [--hop-yield N] [--user U] [--group G] [--daemonize]\n"
-            "                 [--net-worker-slice US] [--upgrade-timeout S] [--discard-timeout-request]\n");
+            "                 [--net-worker-slice US] [--upgrade-timeout S] [--discard-timeout-request]\n"
+            "                 [--heartbeat-check-interval S] [--heartbeat-idle-time S]\n");
     exit(2);
 }
 
@@ -67,6 +68,8 @@ static Args parse_args(int argc, char** argv)
         else if (a == "--dispatch-mode") cfg.dispatch_mode = static_cast<int>(number(0, INT_MAX));
         else if (a == "--max-connection") cfg.max_connection = static_cast<int>(number(0, INT_MAX));
         else if (a == "--max-wait-time") cfg.max_wait_time = static_cast<int>(number(0, INT_MAX));
+        else if (a == "--heartbeat-check-interval") cfg.heartbeat_check_interval = static_cast<int>(number(0, INT_MAX));
+        else if (a == "--heartbeat-idle-time") cfg.heartbeat_idle_time = static_cast<int>(number(0, INT_MAX));
         else if (a == "--pipe-buffer-size") cfg.pipe_buffer_size = static_cast<size_t>(number(0, LONG_MAX));
         else if (a == "--user") cfg.user = v;
         else if (a == "--group") cfg.group = v;

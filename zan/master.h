@@ -64,7 +64,9 @@ private:
     void upgrade();
     void upgrade_done(bool ok, pid_t pid, const std::string& detail);
     std::string serving_status() const;
-    void begin_shutdown();
+    // hand_over: the listening sockets stay open in a successor server,
+    // which the NetWorkers must leave them to (kStopHandOver).
+    void begin_shutdown(bool hand_over = false);
     void shutdown_phase2();
     void maybe_finish();
     void check_all_ready();

@@ -137,10 +137,12 @@ void Master::upgrade_done(bool ok, pid_t pid, const std::string& detail)
     }
     log(Level::info, "upgrade: new Master %d is ready: this Master stops accepting and finishes", pid);
     notifier_.hand_over(detail);
-    begin_shutdown();
+    // The listening sockets live on in the new server: the NetWorkers
+    // leave them as they are (no SYN filter, no draining of the queue).
+    begin_shutdown(true);
 }
 
-void Master::begin_shutdown()
+void Master::begin_shutdown(bool hand_over)
 {
     if (shutting_down_)
         return;
@@ -154,7 +156,12 @@ void Master::begin_shutdown()
             loop_->cancel(t);
     // Phase 1: NetWorkers stop accepting and drain their connections
     // while the Workers still answer them (and end keep-alive).
-    atomic_store(&rt_.stats->shutting_down, static_cast<int64_t>(1));
+    int64_t how = hand_over ? kStopHandOver : kStopDrain;
+    atomic_store(&rt_.stats->shutting_down, how);
+    // The NetWorkers alone hold the listening sockets from now on, so
+    // that the last to close one has emptied its queue (NetAcceptor::stop).
+    for (Listener& l : rt_.listeners)
+        l.fd.reset();
     for (auto& kv : children_)
         if (rt_.role_of(kv.second.id) == Role::net_worker)
             ::kill(kv.first, SIGTERM);

@@ -16,6 +16,10 @@ static const int kAcceptBurst = 64;
 static const int kAcceptRetryMs = 100;    // after EMFILE/ENFILE (or sooner, on a close)
 static const int kAcceptBusyDelayMs = 5;  // after losing the accept lock
 static const int kShareWaitMs = 20;       // longest step-aside when over our share
+// After refusing new connection requests, the time left to the handshakes
+// under way (their SYN-ACK sent, the client's ACK in flight): a round
+// trip on any network a load balancer shares with its backends.
+static const int kSynGraceMs = 20;
 
 NetAcceptor::NetAcceptor(Runtime& rt, EventLoop& loop, const NetConnTable& table)
     : rt_(rt), loop_(loop), table_(table)
@@ -96,7 +100,7 @@ int NetAcceptor::lock()
 
 void NetAcceptor::on_accept(int li)
 {
-    if (stopped_ || paused_)
+    if (closed_ || paused_)
         return;
     int lfd = rt_.listeners[static_cast<size_t>(li)].fd.get();
     bool forced;
@@ -157,7 +161,7 @@ void NetAcceptor::pause(int ms)
 
 void NetAcceptor::resume()
 {
-    if (!paused_ || stopped_)
+    if (!paused_ || closed_)
         return;
     paused_ = false;
     if (timer_) {
@@ -173,7 +177,56 @@ void NetAcceptor::stop()
     if (stopped_)
         return;
     stopped_ = true;
+    for (auto& l : rt_.listeners)
+        if (refuse_new_syns(l.fd.get()) < 0)
+            log_errno(Level::warn, errno, "refusing new connections on %s (closing anyway)",
+                      l.addr.to_string().c_str());
+    // Accepting goes on under the usual rules until the grace ends.
+    loop_.run_after(kSynGraceMs, [this] {
+        accept_rest();
+        close_listeners();
+    });
+}
+
+void NetAcceptor::hand_over()
+{
+    stopped_ = true;
+    close_listeners();
+}
+
+// Takes what the accept queues still hold, lock and share aside: a
+// connection left there would be reset when the socket closes.
+void NetAcceptor::accept_rest()
+{
+    for (size_t li = 0; li < rt_.listeners.size(); li++) {
+        int lfd = rt_.listeners[li].fd.get();
+        if (lfd < 0)
+            continue;
+        for (;;) {
+            InetAddr peer;
+            int fd = accept_conn(lfd, &peer);
+            if (fd < 0) {
+                if (errno != EAGAIN)
+                    log_errno(Level::error, errno, "accept4() failed while stopping");
+                break;
+            }
+            accept_one(fd, peer, static_cast<int>(li));
+        }
+    }
+}
+
+void NetAcceptor::close_listeners()
+{
+    if (closed_)
+        return;
+    closed_ = true;
+    if (timer_) {
+        loop_.cancel(timer_);
+        timer_ = 0;
+    }
     for (auto& l : rt_.listeners) {
+        if (!l.fd)
+            continue;
         loop_.unwatch(l.fd.get());
         l.fd.reset();
     }

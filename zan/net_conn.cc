@@ -22,18 +22,21 @@ void NetConn::open(int sock, uint32_t generation, int home_worker, long long now
     dirty = want_write = false;
     last_worker = -1;
     uid = 0;
-    reject_after = last_seen = false;
+    reject_after = last_seen = lingering = false;
+    linger_until = 0;
     inflight = messages = 0;
     reply_seq = 0;
     recv_us = 0;
     replies_done = 0;
     partial_since = 0;
-    last_active = now;
+    last_active = last_read = now;
     home = home_worker;
 }
 
 uint32_t NetConn::interest(bool stopping) const
 {
+    if (lingering)
+        return kReadable;  // its output is written: only the client's end is awaited
     uint32_t m = 0;
     if (!read_closed && !paused && !last_seen && !stopping)
         m |= kReadable;

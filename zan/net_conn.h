@@ -61,6 +61,7 @@ public:
     bool want_write = false;
     bool reject_after = false;       // `deferred` is a final reply: close after it
     bool last_seen = false;          // max_messages reached: read no more
+    bool lingering = false;          // our side is shut down: reading until the client's EOF
     int home = 0;         // Worker for connect/close (and data in mode 2/4)
     int last_worker = -1;
     int inflight = 0;     // messages without their end-marked reply (counted protocols)
@@ -71,6 +72,8 @@ public:
     long long last_active = 0;    // ms: last read or write
     long long recv_us = 0;        // monotonic us: receipt of the oldest request unanswered
     int replies_done = 0;         // replies ended and not yet written out
+    long long last_read = 0;      // ms: last byte from the client (the heartbeat's clock)
+    long long linger_until = 0;   // ms: a lingering connection closes then at the latest
     // Buffers and protocol state exist only while the connection is
     // busy; an idle keep-alive connection costs this struct alone.
     std::unique_ptr<ConnIo> io;

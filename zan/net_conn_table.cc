@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -17,6 +19,11 @@
 namespace zan {
 
 static const long long kTrimIdleMs = 250;  // idle this long: buffers go back
+// While stopping, the quiet time of an idle keep-alive connection before
+// it is closed, and the longest lingering close (both at most a quarter
+// of max_wait_time, so that the stop ends well within it).
+static const int kDrainQuietMs = 500;
+static const int kLingerMs = 1000;
 
 NetConnTable::NetConnTable(Runtime& rt, EventLoop& loop, NetChannels& chans, NetReplyOrder& order,
                            NetAcceptor& acceptor)
@@ -98,7 +105,7 @@ void NetConnTable::close(uint32_t slot, const char* why)
 
 void NetConnTable::touch(uint32_t slot, int64_t wall_sec)
 {
-    conns_[slot].last_active = loop_.now_ms();
+    conns_[slot].last_active = conns_[slot].last_read = loop_.now_ms();
     int64_t* last = &rt_.slot_at(rt_.index, slot)->last_time;
     if (atomic_load(last) != wall_sec)  // one store per second, not per read
         atomic_store(last, wall_sec);
@@ -164,11 +171,11 @@ void NetConnTable::after_write(uint32_t slot, size_t wrote)
     if (!more && c.replies_done > 0)
         count_replies_written(c);
     if (!more && c.close_after_flush) {
-        close(slot, "closed after flush");
+        finish(slot, "closed after flush");
         return;
     }
     if (!more && c.last_seen && c.inflight == 0 && !c.awaiting) {
-        close(slot, "last message answered");
+        finish(slot, "last message answered");
         return;
     }
     if (more != c.want_write) {
@@ -229,7 +236,7 @@ void NetConnTable::sweep()
     long long now = loop_.now_ms();
     for (uint32_t slot = 0; slot < conns_.size(); slot++) {
         NetConn& c = conns_[slot];
-        if (!c.used)
+        if (!c.used || c.lingering)
             continue;
         if (send_timeout > 0 && c.io && c.io->out_since && now - c.io->out_since > send_timeout) {
             close(slot, "send timeout");
@@ -271,6 +278,113 @@ bool NetConnTable::timed_out(uint32_t slot, long long now)
     if (idle)
         close(slot, "idle timeout");
     return false;
+}
+
+// The client must show it is alive by sending: output it takes proves
+// nothing (the kernel takes bytes for a dead peer until its buffer is
+// full). A connection is spared while its output is being written (the
+// send timeout watches that), while a reply to it is due where every
+// message has one (an HTTP request at its Worker), and while it waits to
+// close.
+void NetConnTable::check_heartbeat()
+{
+    long long limit = rt_.cfg.heartbeat_idle_time * 1000LL;
+    long long now = loop_.now_ms();
+    bool counted = rt_.protocol.counted_replies;
+    for (uint32_t slot = 0; slot < conns_.size(); slot++) {
+        NetConn& c = conns_[slot];
+        if (!c.used || c.lingering || c.ack_wait || c.close_after_flush || !c.no_output() ||
+            now - c.last_read <= limit)
+            continue;
+        if (counted && (c.awaiting || c.inflight > 0))
+            continue;
+        close(slot, "idle past heartbeat_idle_time");
+    }
+}
+
+void NetConnTable::finish(uint32_t slot, const char* why)
+{
+    if (stopping_)
+        linger(slot, why);
+    else
+        close(slot, why);
+}
+
+void NetConnTable::linger(uint32_t slot, const char* why)
+{
+    NetConn& c = conns_[slot];
+    if (c.lingering)
+        return;
+    if (::shutdown(c.fd.get(), SHUT_WR) < 0) {
+        close(slot, why);
+        return;
+    }
+    c.lingering = true;
+    c.want_write = false;
+    c.linger_until = loop_.now_ms() + linger_ms_;
+    if (c.io)
+        c.io->in.clear();
+    set_interest(slot);
+    log(Level::debug, "session %llu lingering: %s",
+        static_cast<unsigned long long>(session_of(slot)), why);
+}
+
+void NetConnTable::linger_read(uint32_t slot)
+{
+    char buf[16384];
+    for (int i = 0; i < 4; i++) {  // bounded: a client may send without end
+        ssize_t n = ::read(conns_[slot].fd.get(), buf, sizeof(buf));
+        if (n > 0 || (n < 0 && errno == EINTR))
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        close(slot, n == 0 ? "closed by the client" : "read error while lingering");
+        return;
+    }
+}
+
+void NetConnTable::set_stopping(bool keep_reading)
+{
+    stopping_ = true;
+    keep_reading_ = keep_reading;
+    long long quarter = rt_.cfg.max_wait_time * 1000LL / 4;
+    quiet_ms_ = kDrainQuietMs < quarter ? kDrainQuietMs : static_cast<int>(quarter);
+    linger_ms_ = kLingerMs < quarter ? kLingerMs : static_cast<int>(quarter);
+    for (uint32_t slot = 0; slot < conns_.size(); slot++) {
+        NetConn& c = conns_[slot];
+        if (!c.used)
+            continue;
+        if (!keep_reading && !c.awaiting)
+            c.close_after_flush = true;  // its output is the last of it
+        set_interest(slot);
+    }
+}
+
+void NetConnTable::drain()
+{
+    long long now = loop_.now_ms();
+    for (uint32_t slot = 0; slot < conns_.size(); slot++)
+        if (conns_[slot].used && drain_one(slot, now))
+            finish(slot, "server stopping");
+}
+
+// True when the connection may close now (a pass of drain()).
+bool NetConnTable::drain_one(uint32_t slot, long long now)
+{
+    NetConn& c = conns_[slot];
+    if (c.lingering) {
+        if (now >= c.linger_until)
+            close(slot, "lingering close timed out");
+        return false;
+    }
+    if (c.awaiting || c.inflight > 0 || c.ack_wait || !c.no_output() || c.dirty)
+        return false;  // a reply is due, or being written
+    if (!keep_reading_)
+        return true;
+    if (!c.no_input() || c.partial_since || !c.no_deferred() || now - c.last_active < quiet_ms_)
+        return false;
+    // A request arrived since the last poll: read and answer it first.
+    return unread_bytes(c.fd.get()) == 0;
 }
 
 // Gives back the memory of connections idle for kTrimIdleMs: buffers and

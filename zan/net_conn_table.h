@@ -5,8 +5,9 @@
 // so a late reply to a reused slot is dropped. It owns each connection
 // from open() to close(): the socket's interest in the loop (the caller
 // watches it), the shared SessionSlot and the server's connection
-// counters, the write path's aftermath (send timeout, close after flush)
-// and the timeouts and idle trimming of the timers.
+// counters, the write path's aftermath (send timeout, close after flush),
+// the timeouts and idle trimming of the timers, and the closing of every
+// connection when the server stops (drain(), with a lingering close).
 // Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_CONN_TABLE_H
@@ -63,7 +64,7 @@ public:
     // Sets the loop's interest from the connection's state.
     void set_interest(uint32_t slot)
     {
-        loop_.update(conns_[slot].fd.get(), conns_[slot].interest(stopping_));
+        loop_.update(conns_[slot].fd.get(), conns_[slot].interest(stopping_ && !keep_reading_));
     }
     // Lists the connection for write_dirty() (once per iteration).
     void mark_dirty(uint32_t slot)
@@ -79,10 +80,30 @@ public:
     // Writes what the connection has queued, then closes it if it is done.
     void write(uint32_t slot);
 
-    // Read no more from any connection (the server is stopping).
-    void set_stopping() { stopping_ = true; }
+    // The server stops. With keep_reading (a protocol whose every message
+    // gets one reply, and whose replies end the connection while the
+    // server stops: HTTP's "Connection: close"), connections are still
+    // read and each request that comes is answered; a connection closes
+    // once its last reply is written, or once it has been idle for the
+    // quiet time with nothing on its way in. Without, nothing more is
+    // read, and a connection closes once what it sent is answered and
+    // written. Either close is lingering (see drain()).
+    void set_stopping(bool keep_reading);
+    // One pass of the stop: closes the connections that are done (above)
+    // and the lingering ones whose client has not closed in time. A
+    // stopping server closes its side with shutdown(SHUT_WR) and reads
+    // (and drops) what still comes until the client closes too, so that
+    // bytes arriving late meet no closed socket: its reset could destroy
+    // the last reply before the client has read it, and a client whose
+    // request crossed the close sees a clean end of the connection, on
+    // which HTTP lets it retry.
+    void drain();
+    // A lingering connection is readable: drops what came, closes on EOF.
+    void linger_read(uint32_t slot);
     // Closes connections past a timeout (partial message, idle, send).
     void sweep();
+    // Closes the connections idle past heartbeat_idle_time (ServerConfig).
+    void check_heartbeat();
     // Gives back the buffers of connections idle for a while.
     void trim_idle();
     // Publishes the connections' states (ProcCounters::conn_*).
@@ -94,6 +115,10 @@ private:
     void after_write(uint32_t slot, size_t wrote);
     bool timed_out(uint32_t slot, long long now);
     void count_replies_written(NetConn& c);
+    // The connection is done: closed, or lingering while stopping.
+    void finish(uint32_t slot, const char* why);
+    void linger(uint32_t slot, const char* why);
+    bool drain_one(uint32_t slot, long long now);
 
     Runtime& rt_;
     EventLoop& loop_;
@@ -107,6 +132,9 @@ private:
     bool stopping_ = false;
     bool in_write_pass_ = false;   // inside write_dirty()
     long long write_pass_us_ = 0;  // its clock read, made by the first reply it finished
+    bool keep_reading_ = false;  // while stopping
+    int quiet_ms_ = 0;           // while stopping: idle this long, a connection closes
+    int linger_ms_ = 0;          // while stopping: longest lingering close
 };
 
 }  // namespace zan

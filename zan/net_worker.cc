@@ -9,6 +9,8 @@
 
 namespace zan {
 
+static const int kDrainCheckMs = 50;  // while stopping
+
 NetWorker::NetWorker(Runtime& rt)
     : rt_(rt),
       chans_(rt, loop_),
@@ -58,7 +60,7 @@ void NetWorker::watch()
     loop_.watch_signal(SIGTERM, [this](const signalfd_siginfo&) {
         if (rt_.master_gone())
             rt_.exit_orphaned();
-        begin_stop();
+        begin_stop(atomic_load(&rt_.stats->shutting_down) == kStopHandOver);
     });
     loop_.watch_signal(SIGRTMIN, [this](const signalfd_siginfo&) {
         Logger::instance().reopen();
@@ -95,6 +97,9 @@ void NetWorker::start_timers()
         table_.trim_idle();
         table_.count_states();
     });
+    if (rt_.cfg.heartbeat_check_interval > 0)
+        loop_.run_every(rt_.cfg.heartbeat_check_interval * 1000LL,
+                        [this] { table_.check_heartbeat(); });
 }
 
 void NetWorker::new_conn(int fd, const InetAddr& peer, int listener)
@@ -107,6 +112,10 @@ void NetWorker::new_conn(int fd, const InetAddr& peer, int listener)
 
 void NetWorker::on_conn(uint32_t slot, uint32_t ev)
 {
+    if (table_.at(slot).lingering) {
+        table_.linger_read(slot);
+        return;
+    }
     if (ev & kWritable)
         table_.write(slot);
     const NetConn& c = table_.at(slot);
@@ -128,39 +137,34 @@ void NetWorker::on_ctl()
     }
 }
 
-void NetWorker::begin_stop()
+// The stop: accepting ends first (the load balancer's next connections
+// go to other servers), then every connection is answered and closed. A
+// protocol whose every message gets one reply (HTTP) is still read: the
+// Master marked the stop in shared memory before telling us, so each
+// request that comes now is answered with the connection's end
+// ("Connection: close"), and a connection closes after that reply or
+// once quiet. A byte stream cannot be ended at a message boundary: it is
+// read no more, and closes once what it sent is answered.
+void NetWorker::begin_stop(bool hand_over)
 {
     if (stopping_)
         return;
     stopping_ = true;
-    table_.set_stopping();
-    acceptor_.stop();
-    // Idle connections close now; busy ones once answered and flushed.
-    for (uint32_t slot = 0; slot < table_.size(); slot++) {
-        NetConn& c = table_.at(slot);
-        if (!c.used)
-            continue;
-        if (!c.awaiting && c.no_output() && !c.ack_wait)
-            table_.close(slot, "shutdown");
-        else {
-            c.close_after_flush = !c.awaiting;
-            table_.set_interest(slot);
-        }
-    }
+    if (hand_over)
+        acceptor_.hand_over();
+    else
+        acceptor_.stop();
+    table_.set_stopping(rt_.protocol.counted_replies);
+    // Quiet and lingering times pass without any event: look again.
+    loop_.run_every(kDrainCheckMs, [this] { check_drained(); });
     check_drained();
 }
 
 void NetWorker::check_drained()
 {
-    if (table_.live() > 0) {
-        for (uint32_t slot = 0; slot < table_.size(); slot++) {
-            const NetConn& c = table_.at(slot);
-            if (c.used && !c.awaiting && !c.ack_wait && c.no_output())
-                table_.close(slot, "shutdown");
-        }
-        if (table_.live() > 0)
-            return;
-    }
+    table_.drain();
+    if (table_.live() > 0 || !acceptor_.closed())
+        return;
     // Hand the close notices to the Workers before leaving.
     chans_.flush_all(1000);
     loop_.stop();

@@ -5,9 +5,9 @@
 // by NetDispatchPolicy), NetReplies (Worker replies back to clients, in
 // request order by NetReplyOrder) and NetChannels (the Worker channels,
 // flushed once per loop iteration). It owns all of them and the loop,
-// reads the Master's control channel and signals, and stops: it closes
-// the listeners, lets busy connections finish, and exits when the last
-// one is gone.
+// reads the Master's control channel and signals, and stops (begin_stop):
+// it stops accepting, answers what is in flight, ends every connection
+// (NetConnTable::set_stopping), and exits when the last one is gone.
 // Lives in a NetWorker process only, made after fork.
 // This is an internal header file, you should not include this.
 #ifndef ZAN_NET_WORKER_H
@@ -45,7 +45,10 @@ private:
     void new_conn(int fd, const InetAddr& peer, int listener);
     void on_conn(uint32_t slot, uint32_t ev);
     void on_ctl();
-    void begin_stop();
+    // The drain. hand_over: the listening sockets stay open in another
+    // server (a binary upgrade) and are simply let go; otherwise they
+    // close for good, without resetting a connection (NetAcceptor::stop).
+    void begin_stop(bool hand_over);
     void check_drained();
 
     Runtime& rt_;

@@ -84,6 +84,12 @@ struct Listener {
     std::string name;  // LISTEN_FDNAMES entry when passed to us, else ""
 };
 
+// ServerStats::shutting_down: 0 while serving, then how the server stops.
+enum : int64_t {
+    kStopDrain = 1,     // for good: the listening sockets close (NetAcceptor::stop)
+    kStopHandOver = 2,  // they live on in a successor server (NetAcceptor::hand_over)
+};
+
 struct Runtime {
     ServerConfig cfg;
     Callbacks cb;

@@ -5,6 +5,8 @@
 
 namespace zan {
 
+static const int kMaxHeartbeat = 1000000;  // seconds (11 days): ms fit an int
+
 int ServerConfig::length_size(char type)
 {
     switch (type) {
@@ -58,6 +60,13 @@ std::string ServerConfig::validate()
         return "net_worker_slice_us must be 0 or 100..100000";
     if (send_timeout_ms < 0)
         return "send_timeout_ms must not be negative";
+    if (heartbeat_check_interval < 0 || heartbeat_check_interval > kMaxHeartbeat ||
+        heartbeat_idle_time < 0 || heartbeat_idle_time > kMaxHeartbeat)
+        return "heartbeat_check_interval and heartbeat_idle_time must be 0..1000000 seconds";
+    if (heartbeat_check_interval > 0 && heartbeat_idle_time == 0)
+        heartbeat_idle_time = 2 * heartbeat_check_interval;
+    if (heartbeat_idle_time > 0 && heartbeat_check_interval == 0)
+        heartbeat_check_interval = heartbeat_idle_time > 1 ? heartbeat_idle_time / 2 : 1;
     if (max_wait_time < 1)
         return "max_wait_time must be at least 1 second";
     if (upgrade_timeout < 1 || upgrade_timeout > 86400)

@@ -48,6 +48,15 @@ struct ServerConfig {
     // A client that takes no byte of its waiting output for this long is
     // disconnected (0: never), like nginx's send_timeout.
     int send_timeout_ms = 60000;
+    // Idle connections (Zan and Swoole's heartbeat): every
+    // heartbeat_check_interval seconds each NetWorker closes its
+    // connections that received no byte for more than heartbeat_idle_time
+    // seconds, unless a reply is being written to them or (HTTP) a request
+    // of theirs is being answered; the Worker gets on_close. An idle time
+    // of 0 is twice the interval; an interval of 0 with an idle time is
+    // half of it (at least 1). Both 0: no check.
+    int heartbeat_check_interval = 0;
+    int heartbeat_idle_time = 0;
     size_t pipe_buffer_size = 32 * 1024 * 1024;   // queued bytes per NetWorker->Worker channel, and per inbox for send_message()
 
     // Framing (NetWorker side). Without either check every read is a message.

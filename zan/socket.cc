@@ -1,9 +1,11 @@
 #include "zan/socket.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 namespace zan {
@@ -71,6 +73,24 @@ int accept_queue(int listen_fd, int* limit)
     return static_cast<int>(ti.tcpi_unacked);
 }
 
+int refuse_new_syns(int listen_fd)
+{
+    // The filter of a TCP socket sees each segment from its TCP header
+    // on; byte 13 holds the flags. SYN alone is a new connection; the
+    // ACK that completes a handshake (and any later segment) passes.
+    static const struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),        // SYN | ACK
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),  // SYN alone?
+        BPF_STMT(BPF_RET | BPF_K, 0),                     // drop
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffff),            // keep all of it
+    };
+    struct sock_fprog prog;
+    prog.len = static_cast<unsigned short>(sizeof(code) / sizeof(code[0]));
+    prog.filter = const_cast<struct sock_filter*>(code);
+    return ::setsockopt(listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+}
+
 Fd connect_tcp(const InetAddr& addr, int* saved_errno)
 {
     Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -112,6 +132,12 @@ int set_tcp_nodelay(int fd, bool on)
 {
     int v = on ? 1 : 0;
     return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
+}
+
+int unread_bytes(int fd)
+{
+    int n = 0;
+    return ::ioctl(fd, FIONREAD, &n) < 0 ? -1 : n;
 }
 
 int socket_error(int fd)

@@ -21,12 +21,24 @@ int accept_conn(int listen_fd, InetAddr* peer);
 // (TCP_INFO), and in *limit (if not null) the queue's limit. -1 with errno
 // when the kernel does not say (not a TCP socket).
 int accept_queue(int listen_fd, int* limit);
+// Makes a listening socket drop every new connection request (a SYN
+// without ACK) with a socket filter, while handshakes already under way
+// still complete into its accept queue. The queue can then be emptied
+// before the socket is closed, so that the close resets no connection
+// the kernel had completed (closing a listener resets its queue). A
+// dropped SYN is sent again by its client about a second later and then
+// finds the port closed. The filter is the socket's, shared by every
+// process holding it. -1 with errno on failure.
+int refuse_new_syns(int listen_fd);
 // Non-blocking connect; the Fd is valid when the connect succeeded or is
 // in progress (EINPROGRESS); check completion with socket_error().
 Fd connect_tcp(const InetAddr& addr, int* saved_errno);
 InetAddr local_addr(int fd);
 InetAddr peer_addr(int fd);
 int set_tcp_nodelay(int fd, bool on);
+// Bytes received on a connected TCP socket and not read yet (SIOCINQ),
+// -1 with errno on failure.
+int unread_bytes(int fd);
 // Pending SO_ERROR of fd (0 when none).
 int socket_error(int fd);
 
