@@ -285,6 +285,33 @@ TEST(HttpClient, ZanBaselineKeepAlive)
     EXPECT_EQ("", zt::stop_and_check(&p));
 }
 
+TEST(HttpClient, HeadThenGetOnOneConnection)
+{
+    zt::Proc p;
+    int port = zt::start_httpd(&p);
+    ASSERT_GT(port, 0);
+    {
+        zan::EventLoop loop;
+        HttpClient c(loop);
+        Result h, g;
+        c.request("127.0.0.1", static_cast<uint16_t>(port), req("HEAD", "/"), into(&h));
+        c.request("127.0.0.1", static_cast<uint16_t>(port), req("GET", "/"), into(&g));
+        ASSERT_TRUE(run_until(loop, [&] { return h.done && g.done; }));
+        ASSERT_TRUE(h.res.ok()) << h.res.error_text;
+        ASSERT_TRUE(g.res.ok()) << g.res.error_text;
+        ASSERT_NE(nullptr, h.res.header("Content-Length"));
+        EXPECT_EQ("6", *h.res.header("Content-Length"));
+        EXPECT_EQ("", h.res.body);  // a HEAD response has no body, whatever it says
+        EXPECT_EQ("hello\n", g.res.body);
+        Result again;
+        c.request("127.0.0.1", static_cast<uint16_t>(port), req("GET", "/"), into(&again));
+        ASSERT_TRUE(run_until(loop, [&] { return again.done; }));
+        EXPECT_EQ("hello\n", again.res.body);
+        EXPECT_LE(c.connections(), 2u);
+    }
+    EXPECT_EQ("", zt::stop_and_check(&p));
+}
+
 TEST(HttpClient, ChunkedAndCloseDelimitedBodies)
 {
     MiniServer srv(script);
@@ -482,6 +509,14 @@ TEST(HttpClient, TruncatedBodiesAreErrors)
     EXPECT_EQ(HttpClientError::kClosed, b.res.error) << b.res.error_text;
     EXPECT_FALSE(a.res.ok());
     EXPECT_TRUE(a.res.body.empty());
+    // Streamed: the bytes that came are passed on, the end is an error.
+    Result s;
+    std::string streamed;
+    c.request("127.0.0.1", srv.port(), req("GET", "/cut"), into(&s),
+              [&](std::string_view d) { streamed.append(d.data(), d.size()); });
+    ASSERT_TRUE(run_until(loop, [&] { return s.done; }));
+    EXPECT_EQ(HttpClientError::kClosed, s.res.error) << s.res.error_text;
+    EXPECT_EQ("0123456789", streamed);
 }
 
 TEST(HttpClient, BadStatusLine)
