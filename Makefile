@@ -123,7 +123,7 @@ valgrind: $(B)/t/zan_test
 	@sh t/prereqs.sh valgrind
 	ZAN_TEST_TIME_SCALE=$(VALGRIND_TIME_SCALE) timeout -k 10 $(call TEST_LIMIT_S,$(VALGRIND_TIME_SCALE)) \
 	  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
-	  $(B)/t/zan_test --gtest_filter='-Server*:HttpServer*:HttpConformance.Live*'
+	  $(B)/t/zan_test --gtest_filter='-Server*:HttpServer*:HttpConformance.Live*:AccessLogTest*:AccessLogStart*:AccessLogLibrary*:EchodHeartbeat*:LoadBalancer*:Drain*'
 
 # The man-page examples (zan_tcp_server(3), zan_tcp_client(3)) must
 # compile and link; the tests run the second one.
