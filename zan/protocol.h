@@ -46,7 +46,8 @@ public:
 };
 
 struct ProtocolSpec {
-    // Makes the state of the connection with this session id.
+    // Makes the state of a new connection; the argument names it (as
+    // the Worker callbacks do), e.g. for log lines about it.
     std::function<std::unique_ptr<ConnProtocol>(SessionId)> make;
     // Every message gets exactly one reply, whose last frame carries the
     // end mark (HTTP): lets the NetWorker keep interim and error replies
