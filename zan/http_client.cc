@@ -1,0 +1,418 @@
+#include "zan/http_client.h"
+
+#include <errno.h>
+
+#include <algorithm>
+#include <deque>
+
+#include "zan/http_chars.h"
+#include "zan/http_parser.h"
+#include "zan/tcp_client.h"
+
+namespace zan {
+
+using http_chars::iequals;
+
+// One request, from request() until its callback (or cancel()).
+struct HttpClient::Call {
+    RequestId id = 0;
+    Pool* pool = nullptr;
+    std::string method;
+    std::string wire;  // the request as sent
+    bool idempotent = false;
+    bool retried = false;
+    DoneCallback done;
+    BodyCallback body;
+    Conn* conn = nullptr;  // the connection carrying it, if any
+    EventLoop::TimerId header_timer = 0;
+    EventLoop::TimerId total_timer = 0;
+};
+
+// One connection of a pool: busy with one call, or idle.
+struct HttpClient::Conn {
+    Pool* pool;
+    TcpClient tcp;
+    HttpParser parser;
+    Call* call = nullptr;
+    bool connected = false;
+    bool reused = false;    // it carried a response before this call
+    bool got_byte = false;  // a byte of the current response arrived
+    std::string chunk;      // streamed body bytes not yet delivered
+
+    Conn(Pool* p, EventLoop& loop, const HttpLimits& lim)
+        : pool(p), tcp(loop), parser(lim, true, HttpParser::kResponses) {}
+};
+
+struct HttpClient::Pool {
+    std::string host;
+    uint16_t port = 0;
+    std::string host_field;
+    std::vector<std::unique_ptr<Conn>> conns;  // all, busy or idle
+    std::vector<Conn*> idle;
+    std::deque<Call*> queue;  // calls waiting for a connection
+};
+
+const std::string* HttpClientResponse::header(std::string_view name) const
+{
+    for (const HttpHeader& h : headers)
+        if (iequals(h.name, name)) return &h.value;
+    return nullptr;
+}
+
+static bool idempotent(std::string_view m)
+{
+    return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
+}
+
+HttpClient::HttpClient(EventLoop& loop, const HttpClientOptions& opts)
+    : loop_(loop), opts_(opts), alive_(std::make_shared<bool>(true))
+{
+    if (opts_.max_connections == 0) opts_.max_connections = 1;
+}
+
+HttpClient::~HttpClient()
+{
+    *alive_ = false;
+    for (auto& kv : calls_) {
+        if (kv.second->header_timer) loop_.cancel(kv.second->header_timer);
+        if (kv.second->total_timer) loop_.cancel(kv.second->total_timer);
+    }
+    pools_.clear();  // closes every connection
+    calls_.clear();
+}
+
+size_t HttpClient::connections() const
+{
+    size_t n = 0;
+    for (auto& kv : pools_) n += kv.second->conns.size();
+    return n;
+}
+
+size_t HttpClient::idle_connections() const
+{
+    size_t n = 0;
+    for (auto& kv : pools_) n += kv.second->idle.size();
+    return n;
+}
+
+HttpClient::Pool& HttpClient::pool_for(const std::string& host, uint16_t port)
+{
+    std::string key = host + ":" + std::to_string(port);
+    std::unique_ptr<Pool>& p = pools_[key];
+    if (!p) {
+        p = std::make_unique<Pool>();
+        p->host = host;
+        p->port = port;
+        p->host_field = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+        if (port != 80) p->host_field += ":" + std::to_string(port);
+    }
+    return *p;
+}
+
+HttpClient::RequestId HttpClient::request(std::string_view host, uint16_t port, HttpClientRequest req,
+                                          DoneCallback done, BodyCallback body)
+{
+    Pool& p = pool_for(std::string(host), port);
+    auto call = std::make_unique<Call>();
+    Call* c = call.get();
+    c->id = next_id_++;
+    c->pool = &p;
+    c->method = req.method;
+    c->idempotent = idempotent(req.method);
+    c->done = std::move(done);
+    c->body = std::move(body);
+
+    std::string& w = c->wire;
+    w.reserve(64 + req.target.size() + req.body.size());
+    w.append(req.method).append(" ").append(req.target).append(" HTTP/1.1\r\n");
+    bool has_host = false;
+    for (const HttpHeader& h : req.headers) {
+        if (iequals(h.name, "content-length") || iequals(h.name, "transfer-encoding")) continue;
+        if (iequals(h.name, "host")) has_host = true;
+        w.append(h.name).append(": ").append(h.value).append("\r\n");
+    }
+    if (!has_host) w.append("Host: ").append(p.host_field).append("\r\n");
+    bool bodyless = req.method == "GET" || req.method == "HEAD" || req.method == "DELETE" ||
+                    req.method == "OPTIONS" || req.method == "TRACE";
+    if (!req.body.empty() || !bodyless)
+        w.append("Content-Length: ").append(std::to_string(req.body.size())).append("\r\n");
+    w.append("\r\n").append(req.body);
+
+    RequestId id = c->id;
+    calls_.emplace(id, std::move(call));
+    if (opts_.total_timeout_ms > 0)
+        c->total_timer = loop_.run_after(opts_.total_timeout_ms, [this, id] {
+            timeout(id, HttpClientError::kTotalTimeout);
+        });
+    p.queue.push_back(c);
+    pump(p);
+    return id;
+}
+
+bool HttpClient::cancel(RequestId id)
+{
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return false;
+    Call* call = it->second.get();
+    Pool& p = *call->pool;
+    detach(call);
+    calls_.erase(it);
+    pump(p);
+    return true;
+}
+
+// Takes the call off its connection (closing it) or out of the queue,
+// and stops its timers.
+void HttpClient::detach(Call* call)
+{
+    if (call->header_timer) loop_.cancel(call->header_timer);
+    if (call->total_timer) loop_.cancel(call->total_timer);
+    call->header_timer = call->total_timer = 0;
+    if (Conn* c = call->conn) {
+        c->call = nullptr;
+        call->conn = nullptr;
+        drop(c);
+    } else {
+        std::deque<Call*>& q = call->pool->queue;
+        q.erase(std::remove(q.begin(), q.end(), call), q.end());
+    }
+}
+
+void HttpClient::pump(Pool& p)
+{
+    std::string why;
+    while (!p.queue.empty()) {
+        Conn* c;
+        if (!p.idle.empty()) {
+            c = p.idle.back();
+            p.idle.pop_back();
+        } else if (p.conns.size() < opts_.max_connections) {
+            c = open(p, &why);
+        } else {
+            return;
+        }
+        Call* call = p.queue.front();
+        p.queue.pop_front();
+        if (c) {
+            start(p, c, call);
+            continue;
+        }
+        // Nothing was started (the host is not numeric nor in the hosts
+        // file): the failure comes from the loop, as any other.
+        RequestId id = call->id;
+        std::weak_ptr<bool> alive = alive_;
+        loop_.defer([this, alive, id, why] {
+            auto a = alive.lock();
+            if (!a || !*a) return;
+            auto it = calls_.find(id);
+            if (it != calls_.end()) fail(it->second.get(), HttpClientError::kConnect, why);
+        });
+    }
+}
+
+HttpClient::Conn* HttpClient::open(Pool& p, std::string* why)
+{
+    HttpLimits lim;
+    lim.max_body = SIZE_MAX;  // max_body is checked here, for whole bodies only
+    p.conns.push_back(std::make_unique<Conn>(&p, loop_, lim));
+    Conn* c = p.conns.back().get();
+    c->tcp.set_connect_timeout(opts_.connect_timeout_ms);
+    c->tcp.on_connect([this, c](TcpClient&) {
+        c->connected = true;
+        Call* call = c->call;
+        if (call && opts_.header_timeout_ms > 0 && !call->header_timer) {
+            RequestId id = call->id;
+            call->header_timer = loop_.run_after(opts_.header_timeout_ms, [this, id] {
+                timeout(id, HttpClientError::kHeaderTimeout);
+            });
+        }
+    });
+    c->tcp.on_data([this, c](TcpClient&, Buffer&) { on_data(c); });
+    c->tcp.on_close([this, c](TcpClient&, int err, const std::string& why) { on_close(c, err, why); });
+    if (!c->tcp.connect(p.host, p.port)) {
+        *why = c->tcp.error();
+        p.conns.pop_back();
+        return nullptr;
+    }
+    return c;
+}
+
+void HttpClient::start(Pool&, Conn* c, Call* call)
+{
+    c->call = call;
+    call->conn = c;
+    c->got_byte = false;
+    c->chunk.clear();
+    c->parser.reset();
+    c->parser.response_to(call->method);
+    if (call->body)
+        c->parser.set_body_sink([c](std::string_view d) { c->chunk.append(d.data(), d.size()); });
+    else
+        c->parser.set_body_sink(nullptr);
+    if (c->connected && opts_.header_timeout_ms > 0) {
+        RequestId id = call->id;
+        call->header_timer = loop_.run_after(opts_.header_timeout_ms, [this, id] {
+            timeout(id, HttpClientError::kHeaderTimeout);
+        });
+    }
+    c->tcp.send(call->wire);
+}
+
+void HttpClient::on_data(Conn* c)
+{
+    Buffer& in = c->tcp.input();
+    while (in.readable() > 0) {
+        Call* call = c->call;
+        if (!call) {  // bytes nobody asked for: the connection is unusable
+            Pool& p = *c->pool;
+            drop(c);
+            pump(p);
+            return;
+        }
+        c->got_byte = true;
+        size_t n = c->parser.feed(in.peek(), in.readable());
+        in.consume(n);
+        if (call->header_timer && c->parser.headers_complete()) {
+            loop_.cancel(call->header_timer);
+            call->header_timer = 0;
+        }
+        if (!c->chunk.empty()) {
+            RequestId id = call->id;
+            std::weak_ptr<bool> alive = alive_;
+            std::string chunk;
+            chunk.swap(c->chunk);
+            BodyCallback cb = call->body;  // the call may be cancelled in it
+            cb(chunk);
+            auto a = alive.lock();
+            if (!a || !*a || !calls_.count(id)) return;  // destroyed or cancelled
+        }
+        HttpParser::State s = c->parser.state();
+        if (s == HttpParser::kError) {
+            fail(call, HttpClientError::kBadResponse,
+                 std::string("bad response from ") + c->pool->host_field + ": " + c->parser.error_reason());
+            return;
+        }
+        if (!call->body && c->parser.message().body.size() > opts_.max_body) {
+            fail(call, HttpClientError::kBadResponse, "response body over " + std::to_string(opts_.max_body) +
+                                                          " bytes from " + c->pool->host_field);
+            return;
+        }
+        if (s == HttpParser::kComplete) {
+            complete(c);
+            return;
+        }
+        if (n == 0) return;
+    }
+}
+
+void HttpClient::on_close(Conn* c, int err, const std::string& why)
+{
+    Call* call = c->call;
+    Pool& p = *c->pool;
+    if (!call) {  // an idle connection the server closed
+        drop(c);
+        return;
+    }
+    if (c->got_byte) {
+        if (c->parser.eof() == HttpParser::kComplete) {  // a close-delimited body
+            complete(c);
+            return;
+        }
+        fail(call, HttpClientError::kClosed, "response from " + p.host_field + " cut short: " + why);
+        return;
+    }
+    if (c->reused && call->idempotent && !call->retried) {
+        // The server closed a kept-alive connection as the request went
+        // out (RFC 9110 9.2.2): send it once more on another one.
+        call->retried = true;
+        c->call = nullptr;
+        call->conn = nullptr;
+        if (call->header_timer) loop_.cancel(call->header_timer);
+        call->header_timer = 0;
+        drop(c);
+        p.queue.push_front(call);
+        pump(p);
+        return;
+    }
+    if (!c->connected)
+        fail(call, err == ETIMEDOUT ? HttpClientError::kConnectTimeout : HttpClientError::kConnect, why);
+    else
+        fail(call, HttpClientError::kClosed, "no response from " + p.host_field + ": " + why);
+}
+
+void HttpClient::complete(Conn* c)
+{
+    Call* call = c->call;
+    HttpRequest& m = c->parser.request();
+    HttpClientResponse res;
+    res.status = c->parser.status();
+    res.reason = c->parser.reason();
+    res.headers = std::move(m.headers);
+    res.trailers = std::move(m.trailers);
+    res.body = std::move(m.body);
+    bool reusable = !c->parser.ends_connection() && c->tcp.connected() && c->tcp.input().readable() == 0;
+    c->call = nullptr;
+    call->conn = nullptr;
+    release(c, reusable);
+    finish(call, res);
+}
+
+void HttpClient::release(Conn* c, bool reusable)
+{
+    Pool& p = *c->pool;
+    if (reusable && p.idle.size() < opts_.max_idle) {
+        c->reused = true;
+        p.idle.push_back(c);
+    } else {
+        drop(c);
+    }
+    pump(p);
+}
+
+// Closes a connection and forgets it (its TcpClient goes now, even from
+// inside its own callback: it notices).
+void HttpClient::drop(Conn* c)
+{
+    Pool& p = *c->pool;
+    p.idle.erase(std::remove(p.idle.begin(), p.idle.end(), c), p.idle.end());
+    auto it = std::find_if(p.conns.begin(), p.conns.end(),
+                           [c](const std::unique_ptr<Conn>& u) { return u.get() == c; });
+    if (it != p.conns.end()) p.conns.erase(it);
+}
+
+void HttpClient::fail(Call* call, HttpClientError e, std::string why)
+{
+    Pool& p = *call->pool;
+    HttpClientResponse res;
+    if (call->conn) res.status = call->conn->parser.status();
+    res.error = e;
+    res.error_text = std::move(why);
+    detach(call);
+    pump(p);
+    finish(call, res);
+}
+
+void HttpClient::timeout(RequestId id, HttpClientError e)
+{
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return;
+    Call* call = it->second.get();
+    (e == HttpClientError::kHeaderTimeout ? call->header_timer : call->total_timer) = 0;
+    const char* what = e == HttpClientError::kHeaderTimeout ? "response header" : "response";
+    long long ms = e == HttpClientError::kHeaderTimeout ? opts_.header_timeout_ms : opts_.total_timeout_ms;
+    fail(call, e, std::string("no ") + what + " from " + call->pool->host_field + " within " + std::to_string(ms) +
+                      " ms");
+}
+
+// Runs the callback of a call already taken off its connection and queue.
+void HttpClient::finish(Call* call, HttpClientResponse& res)
+{
+    if (call->header_timer) loop_.cancel(call->header_timer);
+    if (call->total_timer) loop_.cancel(call->total_timer);
+    auto it = calls_.find(call->id);
+    std::unique_ptr<Call> own = std::move(it->second);
+    calls_.erase(it);
+    if (own->done) own->done(res);
+}
+
+}  // namespace zan

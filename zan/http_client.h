@@ -1,0 +1,136 @@
+// HttpClient: asynchronous HTTP/1.1 requests on an EventLoop, with a
+// keep-alive pool of TcpClient connections per (host, port). Responses
+// are parsed by HttpParser in response mode (Content-Length, chunked or
+// close-delimited bodies) and delivered whole to a completion callback,
+// or streamed to a body callback as they arrive.
+//
+// Owns its connections (each a TcpClient, which owns the socket), the
+// requests waiting or in flight and their timers. cancel() and the
+// destructor close the connection a request used at once; nothing is
+// leaked on any path and no callback runs after the destructor. Callbacks
+// run from the loop, never from request() or cancel(), and may issue
+// requests, cancel them or destroy the client.
+//
+// Used in a process that runs a loop (a Worker or UserWorker reaches its
+// own with TcpServer::loop()); never shared across fork. Not thread-safe.
+// See zan_http_client(3).
+#ifndef ZAN_HTTP_CLIENT_H
+#define ZAN_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "zan/event_loop.h"
+#include "zan/http_message.h"
+
+namespace zan {
+
+enum class HttpClientError {
+    kNone,            // a complete response
+    kConnect,         // the connection could not be made (refused, unknown host, ...)
+    kConnectTimeout,  // no connection within the connect timeout
+    kHeaderTimeout,   // no complete response header section in time
+    kTotalTimeout,    // no complete response within the total timeout
+    kBadResponse,     // the response broke HTTP/1.1 (or a limit)
+    kClosed,          // the connection ended before the response was complete
+};
+
+// What a request is sent as. The client writes the request line, Host
+// (unless a Host field is given) and Content-Length (for a non-empty body,
+// and for an empty one unless the method is GET, HEAD, DELETE, OPTIONS or
+// TRACE); Content-Length and Transfer-Encoding fields given here are
+// dropped.
+struct HttpClientRequest {
+    std::string method = "GET";
+    std::string target = "/";
+    std::vector<HttpHeader> headers;
+    std::string body;
+};
+
+struct HttpClientResponse {
+    HttpClientError error = HttpClientError::kNone;
+    std::string error_text;          // empty unless error != kNone
+    int status = 0;                  // 0 when no status line was read
+    std::string reason;
+    std::vector<HttpHeader> headers;
+    std::vector<HttpHeader> trailers;
+    std::string body;                // empty when the body was streamed
+    bool ok() const { return error == HttpClientError::kNone; }
+    // First field with this name (case-insensitive), or nullptr.
+    const std::string* header(std::string_view name) const;
+};
+
+struct HttpClientOptions {
+    size_t max_connections = 16;      // per (host, port); more requests wait
+    size_t max_idle = 4;              // idle keep-alive connections kept per (host, port)
+    long long connect_timeout_ms = 0; // 0 = none
+    long long header_timeout_ms = 0;  // from sending until the header section ends
+    long long total_timeout_ms = 0;   // from request() until the response is complete
+    size_t max_body = 64u << 20;      // whole bodies only; a streamed body has no limit
+};
+
+class HttpClient {
+public:
+    using RequestId = uint64_t;
+    // Called once per request (not after cancel()): the response, or the error.
+    using DoneCallback = std::function<void(HttpClientResponse& res)>;
+    // Streamed body bytes, in order, before the DoneCallback.
+    using BodyCallback = std::function<void(std::string_view chunk)>;
+
+    explicit HttpClient(EventLoop& loop, const HttpClientOptions& opts = HttpClientOptions());
+    ~HttpClient();
+    HttpClient(const HttpClient&) = delete;
+    HttpClient& operator=(const HttpClient&) = delete;
+
+    // Queues a request to host:port (a numeric address or an /etc/hosts
+    // name). With a body callback the body is streamed to it. Returns an
+    // id for cancel(), never 0; the outcome comes from the loop.
+    RequestId request(std::string_view host, uint16_t port, HttpClientRequest req, DoneCallback done,
+                      BodyCallback body = nullptr);
+    // Drops a request that has not completed, without calling its
+    // callbacks; the connection it used is closed. False if unknown.
+    bool cancel(RequestId id);
+
+    // Requests waiting or in flight, and open connections (busy or idle).
+    size_t pending() const { return calls_.size(); }
+    size_t connections() const;
+    size_t idle_connections() const;
+    EventLoop& loop() const { return loop_; }
+
+private:
+    struct Call;
+    struct Conn;
+    struct Pool;
+
+    Pool& pool_for(const std::string& host, uint16_t port);
+    void pump(Pool& p);
+    void start(Pool& p, Conn* c, Call* call);
+    Conn* open(Pool& p, std::string* why);
+    void on_data(Conn* c);
+    void on_close(Conn* c, int err, const std::string& why);
+    void complete(Conn* c);
+    void release(Conn* c, bool reusable);
+    void drop(Conn* c);
+    void fail(Call* call, HttpClientError e, std::string why);
+    void finish(Call* call, HttpClientResponse& res);
+    void timeout(RequestId id, HttpClientError e);
+    void detach(Call* call);
+
+    EventLoop& loop_;
+    HttpClientOptions opts_;
+    std::map<std::string, std::unique_ptr<Pool>> pools_;  // by "host:port"
+    std::map<RequestId, std::unique_ptr<Call>> calls_;
+    RequestId next_id_ = 1;
+    std::shared_ptr<bool> alive_;  // false once destroyed: deferred calls check it
+};
+
+}  // namespace zan
+
+#endif
