@@ -25,7 +25,9 @@ endif
 ZAN_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -pthread -I. $(SANFLAGS) $(CXXFLAGS)
 ZAN_LDFLAGS  = -pthread $(SANFLAGS) $(LDFLAGS)
 
-LIB_SRCS  := $(sort $(wildcard zan/*.cc))
+# zan/*.h are the public headers, the only ones installed; zan/detail/
+# holds the internal modules.
+LIB_SRCS  := $(sort $(wildcard zan/*.cc zan/detail/*.cc))
 LIB_OBJS  := $(patsubst %.cc,$(B)/%.o,$(LIB_SRCS))
 TOOL_SRCS := $(sort $(wildcard tools/*.cc))
 TOOLS     := $(patsubst tools/%.cc,$(B)/tools/%,$(TOOL_SRCS))
@@ -38,7 +40,7 @@ MANPAGES  := $(sort $(wildcard man/*.[137]))
 # ExecStart= pointing at PREFIX/bin.
 UNITS     := $(sort $(wildcard share/systemd/*.service share/systemd/*.socket))
 
-.PHONY: all lib tools check test prereqs static-check lint layers run bench install uninstall clean fuzz fuzz-replay valgrind
+.PHONY: all lib tools check test prereqs static-check header-check lint layers run bench install uninstall clean fuzz fuzz-replay valgrind
 all: lib tools
 lib: $(B)/libzan.a
 tools: $(TOOLS)
@@ -95,7 +97,7 @@ check: test
 	@$(MAKE) --no-print-directory fuzz-replay
 	@if [ -n "$(SAN)" ]; then echo "static-check: skipped with SAN (sanitizer runtimes do not link -static)"; \
 	 else sh t/static_check.sh "$(B)" "$(CXX)"; fi
-	@$(MAKE) --no-print-directory lint layers
+	@$(MAKE) --no-print-directory header-check lint layers
 	@echo "make check: all checks passed"
 
 # The HTTP parser fuzz target (requests and responses). `make fuzz` builds it with clang's libFuzzer
@@ -135,6 +137,12 @@ $(B)/t/example_echo $(B)/t/example_tcp_client $(B)/t/example_http_client: $(B)/t
 # installed headers and library, and let the binary prove it is static.
 static-check: all
 	@sh t/static_check.sh "$(B)" "$(CXX)"
+
+# Install into a temporary DESTDIR and compile each installed header on
+# its own against the installed tree: every public header is
+# self-contained and includes no internal one.
+header-check:
+	@sh t/header_check.sh "$(B)" "$(CXX)"
 
 lint: prereqs
 	@if [ -n "$(MANPAGES)" ]; then mandoc -Tlint -Wwarning $(MANPAGES) && echo "mandoc: $(words $(MANPAGES)) pages clean"; fi

@@ -3,7 +3,7 @@
 // zan::LineLog, the whole-line O_APPEND file under it: buffering, flush,
 // reopen after a rename, whole lines on a pipe, and lines dropped and
 // counted when the file refuses them.
-#include "zan/access_log.h"
+#include "zan/detail/access_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "t/tmp_helpers.h"
-#include "zan/line_log.h"
+#include "zan/detail/line_log.h"
 #include "zan/sys.h"
 
 using zan::AccessLog;

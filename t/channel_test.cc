@@ -13,10 +13,10 @@
 #include <gtest/gtest.h>
 
 #include "t/test_env.h"
-#include "zan/channel.h"
+#include "zan/detail/channel.h"
 #include "zan/fd.h"
-#include "zan/ring.h"
-#include "zan/shm.h"
+#include "zan/detail/ring.h"
+#include "zan/detail/shm.h"
 
 namespace {
 

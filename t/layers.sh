@@ -1,9 +1,12 @@
 #!/bin/sh
 # Layer check: a file under zan/ includes zan headers only from its own
 # layer or lower ones (base < event < ipc < process < server < http).
-# The table below lists every module of zan/ by layer. It must describe
-# the tree as it is: a module missing from it fails, and so does a name
-# in it that has no .h or .cc under zan/.
+# The table below lists every module by layer, whether public (zan/X.h)
+# or internal (zan/detail/X.h); a module keeps its layer in either place.
+# It must describe the tree as it is: a module missing from it fails, and
+# so does a name in it that has no .h or .cc under zan/ or zan/detail/.
+# A public header must not include an internal one (installed headers
+# include only installed headers; t/header_check.sh compiles them).
 set -eu
 LAYERS='
 0 fd sys log buffer inet_addr socket line_log hosts_resolver
@@ -35,16 +38,28 @@ layer_of() {
 }
 bad=0
 for m in $(echo "$LAYERS" | awk '{ for (i = 2; i <= NF; i++) print $i }'); do
-    if [ ! -e "zan/$m.h" ] && [ ! -e "zan/$m.cc" ]; then
+    if [ ! -e "zan/$m.h" ] && [ ! -e "zan/$m.cc" ] &&
+       [ ! -e "zan/detail/$m.h" ] && [ ! -e "zan/detail/$m.cc" ]; then
         echo "layers: t/layers.sh lists '$m', but zan/ has no $m.h or $m.cc" >&2; bad=1
     fi
+    if { [ -e "zan/$m.h" ] || [ -e "zan/$m.cc" ]; } &&
+       { [ -e "zan/detail/$m.h" ] || [ -e "zan/detail/$m.cc" ]; }; then
+        echo "layers: module '$m' is in both zan/ and zan/detail/" >&2; bad=1
+    fi
 done
-for f in zan/*.h zan/*.cc; do
+for f in zan/*.h zan/*.cc zan/detail/*.h zan/detail/*.cc; do
     [ -e "$f" ] || continue
     m=$(basename "$f"); m=${m%.*}
     l=$(layer_of "$m")
     if [ -z "$l" ]; then echo "layers: $f: module '$m' has no layer in t/layers.sh" >&2; bad=1; continue; fi
-    for inc in $(sed -n 's/^#include "zan\/\([a-z_]*\)\.h".*/\1/p' "$f"); do
+    case $f in
+    zan/detail/*) ;;
+    *.h)
+        if grep -q '^#include "zan/detail/' "$f"; then
+            echo "layers: public header $f includes an internal header" >&2; bad=1
+        fi ;;
+    esac
+    for inc in $(sed -n 's/^#include "zan\/\(detail\/\)\{0,1\}\([a-z_]*\)\.h".*/\2/p' "$f"); do
         il=$(layer_of "$inc")
         if [ -z "$il" ] || [ "$il" -gt "$l" ]; then
             echo "layers: $f (layer $l) includes zan/$inc.h (layer ${il:-?})" >&2; bad=1

@@ -17,7 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "zan/inet_addr.h"
-#include "zan/listen_fds.h"
+#include "zan/detail/listen_fds.h"
 #include "zan/socket.h"
 
 namespace {

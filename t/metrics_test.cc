@@ -1,13 +1,14 @@
 // Unit tests of Metrics (zan/metrics.h): the Prometheus text it renders
 // passes promtool and carries HELP and TYPE for every family, with
 // cumulative histogram buckets; the JSON parses and has the documented
-// keys; the bucket and status helpers of zan/shm_tables.h.
+// keys; the bucket and status helpers of zan/detail/shm_tables.h.
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "t/jsonl.h"
 #include "t/prom_text.h"
+#include "zan/detail/shm_tables.h"
 #include "zan/metrics.h"
 
 namespace {

@@ -19,7 +19,7 @@
 #include "t/proc_helpers.h"
 #include "t/test_env.h"
 #include "zan/fd.h"
-#include "zan/msg_queue.h"
+#include "zan/detail/msg_queue.h"
 #include "zan/sys.h"
 
 namespace {

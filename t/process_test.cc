@@ -8,9 +8,9 @@
 
 #include <gtest/gtest.h>
 
-#include "zan/process.h"
+#include "zan/detail/process.h"
 #include "zan/server_config.h"
-#include "zan/shm_tables.h"
+#include "zan/detail/shm_tables.h"
 
 namespace {
 

@@ -14,9 +14,9 @@
 
 #include "t/fork_helpers.h"
 #include "zan/fd.h"
-#include "zan/ring.h"
-#include "zan/ring_channel.h"
-#include "zan/shm.h"
+#include "zan/detail/ring.h"
+#include "zan/detail/ring_channel.h"
+#include "zan/detail/shm.h"
 #include "zan/sys.h"
 
 namespace {

@@ -17,9 +17,9 @@
 #include "t/tmp_helpers.h"
 #include "zan/fd.h"
 #include "zan/log.h"
-#include "zan/ring.h"
-#include "zan/shm.h"
-#include "zan/shm_mutex.h"
+#include "zan/detail/ring.h"
+#include "zan/detail/shm.h"
+#include "zan/detail/shm_mutex.h"
 #include "zan/sys.h"
 
 namespace {

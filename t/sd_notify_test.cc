@@ -18,7 +18,7 @@
 #include "t/test_env.h"
 #include "t/tmp_helpers.h"
 #include "zan/fd.h"
-#include "zan/sd_notify.h"
+#include "zan/detail/sd_notify.h"
 
 namespace {
 

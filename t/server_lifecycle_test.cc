@@ -36,7 +36,7 @@
 #include "t/test_env.h"
 #include "t/tmp_helpers.h"
 #include "zan/sys.h"
-#include "zan/task_worker.h"
+#include "zan/detail/task_worker.h"
 #include "zan/tcp_server.h"
 
 namespace {

@@ -13,8 +13,8 @@
 #include "t/fork_helpers.h"
 #include "t/tmp_helpers.h"
 #include "zan/log.h"
-#include "zan/shm.h"
-#include "zan/shm_mutex.h"
+#include "zan/detail/shm.h"
+#include "zan/detail/shm_mutex.h"
 #include "zan/sys.h"
 
 namespace {

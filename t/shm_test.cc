@@ -8,7 +8,7 @@
 
 #include "t/fork_helpers.h"
 #include "zan/fd.h"
-#include "zan/shm.h"
+#include "zan/detail/shm.h"
 #include "zan/sys.h"
 
 namespace {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "t/test_env.h"
-#include "zan/socket_channel.h"
+#include "zan/detail/socket_channel.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 
 #include "t/tmp_helpers.h"
 #include "zan/sys.h"
-#include "zan/task_worker.h"
+#include "zan/detail/task_worker.h"
 
 namespace {
 

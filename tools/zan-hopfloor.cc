@@ -57,7 +57,7 @@
 #include "zan/http_parser.h"
 #include "zan/http_server.h"
 #include "zan/inet_addr.h"
-#include "zan/shm.h"
+#include "zan/detail/shm.h"
 #include "zan/socket.h"
 #include "zan/sys.h"
 

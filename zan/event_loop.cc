@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "zan/log.h"
-#include "zan/poller.h"
+#include "zan/detail/poller.h"
 #include "zan/sys.h"
 
 namespace zan {

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <deque>
 
-#include "zan/http_chars.h"
+#include "zan/detail/http_chars.h"
 #include "zan/http_parser.h"
 #include "zan/tcp_client.h"
 

@@ -14,7 +14,7 @@
 #include <array>
 #include <string_view>
 
-#include "zan/http_chars.h"
+#include "zan/detail/http_chars.h"
 
 namespace zan {
 

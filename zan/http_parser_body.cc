@@ -3,7 +3,7 @@
 // message. The request line and header fields are in http_parser.cc.
 #include <algorithm>
 
-#include "zan/http_chars.h"
+#include "zan/detail/http_chars.h"
 #include "zan/http_parser.h"
 
 namespace zan {

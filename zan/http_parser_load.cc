@@ -11,7 +11,7 @@
 
 #include <string_view>
 
-#include "zan/http_chars.h"
+#include "zan/detail/http_chars.h"
 #include "zan/http_parser.h"
 
 namespace zan {

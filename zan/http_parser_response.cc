@@ -5,7 +5,7 @@
 // See zan_http_parser(3).
 #include <string.h>
 
-#include "zan/http_chars.h"
+#include "zan/detail/http_chars.h"
 #include "zan/http_parser.h"
 
 namespace zan {

@@ -1,6 +1,6 @@
 #include "zan/http_request.h"
 
-#include "zan/http_chars.h"
+#include "zan/detail/http_chars.h"
 
 namespace zan {
 

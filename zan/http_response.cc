@@ -6,7 +6,8 @@
 
 #include <utility>
 
-#include "zan/http_chars.h"
+#include "zan/detail/http_chars.h"
+#include "zan/detail/process.h"
 #include "zan/http_server.h"
 #include "zan/log.h"
 #include "zan/protocol.h"

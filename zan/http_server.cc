@@ -6,10 +6,10 @@
 
 #include <memory>
 
-#include "zan/access_log.h"
+#include "zan/detail/access_log.h"
 #include "zan/log.h"
 #include "zan/protocol.h"
-#include "zan/worker.h"
+#include "zan/detail/worker.h"
 
 namespace zan {
 
@@ -158,18 +158,18 @@ void HttpServer::install()
 {
     // Settings are read when a connection or request arrives, i.e. in the
     // children, so http_config() may be changed until start().
-    rt_.protocol.make = [this](SessionId s) -> std::unique_ptr<ConnProtocol> {
-        return std::unique_ptr<ConnProtocol>(new HttpConnProtocol(this, &rt_, s));
+    rt().protocol.make = [this](SessionId s) -> std::unique_ptr<ConnProtocol> {
+        return std::unique_ptr<ConnProtocol>(new HttpConnProtocol(this, &rt(), s));
     };
-    rt_.protocol.counted_replies = true;
+    rt().protocol.counted_replies = true;
     on_receive([this](TcpServer&, SessionId s, std::string_view raw) { handle(s, raw); });
 }
 
 void HttpServer::before_start()
 {
-    rt_.protocol.header_timeout_ms = hc_.header_timeout_ms;
-    rt_.protocol.idle_timeout_ms = hc_.keepalive_timeout_ms;
-    rt_.protocol.max_messages = hc_.max_keepalive_requests;
+    rt().protocol.header_timeout_ms = hc_.header_timeout_ms;
+    rt().protocol.idle_timeout_ms = hc_.keepalive_timeout_ms;
+    rt().protocol.max_messages = hc_.max_keepalive_requests;
     parser_ = HttpParser(hc_.limits, true);
     if (!hc_.access_log.empty())
         install_access_log();
@@ -200,8 +200,8 @@ const std::string& HttpServer::date()
 // Counts one reply of this Worker by status class.
 void HttpServer::count_status(int status)
 {
-    if (status >= 100 && status < 600 && rt_.procs)
-        atomic_add(&rt_.counters().responses[status / 100 - 1], static_cast<int64_t>(1));
+    if (status >= 100 && status < 600 && rt().procs)
+        atomic_add(&rt().counters().responses[status / 100 - 1], static_cast<int64_t>(1));
 }
 
 std::string_view HttpServer::head_start(int status, const std::string& reason)
@@ -238,8 +238,8 @@ std::string HttpServer::error_response(int status, bool close) const
 
 void HttpServer::handle(SessionId s, std::string_view raw)
 {
-    bool last = (rt_.data_flags & kDataLast) != 0;
-    uint32_t seq = static_cast<uint32_t>(rt_.data_flags) >> kSeqShift;
+    bool last = (rt().data_flags & kDataLast) != 0;
+    uint32_t seq = static_cast<uint32_t>(rt().data_flags) >> kSeqShift;
     // Each message stands alone here, and the NetWorker has validated it:
     // load() only cuts it up. feed() takes what load() leaves (chunked).
     size_t used = raw.size();
@@ -279,7 +279,7 @@ void HttpServer::handle(SessionId s, std::string_view raw)
     resp.head_only_ = std::string_view(req.method) == "HEAD";
     // During a graceful stop every reply ends its connection (the
     // Master sets the flag before it tells anyone to stop).
-    bool stopping = rt_.stopping || atomic_load(&rt_.stats->shutting_down) != 0;
+    bool stopping = rt().stopping || atomic_load(&rt().stats->shutting_down) != 0;
     resp.keep_alive_ = req.keep_alive && !last && !stopping;
     try {
         if (!hc_.metrics_path.empty() && req.path == hc_.metrics_path)
@@ -311,11 +311,11 @@ void HttpServer::handle(SessionId s, std::string_view raw)
 
 bool HttpServer::reply(SessionId s, std::string_view head, std::string_view body, int flags)
 {
-    if (!rt_.worker)
+    if (!rt().worker)
         return false;
-    bool ok = head.empty()   ? rt_.worker->send(s, body, flags)
-              : body.empty() ? rt_.worker->send(s, head, flags)
-                             : rt_.worker->send2(s, head, body, flags);
+    bool ok = head.empty()   ? rt().worker->send(s, body, flags)
+              : body.empty() ? rt().worker->send(s, head, flags)
+                             : rt().worker->send2(s, head, body, flags);
     if (!ok)
         refused(s);
     return ok;
@@ -324,9 +324,9 @@ bool HttpServer::reply(SessionId s, std::string_view head, std::string_view body
 bool HttpServer::reply_file(SessionId s, const std::string& path, uint64_t offset, uint64_t length,
                             int flags)
 {
-    if (!rt_.worker)
+    if (!rt().worker)
         return false;
-    bool ok = rt_.worker->sendfile(s, path, offset, length, flags);
+    bool ok = rt().worker->sendfile(s, path, offset, length, flags);
     if (!ok)
         refused(s);
     return ok;
@@ -337,7 +337,7 @@ bool HttpServer::reply_file(SessionId s, const std::string& path, uint64_t offse
 // hold the connection, and the requests behind it, for ever: close it.
 void HttpServer::refused(SessionId s)
 {
-    rt_.worker->close(s);
+    rt().worker->close(s);
 }
 
 // GET or HEAD of metrics_path: the figures of every process, taken now.

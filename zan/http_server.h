@@ -67,6 +67,8 @@ protected:
 private:
     friend class HttpResponse;
     friend class HttpConnProtocol;
+    Runtime& rt() { return server_runtime(*this); }
+    const Runtime& rt() const { return server_runtime(*this); }
     void install();
     void handle(SessionId s, std::string_view raw);
     bool reply(SessionId s, std::string_view head, std::string_view body, int flags);

@@ -1,5 +1,5 @@
 // The access log part of HttpServer (see zan/http_server.h and
-// zan/access_log.h): the hooks that open, reopen and close it in the
+// zan/detail/access_log.h): the hooks that open, reopen and close it in the
 // Workers and NetWorkers, and the lines of the responses they finish or
 // make themselves.
 #include <errno.h>
@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "zan/access_log.h"
+#include "zan/detail/access_log.h"
 #include "zan/http_server.h"
 #include "zan/log.h"
-#include "zan/process.h"
+#include "zan/detail/process.h"
 
 namespace zan {
 
@@ -24,19 +24,19 @@ void HttpServer::install_access_log()
         if (::getcwd(cwd, sizeof(cwd)))
             hc_.access_log = std::string(cwd) + "/" + hc_.access_log;
     }
-    rt_.hooks.master_files = [this](std::string* err) { return access_log_file(err); };
-    rt_.hooks.loop_start = [this](EventLoop& loop) {
+    rt().hooks.master_files = [this](std::string* err) { return access_log_file(err); };
+    rt().hooks.loop_start = [this](EventLoop& loop) {
         access_.reset(new AccessLog);
         if (!access_->open(hc_.access_log, &loop)) {
             log_errno(Level::error, errno, "cannot open access log %s", hc_.access_log.c_str());
             access_.reset();
         }
     };
-    rt_.hooks.reopen = [this] {
+    rt().hooks.reopen = [this] {
         if (access_ && !access_->reopen())
             log_errno(Level::error, errno, "reopening access log %s", hc_.access_log.c_str());
     };
-    rt_.hooks.exit = [this] {
+    rt().hooks.exit = [this] {
         if (access_)
             access_->close();
     };
@@ -58,8 +58,8 @@ bool HttpServer::access_log_file(std::string* err)
         return false;
     }
     struct stat st;
-    if (rt_.set_ids && ::fstat(fd.get(), &st) == 0 && st.st_uid != rt_.uid &&
-        ::fchown(fd.get(), rt_.uid, rt_.gid) < 0)
+    if (rt().set_ids && ::fstat(fd.get(), &st) == 0 && st.st_uid != rt().uid &&
+        ::fchown(fd.get(), rt().uid, rt().gid) < 0)
         log_errno(Level::warn, errno, "fchown() of access log %s failed", path.c_str());
     return true;
 }
@@ -67,13 +67,13 @@ bool HttpServer::access_log_file(std::string* err)
 // The text of the client address of session s; 0 when it is gone.
 size_t HttpServer::peer_text(SessionId s, char* out) const
 {
-    SessionSlot* ss = rt_.live_session(s);
+    SessionSlot* ss = rt().live_session(s);
     if (!ss)
         return 0;
     uint8_t addr[sizeof(ss->addr)];
     uint32_t len = ss->addr_len;
     memcpy(addr, ss->addr, sizeof(addr));
-    if (rt_.live_session(s) != ss || len > sizeof(addr))
+    if (rt().live_session(s) != ss || len > sizeof(addr))
         return 0;  // closed and reused while we copied
     return AccessLog::addr_text(reinterpret_cast<const struct sockaddr*>(addr), len, out);
 }

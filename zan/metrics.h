@@ -1,9 +1,9 @@
 // Metrics: a snapshot of every figure a running server keeps for
 // monitoring, per process (role, id) and summed, the value
-// TcpServer::metrics() returns. It is taken from the shared counters
-// (ProcCounters, ServerStats in zan/shm_tables.h), the task queue and
-// /proc; once taken it is a plain value of the calling process, and
-// to_prometheus() / to_json() render it. See zan_stats(3).
+// TcpServer::metrics() returns. It is taken from the counters the
+// processes share in memory, the task queue and /proc; once taken it is
+// a plain value of the calling process, and to_prometheus() / to_json()
+// render it. See zan_stats(3).
 #ifndef ZAN_METRICS_H
 #define ZAN_METRICS_H
 
@@ -13,12 +13,21 @@
 #include <string>
 #include <vector>
 
-#include "zan/shm_tables.h"
-
 namespace zan {
 
 // The version of the library, as zan_build_info and zanctl stats report it.
 constexpr const char* kZanVersion = "0.1.0";
+
+// The request-duration histogram of ProcessMetrics: upper bounds of its
+// buckets in microseconds (Prometheus "le"); a last bucket counts the
+// requests above the largest bound.
+constexpr int kDurationBuckets = 14;
+constexpr int64_t kDurationBoundsUs[kDurationBuckets] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+    5000000};
+// The statuses a NetWorker refuses input with itself (ProcessMetrics::refused).
+constexpr int kRefusedStatuses = 7;
+constexpr int kRefusedStatus[kRefusedStatuses] = {400, 408, 413, 414, 431, 501, 505};
 
 // The figures of one child id (or of the Master, or the sum of a role).
 struct ProcessMetrics {

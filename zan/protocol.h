@@ -2,8 +2,10 @@
 // protocols that need more than a stateless frame hook (HTTP/1.1). It
 // finds message boundaries incrementally, answers bad input itself (the
 // Worker never sees it), and supplies interim and timeout replies.
-// ProtocolSpec describes the protocol to the NetWorker. Both live in
-// NetWorker processes only.
+// ProtocolSpec describes the protocol to the NetWorker; a server takes
+// it with TcpServer::set_protocol(). Both live in NetWorker processes
+// only. MessageInfo and ReplyMark are the Worker's side: what it learns
+// of a message, and how its reply frames end one (see zan_protocol(3)).
 #ifndef ZAN_PROTOCOL_H
 #define ZAN_PROTOCOL_H
 
@@ -58,18 +60,23 @@ struct ProtocolSpec {
     int max_messages = 0;       // per connection (0: no limit); the last is flagged
 };
 
-// FrameHeader::arg of data and reply frames: flags in the low 8 bits;
-// with counted replies the upper 24 bits carry the request's sequence
-// number on its connection, which its reply frames repeat so that the
-// NetWorker can put replies in request order.
-enum : int {
-    kReplyEnd = 1,    // last frame of the reply to one message
-    kReplyClose = 2,  // close the connection once this is written
-    kDataLast = 1,    // data frame: the last message this connection may send
-    kFlagMask = 0xff,
-    kSeqShift = 8,
+// What a Worker learns of the message its on_receive is handling
+// (TcpServer::message_info()).
+struct MessageInfo {
+    // The message's number on its connection, counted from 0 and
+    // wrapping at 2^24; a reply names its message by it (counted_replies).
+    uint32_t seq = 0;
+    // The last message the connection may send (max_messages): the
+    // connection is closed once it is answered.
+    bool last = false;
 };
-constexpr uint32_t kSeqMask = 0xffffff;
+
+// Where a frame sent with TcpServer::reply() stands in its reply.
+enum class ReplyMark {
+    more,   // more frames of this reply follow
+    end,    // the last frame of the reply
+    close,  // the last frame; close the connection once it is written
+};
 
 }  // namespace zan
 

@@ -1,7 +1,7 @@
 // Role: what a process of a server is (the Master or a child of one of
 // the four kinds), and its short name for process titles and log tags.
 // A plain value, stored as int32_t in the process table (ProcSlot::role in
-// zan/shm_tables.h). See zan_stats(3).
+// zan/detail/shm_tables.h). See zan_stats(3).
 #ifndef ZAN_ROLE_H
 #define ZAN_ROLE_H
 

@@ -1,7 +1,7 @@
 // SessionId: the name of one client connection across processes, packed
 // as (generation << 32) | (net_worker << 24) | slot. The slot is the
 // connection's SessionSlot in its NetWorker's part of the session table
-// (zan/shm_tables.h); the generation is bumped when the slot's
+// (zan/detail/shm_tables.h); the generation is bumped when the slot's
 // connection closes, so a reply for a slot that was closed and reused is
 // recognised and dropped. Plain values: any process may build and take
 // apart an id. See zan_stats(3).

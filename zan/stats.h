@@ -1,6 +1,6 @@
 // Stats: a snapshot of a running server's statistics, the value
 // TcpServer::stats() returns. It copies the shared counters
-// (ServerStats in zan/shm_tables.h) and adds the configured process
+// (ServerStats in zan/detail/shm_tables.h) and adds the configured process
 // counts; once taken it is a plain value of the calling process. See
 // zan_tcp_server(3).
 #ifndef ZAN_STATS_H

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "zan/connector.h"
+#include "zan/detail/connector.h"
 #include "zan/socket.h"
 
 namespace zan {

@@ -12,8 +12,10 @@
 #define ZAN_TCP_SERVER_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -21,11 +23,14 @@
 #include "zan/event_loop.h"
 #include "zan/inet_addr.h"
 #include "zan/metrics.h"
-#include "zan/process.h"
+#include "zan/protocol.h"
+#include "zan/role.h"
 #include "zan/server_config.h"
 #include "zan/stats.h"
 
 namespace zan {
+
+struct Runtime;
 
 struct ClientInfo {
     InetAddr peer;
@@ -53,22 +58,25 @@ public:
     // at start().
     bool listen(const std::string& host, int port);
     int port(size_t listener = 0) const;
-    ServerConfig& config() { return rt_.cfg; }
+    ServerConfig& config();
     const std::string& error() const { return error_; }
 
-    void on_start(ServerCallback cb) { rt_.cb.on_start = std::move(cb); }
-    void on_shutdown(ServerCallback cb) { rt_.cb.on_shutdown = std::move(cb); }
-    void on_worker_start(WorkerCallback cb) { rt_.cb.on_worker_start = std::move(cb); }
-    void on_worker_stop(WorkerCallback cb) { rt_.cb.on_worker_stop = std::move(cb); }
-    void on_worker_error(WorkerErrorCallback cb) { rt_.cb.on_worker_error = std::move(cb); }
-    void on_connect(SessionCallback cb) { rt_.cb.on_connect = std::move(cb); }
-    void on_receive(ReceiveCallback cb) { rt_.cb.on_receive = std::move(cb); }
-    void on_close(SessionCallback cb) { rt_.cb.on_close = std::move(cb); }
-    void on_task(TaskCallback cb) { rt_.cb.on_task = std::move(cb); }
-    void on_finish(FinishCallback cb) { rt_.cb.on_finish = std::move(cb); }
-    void on_pipe_message(PipeMessageCallback cb) { rt_.cb.on_pipe_message = std::move(cb); }
+    void on_start(ServerCallback cb);
+    void on_shutdown(ServerCallback cb);
+    void on_worker_start(WorkerCallback cb);
+    void on_worker_stop(WorkerCallback cb);
+    void on_worker_error(WorkerErrorCallback cb);
+    void on_connect(SessionCallback cb);
+    void on_receive(ReceiveCallback cb);
+    void on_close(SessionCallback cb);
+    void on_task(TaskCallback cb);
+    void on_finish(FinishCallback cb);
+    void on_pipe_message(PipeMessageCallback cb);
     // Replaces the framing settings with a custom message splitter.
-    void set_frame_hook(FrameHook hook) { rt_.frame_hook = std::move(hook); }
+    void set_frame_hook(FrameHook hook);
+    // Replaces the framing settings and the frame hook with a protocol
+    // object per connection (Master, before start(); see zan_protocol(3)).
+    void set_protocol(ProtocolSpec spec);
     // Adds a UserWorker (before start()); returns its index among the
     // UserWorkers (its worker id is worker_num + task_worker_num +
     // net_worker_num + index), or -1 after start().
@@ -82,6 +90,13 @@ public:
     bool send(SessionId s, std::string_view data);   // Worker
     bool close(SessionId s);                         // Worker
     bool bind(SessionId s, uint64_t uid);            // Worker
+    // Worker, inside on_receive: what it knows of the message (its
+    // sequence number and whether it is the connection's last).
+    MessageInfo message_info() const;
+    // Worker: one frame of the reply to message m of session s; with
+    // counted_replies the NetWorker writes replies in message order.
+    bool reply(SessionId s, const MessageInfo& m, std::string_view data,
+               ReplyMark mark = ReplyMark::end);
     TaskId task(std::string_view data, int dst = -1);  // Worker; 0 on failure
     // Worker: runs a task and waits for its result at most timeout_ms.
     bool taskwait(std::string_view data, std::string* result, int timeout_ms = 500, int dst = -1);
@@ -107,9 +122,9 @@ public:
     bool reload(bool tasks_only = false);  // any child: signals the Master
     bool shutdown();    // any process: graceful stop
 
-    Role role() const { return rt_.role; }
-    int worker_id() const { return rt_.id; }
-    pid_t master_pid() const { return rt_.master_pid; }
+    Role role() const;
+    int worker_id() const;
+    pid_t master_pid() const;
     bool stopping() const;
 
 protected:
@@ -117,13 +132,19 @@ protected:
     // configuration here).
     virtual void before_start() {}
 
-    Runtime rt_;
-
 private:
+    // The library's own modules reach the processes' shared state
+    // through these (zan/detail/process.h).
+    friend Runtime& server_runtime(TcpServer& server);
+    friend const Runtime& server_runtime(const TcpServer& server);
+
     EventLoop* current_loop() const;
     bool take_passed(const InetAddr& addr);
     bool wrong_role(const char* what, const char* roles) const;
 
+    // On the heap so that this header needs none of its internals; a
+    // child inherits it with the rest of the server through fork.
+    std::unique_ptr<Runtime> rt_;
     std::string error_;
 };
 
