@@ -4,7 +4,8 @@
 // section) so Workers only ever see valid requests; Workers parse the
 // request and run on_request(request, response). Keep-alive, pipelining
 // (replies strictly in request order), HEAD and Expect: 100-continue are
-// handled here. The constructor installs on_receive: do not replace it.
+// handled here. The members of TcpServer that would bypass this layer
+// are not accessible on an HttpServer.
 #ifndef ZAN_HTTP_SERVER_H
 #define ZAN_HTTP_SERVER_H
 
@@ -42,12 +43,55 @@ struct AccessRecord;
 class HttpConnProtocol;
 using RequestCallback = std::function<void(HttpServer&, HttpRequest&, HttpResponse&)>;
 
-class HttpServer : public TcpServer {
+// A TcpServer privately: it re-exports the members an HTTP application
+// uses, and keeps to itself those that would bypass the protocol layer
+// (on_receive, set_frame_hook, set_protocol, send, close, reply, bind).
+class HttpServer : private TcpServer {
 public:
     explicit HttpServer(const ServerConfig& cfg = ServerConfig(), const HttpConfig& hc = HttpConfig());
     HttpServer(const std::string& host, int port, const ServerConfig& cfg = ServerConfig(),
                const HttpConfig& hc = HttpConfig());
     ~HttpServer() override;
+
+    // Set-up, in the Master before start() (zan_tcp_server(3)).
+    using TcpServer::config;
+    using TcpServer::error;
+    using TcpServer::listen;
+    using TcpServer::port;
+    using TcpServer::add_process;
+    using TcpServer::start;
+    // Callbacks of the process model; on_connect and on_close tell of
+    // client connections (on_request handles what they send).
+    using TcpServer::on_start;
+    using TcpServer::on_shutdown;
+    using TcpServer::on_worker_start;
+    using TcpServer::on_worker_stop;
+    using TcpServer::on_worker_error;
+    using TcpServer::on_connect;
+    using TcpServer::on_close;
+    using TcpServer::on_task;
+    using TcpServer::on_finish;
+    using TcpServer::on_pipe_message;
+    // From callbacks.
+    using TcpServer::task;
+    using TcpServer::taskwait;
+    using TcpServer::finish;
+    using TcpServer::send_message;
+    using TcpServer::exists;
+    using TcpServer::client_info;
+    using TcpServer::stats;
+    using TcpServer::metrics;
+    using TcpServer::loop;
+    using TcpServer::run_every;
+    using TcpServer::run_after;
+    using TcpServer::cancel;
+    using TcpServer::stop;
+    using TcpServer::reload;
+    using TcpServer::shutdown;
+    using TcpServer::stopping;
+    using TcpServer::role;
+    using TcpServer::worker_id;
+    using TcpServer::master_pid;
 
     void on_request(RequestCallback cb) { on_request_ = std::move(cb); }
     HttpConfig& http_config() { return hc_; }
