@@ -28,9 +28,9 @@ using Close = decltype(std::declval<T&>().close(zan::SessionId()));
 template <class T>
 using OnClose = decltype(std::declval<T&>().on_close(zan::SessionCallback()));
 template <class T>
-using Taskwait = decltype(std::declval<T&>().taskwait(std::string_view(), static_cast<std::string*>(nullptr)));
+using Taskwait = decltype(std::declval<T&>().taskwait(std::string_view()));
 template <class T>
-using ClientInfo = decltype(std::declval<T&>().client_info(zan::SessionId(), static_cast<zan::ClientInfo*>(nullptr)));
+using ClientInfo = decltype(std::declval<T&>().client_info(zan::SessionId()));
 template <class T>
 using ToBase = decltype(static_cast<zan::TcpServer&>(std::declval<T&>()));
 

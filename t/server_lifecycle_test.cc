@@ -589,10 +589,9 @@ TEST(ServerLifecycleLib, TaskRefusesADestinationThatIsNoTaskWorker)
             for (int i = 0; i < 4; i++)
                 if (s.task("x", dsts[i]) != 0)
                     bits |= 1 << i;
-            std::string r;
-            if (s.taskwait("x", &r, 1000, -2))
+            if (s.taskwait("x", 1000, -2))
                 bits |= 1 << 4;
-            if (s.taskwait("x", &r, 5000, -1) && r == "x")
+            if (s.taskwait("x", 5000, -1) == std::optional<std::string>("x"))
                 bits |= 1 << 5;
             if (!rep.put(bits))
                 _exit(3);
@@ -624,8 +623,8 @@ TEST(ServerLifecycleLib, ResultForAForeignProcessIsDroppedNotBounced)
     ASSERT_TRUE(srv.start(cfg, [&srv](zan::TcpServer& s) {
         s.on_task(echo_task);
         s.on_receive([&rep = srv.report()](zan::TcpServer& s, zan::SessionId, std::string_view) {
-            std::string r;  // one TaskWorker: ours runs after the forged one
-            if (!rep.put(s.taskwait("y", &r, 5000) && r == "y" ? 1 : 0))
+            // One TaskWorker: ours runs after the forged one.
+            if (!rep.put(s.taskwait("y", 5000) == std::optional<std::string>("y") ? 1 : 0))
                 _exit(3);
         });
     })) << "the server did not start";
@@ -691,8 +690,7 @@ TEST(ServerLifecycleLib, LateResultOfATimedOutTaskwaitIsCounted)
         s.on_receive([&rep = srv.report()](zan::TcpServer& s, zan::SessionId, std::string_view m) {
             int32_t v = 0;
             if (m.substr(0, 4) == "wait") {
-                std::string r;
-                v = s.taskwait("x", &r, 20) ? 1 : 0;
+                v = s.taskwait("x", 20) ? 1 : 0;
             } else {
                 v = static_cast<int32_t>(s.stats().tasking_num);
             }

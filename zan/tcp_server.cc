@@ -282,11 +282,16 @@ TaskId TcpServer::task(std::string_view data, int dst)
     return rt_->worker->task(data, dst);
 }
 
-bool TcpServer::taskwait(std::string_view data, std::string* result, int timeout_ms, int dst)
+std::optional<std::string> TcpServer::taskwait(std::string_view data, int timeout_ms, int dst)
 {
-    if (!rt_->worker)
-        return wrong_role("taskwait", "a Worker");
-    return rt_->worker->taskwait(data, timeout_ms, result, dst);
+    if (!rt_->worker) {
+        wrong_role("taskwait", "a Worker");
+        return std::nullopt;
+    }
+    std::string result;
+    if (!rt_->worker->taskwait(data, timeout_ms, &result, dst))
+        return std::nullopt;
+    return result;
 }
 
 bool TcpServer::finish(std::string_view result)
@@ -309,13 +314,15 @@ bool TcpServer::send_message(std::string_view data, int worker_id)
 
 bool TcpServer::exists(SessionId s) const { return rt_->sessions && rt_->live_session(s) != nullptr; }
 
-bool TcpServer::client_info(SessionId s, ClientInfo* out) const
+std::optional<ClientInfo> TcpServer::client_info(SessionId s) const
 {
     if (!rt_->sessions)
-        return false;
+        return std::nullopt;
     SessionSlot* ss = rt_->live_session(s);
     if (!ss)
-        return false;
+        return std::nullopt;
+    ClientInfo info;
+    ClientInfo* out = &info;
     out->peer = InetAddr::from_sockaddr(reinterpret_cast<const struct sockaddr*>(ss->addr), ss->addr_len);
     out->net_worker = session_net(s);
     out->listener = ss->listener;
@@ -323,7 +330,9 @@ bool TcpServer::client_info(SessionId s, ClientInfo* out) const
     out->last_time = atomic_load(&ss->last_time);
     out->uid = atomic_load(&ss->uid);
     // The slot may have been reused while we copied: check again.
-    return rt_->live_session(s) == ss;
+    if (rt_->live_session(s) != ss)
+        return std::nullopt;
+    return info;
 }
 
 Stats TcpServer::stats() const

@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -98,12 +99,13 @@ public:
     bool reply(SessionId s, const MessageInfo& m, std::string_view data,
                ReplyMark mark = ReplyMark::end);
     TaskId task(std::string_view data, int dst = -1);  // Worker; 0 on failure
-    // Worker: runs a task and waits for its result at most timeout_ms.
-    bool taskwait(std::string_view data, std::string* result, int timeout_ms = 500, int dst = -1);
+    // Worker: runs a task and waits for its result at most timeout_ms;
+    // nullopt on failure or timeout.
+    std::optional<std::string> taskwait(std::string_view data, int timeout_ms = 500, int dst = -1);
     bool finish(std::string_view result);            // TaskWorker, inside on_task
     bool send_message(std::string_view data, int worker_id);  // Worker, TaskWorker, UserWorker
     bool exists(SessionId s) const;                  // any process
-    bool client_info(SessionId s, ClientInfo* out) const;  // any process
+    std::optional<ClientInfo> client_info(SessionId s) const;  // any process; nullopt: not live
     Stats stats() const;                             // any process after start()
     // Every monitoring figure, per process and summed; to_prometheus()
     // gives the text an admin port can serve (any process after start()).
