@@ -96,8 +96,7 @@ TEST(HostsResolver, ValidNames)
 TEST(HostsResolver, TcpClientConnectsByHostsName)
 {
     HostsFile f;
-    zan::InetAddr any;
-    zan::InetAddr::parse("127.0.0.7", 0, &any);
+    zan::InetAddr any = zan::InetAddr::parse("127.0.0.7", 0).value();
     std::string e;
     zan::Fd lfd = zan::listen_tcp(any, 16, false, &e);
     ASSERT_TRUE(lfd.valid()) << e;

@@ -35,8 +35,7 @@ void place(std::vector<int> fds)
 
 int listener(const char* host, int* port)
 {
-    zan::InetAddr a;
-    EXPECT_TRUE(zan::InetAddr::parse(host, 0, &a));
+    zan::InetAddr a = zan::InetAddr::parse(host, 0).value();
     std::string err;
     zan::Fd fd = zan::listen_tcp(a, 16, false, &err);
     EXPECT_TRUE(fd.valid()) << err;
@@ -46,8 +45,7 @@ int listener(const char* host, int* port)
 
 zan::InetAddr addr(const char* host, int port)
 {
-    zan::InetAddr a;
-    zan::InetAddr::parse(host, static_cast<uint16_t>(port), &a);
+    zan::InetAddr a = zan::InetAddr::parse(host, static_cast<uint16_t>(port)).value();
     return a;
 }
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -339,19 +340,17 @@ TEST_F(Log, ParseLevelAndLevelName)
 {
     const char* names[] = {"debug", "info", "warn", "error", "off"};
     for (int i = 0; i <= 4; i++) {
-        Level lv = Level::info;
-        EXPECT_TRUE(zan::parse_level(names[i], &lv));
-        EXPECT_EQ(static_cast<int>(lv), i);
-        EXPECT_STREQ(zan::level_name(lv), names[i]);
+        std::optional<Level> lv = zan::parse_level(names[i]);
+        ASSERT_TRUE(lv);
+        EXPECT_EQ(static_cast<int>(*lv), i);
+        EXPECT_STREQ(zan::level_name(*lv), names[i]);
         char digit[2] = {static_cast<char>('0' + i), '\0'};
-        lv = Level::info;
-        EXPECT_TRUE(zan::parse_level(digit, &lv));
-        EXPECT_EQ(static_cast<int>(lv), i);
+        lv = zan::parse_level(digit);
+        ASSERT_TRUE(lv);
+        EXPECT_EQ(static_cast<int>(*lv), i);
     }
-    Level lv = Level::warn;
     for (const char* bad : {"", "5", "INFO", "warning", "00", "info "})
-        EXPECT_FALSE(zan::parse_level(bad, &lv)) << bad;
-    EXPECT_EQ(lv, Level::warn);  // untouched on failure
+        EXPECT_FALSE(zan::parse_level(bad)) << bad;
 }
 
 // Two forked writers, released together, write 2000 lines each to the same

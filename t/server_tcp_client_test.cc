@@ -98,8 +98,7 @@ TEST_F(ServerTcpClient, ExampleWorkersRelayThroughTheirLoop)
 TEST(ServerLoop, WorkerAndUserWorkerReachTheirLoop)
 {
     // The UserWorker's client talks to this listener of the test.
-    zan::InetAddr lo;
-    zan::InetAddr::parse("127.0.0.1", 0, &lo);
+    zan::InetAddr lo = zan::InetAddr::parse("127.0.0.1", 0).value();
     std::string err;
     zan::Fd lfd = zan::listen_tcp(lo, 4, false, &err);
     ASSERT_TRUE(lfd.valid()) << err;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,11 +28,11 @@ using zan::InetAddr;
 // A listener on 127.0.0.1 with a port the kernel picks.
 Fd listen_local(int backlog, InetAddr* bound)
 {
-    InetAddr a;
-    if (!InetAddr::parse("127.0.0.1", 0, &a))
+    std::optional<InetAddr> a = InetAddr::parse("127.0.0.1", 0);
+    if (!a)
         return Fd();
     std::string err;
-    Fd fd = zan::listen_tcp(a, backlog, false, &err);
+    Fd fd = zan::listen_tcp(*a, backlog, false, &err);
     if (fd)
         *bound = zan::local_addr(fd.get());
     return fd;
@@ -41,20 +42,20 @@ Fd listen_local(int backlog, InetAddr* bound)
 
 TEST(InetAddr, ParsesAndPrintsBothFamilies)
 {
-    InetAddr a;
-    ASSERT_TRUE(InetAddr::parse("127.0.0.1", 9501, &a));
-    EXPECT_EQ(a.family(), AF_INET);
-    EXPECT_EQ(a.port(), 9501);
-    EXPECT_EQ(a.to_string(), "127.0.0.1:9501");
-    EXPECT_EQ(a.ip_hash(), 0x7f000001u);
-    ASSERT_TRUE(InetAddr::parse("[::1]", 80, &a));
-    EXPECT_EQ(a.family(), AF_INET6);
-    EXPECT_EQ(a.to_string(), "[::1]:80");
-    EXPECT_EQ(a.ip_hash(), 1u);
-    ASSERT_TRUE(InetAddr::parse("localhost", 1, &a));
-    EXPECT_EQ(a.ip(), "127.0.0.1");
-    EXPECT_FALSE(InetAddr::parse("example.com", 1, &a));  // no name service
-    EXPECT_FALSE(InetAddr::parse("1.2.3", 1, &a));
+    std::optional<InetAddr> a = InetAddr::parse("127.0.0.1", 9501);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->family(), AF_INET);
+    EXPECT_EQ(a->port(), 9501);
+    EXPECT_EQ(a->to_string(), "127.0.0.1:9501");
+    EXPECT_EQ(a->ip_hash(), 0x7f000001u);
+    ASSERT_TRUE(a = InetAddr::parse("[::1]", 80));
+    EXPECT_EQ(a->family(), AF_INET6);
+    EXPECT_EQ(a->to_string(), "[::1]:80");
+    EXPECT_EQ(a->ip_hash(), 1u);
+    ASSERT_TRUE(a = InetAddr::parse("localhost", 1));
+    EXPECT_EQ(a->ip(), "127.0.0.1");
+    EXPECT_FALSE(InetAddr::parse("example.com", 1));  // no name service
+    EXPECT_FALSE(InetAddr::parse("1.2.3", 1));
 }
 
 TEST(Socket, ListenConnectAccept)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <fstream>
+#include <optional>
 #include <vector>
 
 #include "zan/zan.h"
@@ -14,8 +15,8 @@ int main()
 {
     zan::Buffer buf;
     buf.append("static ok");
-    zan::InetAddr addr;
-    if (!zan::InetAddr::parse("127.0.0.1", 9501, &addr) || addr.port() != 9501) {
+    std::optional<zan::InetAddr> addr = zan::InetAddr::parse("127.0.0.1", 9501);
+    if (!addr || addr->port() != 9501) {
         fprintf(stderr, "static_link: InetAddr broken\n");
         return 1;
     }

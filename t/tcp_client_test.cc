@@ -37,8 +37,7 @@ public:
 
     Peer(EventLoop& loop, Mode mode, int backlog = 128) : loop_(loop), mode_(mode)
     {
-        zan::InetAddr a;
-        zan::InetAddr::parse("127.0.0.1", 0, &a);
+        zan::InetAddr a = zan::InetAddr::parse("127.0.0.1", 0).value();
         std::string err;
         lfd_ = zan::listen_tcp(a, backlog, false, &err);
         EXPECT_TRUE(lfd_.valid()) << err;
@@ -189,7 +188,7 @@ struct RefusingPort {
     zan::InetAddr addr;
     RefusingPort()
     {
-        zan::InetAddr::parse("127.0.0.1", 0, &addr);
+        addr = zan::InetAddr::parse("127.0.0.1", 0).value();
         EXPECT_EQ(::bind(fd.get(), addr.sa(), addr.len()), 0);
         addr = zan::local_addr(fd.get());
     }

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -78,10 +79,12 @@ public:
     // Resolves --host and makes the epoll set: 0, or the exit status.
     int start()
     {
-        if (!zan::InetAddr::parse(o_.host, static_cast<uint16_t>(o_.port), &addr_)) {
+        std::optional<zan::InetAddr> addr = zan::InetAddr::parse(o_.host, static_cast<uint16_t>(o_.port));
+        if (!addr) {
             fprintf(stderr, "zan-bench: bad host %s\n", o_.host.c_str());
             return 2;
         }
+        addr_ = *addr;
         ep_.reset(epoll_create1(EPOLL_CLOEXEC));
         if (!ep_) {
             perror("zan-bench: epoll_create1");

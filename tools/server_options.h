@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <optional>
 #include <string>
 
 #include "zan/log.h"
@@ -87,8 +88,10 @@ inline Option server_option(const std::string& name, const std::string& v, std::
     } else if (name == "--log-file") {
         cfg->log_file = v;
     } else if (name == "--log-level") {
-        if (!zan::parse_level(v, &cfg->log_level))
+        std::optional<zan::Level> level = zan::parse_level(v);
+        if (!level)
             return Option::bad_value;
+        cfg->log_level = *level;
     } else {
         return Option::no;
     }

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,13 +66,13 @@ private:
 
 bool Baseline::start(const std::string& host, int port)
 {
-    zan::InetAddr addr;
-    if (!zan::InetAddr::parse(host, static_cast<uint16_t>(port), &addr)) {
+    std::optional<zan::InetAddr> parsed = zan::InetAddr::parse(host, static_cast<uint16_t>(port));
+    if (!parsed) {
         fprintf(stderr, "zan-baseline: bad host %s\n", host.c_str());
         return false;
     }
     std::string err;
-    listen_ = zan::listen_tcp(addr, 4096, false, &err);
+    listen_ = zan::listen_tcp(*parsed, 4096, false, &err);
     if (!listen_) {
         fprintf(stderr, "zan-baseline: %s\n", err.c_str());
         return false;

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -554,13 +555,13 @@ int main(int argc, char** argv)
                 usage();
         } else usage();
     }
-    zan::InetAddr addr;
-    if (!zan::InetAddr::parse(host, static_cast<uint16_t>(port), &addr)) {
+    std::optional<zan::InetAddr> parsed = zan::InetAddr::parse(host, static_cast<uint16_t>(port));
+    if (!parsed) {
         fprintf(stderr, "zan-hopfloor: bad host %s\n", host.c_str());
         return 1;
     }
     std::string err;
-    zan::Fd listen = zan::listen_tcp(addr, 4096, false, &err);
+    zan::Fd listen = zan::listen_tcp(*parsed, 4096, false, &err);
     if (!listen) {
         fprintf(stderr, "zan-hopfloor: %s\n", err.c_str());
         return 1;

@@ -76,9 +76,8 @@ static void match_line(std::string_view line, std::string_view name, uint16_t po
         if (n++ == 0)
             continue;
         if (same_name(fields[1], name)) {
-            InetAddr a;
-            if (InetAddr::parse(std::string(fields[0]), port, &a))
-                out->push_back(a);
+            if (std::optional<InetAddr> a = InetAddr::parse(std::string(fields[0]), port))
+                out->push_back(*a);
             return;
         }
     }
@@ -117,8 +116,7 @@ std::vector<InetAddr> HostsResolver::lookup(std::string_view name, uint16_t port
 std::optional<InetAddr> HostsResolver::resolve(std::string_view host, uint16_t port,
                                                std::string* error) const
 {
-    InetAddr a;
-    if (InetAddr::parse(std::string(host), port, &a))
+    if (std::optional<InetAddr> a = InetAddr::parse(std::string(host), port))
         return a;
     std::string why;
     if (!valid_name(host)) {

@@ -11,7 +11,7 @@ InetAddr::InetAddr() : len_(sizeof(struct sockaddr_in))
     ss_.ss_family = AF_INET;
 }
 
-bool InetAddr::parse(const std::string& host_in, uint16_t port, InetAddr* out)
+std::optional<InetAddr> InetAddr::parse(const std::string& host_in, uint16_t port)
 {
     std::string host = host_in;
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
@@ -30,10 +30,9 @@ bool InetAddr::parse(const std::string& host_in, uint16_t port, InetAddr* out)
         in6->sin6_port = htons(port);
         a.len_ = sizeof(*in6);
     } else {
-        return false;
+        return std::nullopt;
     }
-    *out = a;
-    return true;
+    return a;
 }
 
 InetAddr InetAddr::from_sockaddr(const struct sockaddr* sa, socklen_t len)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <optional>
 #include <string>
 
 namespace zan {
@@ -15,8 +16,9 @@ namespace zan {
 class InetAddr {
 public:
     InetAddr();
-    // Parses a numeric IPv4/IPv6 address (IPv6 may be in brackets).
-    static bool parse(const std::string& host, uint16_t port, InetAddr* out);
+    // Parses a numeric IPv4/IPv6 address (IPv6 may be in brackets);
+    // nullopt when host is neither.
+    static std::optional<InetAddr> parse(const std::string& host, uint16_t port);
     static InetAddr from_sockaddr(const struct sockaddr* sa, socklen_t len);
 
     int family() const { return ss_.ss_family; }

@@ -16,15 +16,13 @@ static const char* const kLevelNames[] = {"debug", "info", "warn", "error", "off
 
 const char* level_name(Level level) { return kLevelNames[static_cast<int>(level)]; }
 
-bool parse_level(std::string_view text, Level* out)
+std::optional<Level> parse_level(std::string_view text)
 {
     for (int i = 0; i <= 4; i++) {
-        if (text == kLevelNames[i] || (text.size() == 1 && text[0] == '0' + i)) {
-            *out = static_cast<Level>(i);
-            return true;
-        }
+        if (text == kLevelNames[i] || (text.size() == 1 && text[0] == '0' + i))
+            return static_cast<Level>(i);
     }
-    return false;
+    return std::nullopt;
 }
 
 Logger& Logger::instance()

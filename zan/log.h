@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,7 +18,7 @@ enum class Level { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
 
 const char* level_name(Level level);
 // Accepts "debug", "info", "warn", "error", "off" or a digit 0-4.
-bool parse_level(std::string_view text, Level* out);
+std::optional<Level> parse_level(std::string_view text);
 
 class Logger {
 public:

@@ -82,12 +82,15 @@ static PassedSockets& passed_sockets()
 
 bool TcpServer::listen(const std::string& host, int port)
 {
-    InetAddr addr;
-    if (port < 0 || port > 65535 || !InetAddr::parse(host, static_cast<uint16_t>(port), &addr)) {
+    std::optional<InetAddr> parsed;
+    if (port >= 0 && port <= 65535)
+        parsed = InetAddr::parse(host, static_cast<uint16_t>(port));
+    if (!parsed) {
         error_ = "bad listen address " + host + ":" + std::to_string(port);
         log(Level::error, "%s", error_.c_str());
         return false;
     }
+    InetAddr addr = *parsed;
     PassedSockets& ps = passed_sockets();
     if (!ps.error.empty() || ps.fds.active())
         return take_passed(addr);
