@@ -278,6 +278,11 @@ static Args parse_args(int argc, char** argv)
         fprintf(stderr, "zan-httpd: --root and --proxy exclude each other\n");
         exit(2);
     }
+    // A relayed reply leaves in pieces as the upstream sends them (and
+    // pipelined replies one by one): without TCP_NODELAY a piece after a
+    // small one would wait for the client's delayed ACK, 40 ms.
+    if (!r.proxy_host.empty())
+        r.cfg.open_tcp_nodelay = true;
     r.static_files = !r.root.empty();
     if (r.static_files) {
         char real[PATH_MAX];
