@@ -296,4 +296,23 @@ TEST_F(HttpProxyTest, NoDescriptorGrowthOverTenThousandRequests)
     EXPECT_EQ("", stop_and_check());
 }
 
+// The program of zan_http_proxy(3)'s EXAMPLES relays as zan-httpd does.
+TEST(HttpProxyExample, Relays)
+{
+    zt::ProxyUpstream up;
+    zt::Proc p;
+    int port = zt::start_server(&p, {zt::build_dir() + "/t/example_http_proxy", "127.0.0.1",
+                                     std::to_string(up.port()), "0"});
+    ASSERT_GT(port, 0) << p.output();
+    zt::Sock c(zt::connect_local(port));
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(zt::send_str(c.get(), "GET /c/100000 HTTP/1.1\r\nHost: a\r\n\r\n"));
+    zt::Reply r = zt::read_reply(c.get());
+    EXPECT_EQ(200, r.status);
+    EXPECT_EQ(zt::pattern(100000), r.body);
+    EXPECT_EQ("1.1 zan", r.field("Via"));
+    c.reset();
+    EXPECT_EQ("", zt::stop_and_check(&p));
+}
+
 }  // namespace
