@@ -260,6 +260,8 @@ TEST_F(HttpProxyTest, HeadAnd204And304Relay)
     EXPECT_EQ("\"x\"", r.field("ETag"));
     r = get(c.get(), "/c/100", "HEAD");
     EXPECT_EQ(200, r.status);
+    EXPECT_TRUE(r.chunked);  // as GET would be, not "Content-Length: 0"
+    EXPECT_EQ(-1, r.length);
     // Nothing extra was sent: the connection still frames correctly.
     r = get(c.get(), "/n/100");
     EXPECT_EQ(200, r.status);
