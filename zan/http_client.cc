@@ -304,13 +304,15 @@ void HttpClient::on_data(Conn* c)
             HttpClientResponse head;
             head.status = c->parser.status();
             head.reason = c->parser.reason();
-            head.headers = std::move(c->parser.request().headers);
+            std::vector<HttpHeader>& fields = c->parser.request().headers;
+            head.headers.swap(fields);
             RequestId id = call->id;
             std::weak_ptr<bool> alive = alive_;
             HeadCallback cb = std::move(call->head);  // runs once; the call may be cancelled in it
             cb(head);
             auto a = alive.lock();
             if (!a || !*a || !calls_.count(id)) return;  // destroyed or cancelled
+            fields.swap(head.headers);  // back: the parser keeps its capacity (done gets none)
         }
         if (!c->chunk.empty()) {
             RequestId id = call->id;
@@ -387,7 +389,7 @@ void HttpClient::complete(Conn* c)
     HttpClientResponse res;
     res.status = c->parser.status();
     res.reason = c->parser.reason();
-    res.headers = std::move(m.headers);
+    if (!c->head_done) res.headers = std::move(m.headers);  // else the head callback had them
     res.trailers = std::move(m.trailers);
     res.body = std::move(m.body);
     bool reusable = !c->parser.ends_connection() && c->tcp.connected() && c->tcp.input().readable() == 0;
