@@ -23,6 +23,7 @@ struct HttpClient::Call {
     bool retried = false;
     DoneCallback done;
     BodyCallback body;
+    HeadCallback head;
     Conn* conn = nullptr;  // the connection carrying it, if any
     EventLoop::TimerId header_timer = 0;
     EventLoop::TimerId total_timer = 0;
@@ -37,6 +38,7 @@ struct HttpClient::Conn {
     bool connected = false;
     bool reused = false;    // it carried a response before this call
     bool got_byte = false;  // a byte of the current response arrived
+    bool head_done = false; // the head callback ran for the current response
     std::string chunk;      // streamed body bytes not yet delivered
 
     Conn(Pool* p, EventLoop& loop, const HttpLimits& lim)
@@ -95,24 +97,27 @@ size_t HttpClient::idle_connections() const
     return n;
 }
 
-HttpClient::Pool& HttpClient::pool_for(const std::string& host, uint16_t port)
+HttpClient::Pool& HttpClient::pool_for(std::string_view host, uint16_t port)
 {
-    std::string key = host + ":" + std::to_string(port);
+    if (last_pool_ && last_pool_->port == port && last_pool_->host == host)
+        return *last_pool_;  // no key to build, no map to search
+    std::string key = std::string(host) + ":" + std::to_string(port);
     std::unique_ptr<Pool>& p = pools_[key];
     if (!p) {
         p = std::make_unique<Pool>();
-        p->host = host;
+        p->host = std::string(host);
         p->port = port;
-        p->host_field = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+        p->host_field = host.find(':') != std::string_view::npos ? "[" + p->host + "]" : p->host;
         if (port != 80) p->host_field += ":" + std::to_string(port);
     }
+    last_pool_ = p.get();
     return *p;
 }
 
 HttpClient::RequestId HttpClient::request(std::string_view host, uint16_t port, HttpClientRequest req,
-                                          DoneCallback done, BodyCallback body)
+                                          DoneCallback done, BodyCallback body, HeadCallback head)
 {
-    Pool& p = pool_for(std::string(host), port);
+    Pool& p = pool_for(host, port);
     auto call = std::make_unique<Call>();
     Call* c = call.get();
     c->id = next_id_++;
@@ -121,9 +126,13 @@ HttpClient::RequestId HttpClient::request(std::string_view host, uint16_t port, 
     c->idempotent = idempotent(req.method);
     c->done = std::move(done);
     c->body = std::move(body);
+    if (c->body)
+        c->head = std::move(head);
 
     std::string& w = c->wire;
-    w.reserve(64 + req.target.size() + req.body.size());
+    size_t size = 96 + req.method.size() + req.target.size() + p.host_field.size() + req.body.size();
+    for (const HttpHeader& h : req.headers) size += h.name.size() + h.value.size() + 4;
+    w.reserve(size);  // one allocation for the whole request
     w.append(req.method).append(" ").append(req.target).append(" HTTP/1.1\r\n");
     bool has_host = false;
     for (const HttpHeader& h : req.headers) {
@@ -161,6 +170,17 @@ bool HttpClient::cancel(RequestId id)
     return true;
 }
 
+bool HttpClient::set_reading(RequestId id, bool on)
+{
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return false;
+    if (Conn* c = it->second->conn) {
+        c->tcp.set_reading(on);
+        c->tcp.set_read_timeout(on ? opts_.read_timeout_ms : 0);
+    }
+    return true;
+}
+
 // Takes the call off its connection (closing it) or out of the queue,
 // and stops its timers.
 void HttpClient::detach(Call* call)
@@ -186,6 +206,7 @@ void HttpClient::pump(Pool& p)
         if (!p.idle.empty()) {
             c = p.idle.back();
             p.idle.pop_back();
+            if (opts_.idle_timeout_ms > 0) c->tcp.set_idle_timeout(0);
         } else if (p.conns.size() < opts_.max_connections) {
             c = open(p, &why);
         } else {
@@ -242,7 +263,9 @@ void HttpClient::start(Pool&, Conn* c, Call* call)
     c->call = call;
     call->conn = c;
     c->got_byte = false;
+    c->head_done = false;
     c->chunk.clear();
+    if (opts_.read_timeout_ms > 0) c->tcp.set_read_timeout(opts_.read_timeout_ms);
     c->parser.reset();
     c->parser.response_to(call->method);
     if (call->body)
@@ -275,6 +298,21 @@ void HttpClient::on_data(Conn* c)
         if (call->header_timer && c->parser.headers_complete()) {
             loop_.cancel(call->header_timer);
             call->header_timer = 0;
+        }
+        if (call->head && !c->head_done && c->parser.headers_complete()) {
+            c->head_done = true;
+            HttpClientResponse head;
+            head.status = c->parser.status();
+            head.reason = c->parser.reason();
+            std::vector<HttpHeader>& fields = c->parser.request().headers;
+            head.headers.swap(fields);
+            RequestId id = call->id;
+            std::weak_ptr<bool> alive = alive_;
+            HeadCallback cb = std::move(call->head);  // runs once; the call may be cancelled in it
+            cb(head);
+            auto a = alive.lock();
+            if (!a || !*a || !calls_.count(id)) return;  // destroyed or cancelled
+            fields.swap(head.headers);  // back: the parser keeps its capacity (done gets none)
         }
         if (!c->chunk.empty()) {
             RequestId id = call->id;
@@ -313,6 +351,10 @@ void HttpClient::on_close(Conn* c, int err, const std::string& why)
         drop(c);
         return;
     }
+    if (err == ETIMEDOUT && c->connected) {
+        fail(call, HttpClientError::kReadTimeout, why);
+        return;
+    }
     if (c->got_byte) {
         if (c->parser.eof() == HttpParser::kComplete) {  // a close-delimited body
             complete(c);
@@ -347,7 +389,7 @@ void HttpClient::complete(Conn* c)
     HttpClientResponse res;
     res.status = c->parser.status();
     res.reason = c->parser.reason();
-    res.headers = std::move(m.headers);
+    if (!c->head_done) res.headers = std::move(m.headers);  // else the head callback had them
     res.trailers = std::move(m.trailers);
     res.body = std::move(m.body);
     bool reusable = !c->parser.ends_connection() && c->tcp.connected() && c->tcp.input().readable() == 0;
@@ -362,6 +404,8 @@ void HttpClient::release(Conn* c, bool reusable)
     Pool& p = *c->pool;
     if (reusable && p.idle.size() < opts_.max_idle) {
         c->reused = true;
+        if (opts_.read_timeout_ms > 0) c->tcp.set_read_timeout(0);
+        if (opts_.idle_timeout_ms > 0) c->tcp.set_idle_timeout(opts_.idle_timeout_ms);
         p.idle.push_back(c);
     } else {
         drop(c);
