@@ -184,11 +184,10 @@ void HttpProxy::forward(HttpServer& srv, HttpRequest& req, HttpResponse& resp)
         }
         out.headers.push_back(h);
     }
-    ClientInfo ci;
-    if (srv.client_info(ex->session, &ci)) {
+    if (std::optional<ClientInfo> ci = srv.client_info(ex->session)) {
         if (!xff_.empty())
             xff_.append(", ");
-        xff_.append(ci.peer.ip());
+        xff_.append(ci->peer.ip());
     }
     if (!xff_.empty())
         out.headers.push_back(HttpHeader{"X-Forwarded-For", xff_});

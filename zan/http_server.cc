@@ -344,11 +344,11 @@ void HttpServer::refused(SessionId s)
 // this Worker still holds for that NetWorker (when it falls behind).
 size_t HttpServer::unsent(SessionId s) const
 {
-    SessionSlot* ss = rt_.live_session(s);
-    if (!ss || !rt_.worker)
+    SessionSlot* ss = rt().live_session(s);
+    if (!ss || !rt().worker)
         return 0;
     int64_t n = atomic_load(&ss->out_bytes);
-    return (n > 0 ? static_cast<size_t>(n) : 0) + rt_.worker->queued(s);
+    return (n > 0 ? static_cast<size_t>(n) : 0) + rt().worker->queued(s);
 }
 
 // GET or HEAD of metrics_path: the figures of every process, taken now.
