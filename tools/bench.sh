@@ -206,9 +206,9 @@ NGINX_ACCESS_FORMAT="log_format zan '\$remote_addr - \$remote_user [\$time_local
                    '\$status \$body_bytes_sent \"\$http_referer\" \"\$http_user_agent\" \$request_time';"
 # The reverse proxy of scenario i: HTTP/1.1 to the upstream over kept-alive
 # connections (at least as many idle ones kept as the client has
-# connections, none closed after a count of requests or a pause), the
-# client's header fields passed on, Connection cleared, as zan-httpd
-# --proxy does.
+# connections, none closed after a count of requests or a pause), and the
+# header fields zan-httpd --proxy writes, so both send the same bytes: the
+# client's Host, X-Forwarded-For/-Proto/-Host and Via upstream, Via back.
 nginx_proxy() {  # nginx_proxy HOST:PORT: the upstream block and location of i
   NGINX_UPSTREAM="upstream up {
         server $1;
@@ -220,6 +220,12 @@ nginx_proxy() {  # nginx_proxy HOST:PORT: the upstream block and location of i
             proxy_pass http://up;
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$http_host;
+            proxy_set_header Via \"1.1 nginx\";
+            add_header Via \"1.1 nginx\";
         }"
 }
 nginx_conf() {  # nginx_conf WORKERS PORT [NAME [ACCESS_LOG [UPSTREAM]]]: writes DIR/NAME.conf
@@ -572,8 +578,8 @@ if want i; then  # reverse proxy: 1 + 1 pinned, in front of one upstream on the 
     for s in zan nginx; do eval "p=\${PID_$s:-}; q=\${PORT_$s:-}"; [ -n "$p" ] && { http_ok "$q" || stop "$s"; }; done
     UPSTREAM=nginxup
     [ $HAVE_WRK = 1 ] && scenario i-proxy-1+1-pinned-c50 wrk "zan nginx" -c50
-    scenario i-proxy-5k-1+1-pinned zb "zan nginx" --http --rate 5000 --connections 50
-    scenario i-proxy-10k-1+1-pinned zb "zan nginx" --http --rate 10000 --connections 50
+    scenario i-proxy-2k-1+1-pinned zb "zan nginx" --http --rate 2000 --connections 50
+    scenario i-proxy-6k-1+1-pinned zb "zan nginx" --http --rate 6000 --connections 50
     UPSTREAM=""
     stop zan; stop nginx
   else
