@@ -22,7 +22,7 @@ LAYERS='
 5 http_chars http_message http_parser http_parser_body http_parser_load
 5 http_parser_response http_request
 5 http_response http_server http_server_access access_log
-5 http_client
+5 http_client http_proxy
 9 zan
 '
 # " fd=0 sys=0 ... " for a lookup without a process per include.

@@ -4,7 +4,9 @@
 // types, 404/403, path traversal refused, repeated slashes merged,
 // Last-Modified and the preconditions of RFC 9110 section 13 (304/412),
 // single byte ranges for GET (206/416), bodies sent with sendfile(2) by
-// the NetWorker. Prints "listening on H:P" when ready.
+// the NetWorker. With --proxy HOST:PORT it is a reverse proxy to that
+// upstream server instead (HttpProxy, one per Worker). Prints "listening
+// on H:P" when ready.
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -15,12 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "tools/httpd_paths.h"
 #include "tools/server_options.h"
+#include "zan/http_proxy.h"
 #include "zan/http_server.h"
 
 using zan_httpd::encode_path;
@@ -38,7 +42,8 @@ static void usage()
             "                 [--log-level L] [--keepalive-timeout MS] [--header-timeout MS]\n"
             "                 [--send-timeout MS] [--hop-yield N] [--net-worker-slice US]\n"
             "                 [--upgrade-timeout S] [--metrics-path PATH] [--cpu-affinity]\n"
-            "                 [--daemonize]\n");
+            "                 [--proxy HOST:PORT] [--proxy-timeout MS]\n"
+            "                 [--client-max-body-size N] [--daemonize]\n");
     exit(2);
 }
 
@@ -207,9 +212,33 @@ struct Args {
     int port = 9501;
     std::string root;  // real path; empty: the hello server
     bool static_files = false;
+    std::string proxy_host;  // empty: no proxy
+    uint16_t proxy_port = 0;
+    zan::HttpProxyOptions proxy;
     zan::ServerConfig cfg;
     zan::HttpConfig hc;
 };
+
+// HOST:PORT, or [V6]:PORT; exits 2 when it is not that.
+static void parse_upstream(const std::string& v, std::string* host, uint16_t* port)
+{
+    size_t colon = v.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == v.size()) {
+        fprintf(stderr, "zan-httpd: --proxy %s: expected HOST:PORT\n", v.c_str());
+        exit(2);
+    }
+    std::string h = v.substr(0, colon);
+    if (h.size() > 2 && h.front() == '[' && h.back() == ']')
+        h = h.substr(1, h.size() - 2);
+    char* end = nullptr;
+    long p = strtol(v.c_str() + colon + 1, &end, 10);
+    if (*end != '\0' || p < 1 || p > 65535) {
+        fprintf(stderr, "zan-httpd: --proxy %s: bad port\n", v.c_str());
+        exit(2);
+    }
+    *host = h;
+    *port = static_cast<uint16_t>(p);
+}
 
 // Exits 2 on bad usage, 1 when --root cannot be resolved.
 static Args parse_args(int argc, char** argv)
@@ -238,8 +267,22 @@ static Args parse_args(int argc, char** argv)
         else if (a == "--header-timeout") r.hc.header_timeout_ms = number(0, INT_MAX);
         else if (a == "--metrics-path" && !v.empty() && v[0] == '/') r.hc.metrics_path = v;
         else if (a == "--access-log") r.hc.access_log = v;
+        else if (a == "--proxy") parse_upstream(v, &r.proxy_host, &r.proxy_port);
+        else if (a == "--proxy-timeout") r.proxy.timeout_ms = number(0, INT_MAX);
+        else if (a == "--client-max-body-size")
+            r.hc.limits.max_body = static_cast<size_t>(
+                zan_tools::number_or_usage("zan-httpd", a, v, 0, LONG_MAX, usage));
         else usage();
     }
+    if (!r.root.empty() && !r.proxy_host.empty()) {
+        fprintf(stderr, "zan-httpd: --root and --proxy exclude each other\n");
+        exit(2);
+    }
+    // A relayed reply leaves in pieces as the upstream sends them (and
+    // pipelined replies one by one): without TCP_NODELAY a piece after a
+    // small one would wait for the client's delayed ACK, 40 ms.
+    if (!r.proxy_host.empty())
+        r.cfg.open_tcp_nodelay = true;
     r.static_files = !r.root.empty();
     if (r.static_files) {
         char real[PATH_MAX];
@@ -268,7 +311,25 @@ int main(int argc, char** argv)
         ssize_t n = write(1, line.data(), line.size());
         (void)n;
     });
-    srv.on_request([&](zan::HttpServer&, zan::HttpRequest& req, zan::HttpResponse& resp) {
+    // The proxy of this Worker, made after fork on its loop.
+    std::unique_ptr<zan::HttpProxy> proxy;
+    if (!args.proxy_host.empty()) {
+        srv.on_worker_start([&](zan::TcpServer& s, int) {
+            if (s.loop())
+                proxy = std::make_unique<zan::HttpProxy>(*s.loop(), args.proxy_host, args.proxy_port,
+                                                         args.proxy);
+        });
+        srv.on_worker_stop([&](zan::TcpServer&, int) { proxy.reset(); });
+        srv.on_close([&](zan::TcpServer&, zan::SessionId s) {
+            if (proxy)
+                proxy->closed(s);
+        });
+    }
+    srv.on_request([&](zan::HttpServer& s, zan::HttpRequest& req, zan::HttpResponse& resp) {
+        if (proxy) {
+            proxy->forward(s, req, resp);
+            return;
+        }
         if (static_files) {
             serve_file(root, req, resp);
             return;

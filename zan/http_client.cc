@@ -23,6 +23,7 @@ struct HttpClient::Call {
     bool retried = false;
     DoneCallback done;
     BodyCallback body;
+    HeadCallback head;
     Conn* conn = nullptr;  // the connection carrying it, if any
     EventLoop::TimerId header_timer = 0;
     EventLoop::TimerId total_timer = 0;
@@ -37,6 +38,7 @@ struct HttpClient::Conn {
     bool connected = false;
     bool reused = false;    // it carried a response before this call
     bool got_byte = false;  // a byte of the current response arrived
+    bool head_done = false; // the head callback ran for the current response
     std::string chunk;      // streamed body bytes not yet delivered
 
     Conn(Pool* p, EventLoop& loop, const HttpLimits& lim)
@@ -110,7 +112,7 @@ HttpClient::Pool& HttpClient::pool_for(const std::string& host, uint16_t port)
 }
 
 HttpClient::RequestId HttpClient::request(std::string_view host, uint16_t port, HttpClientRequest req,
-                                          DoneCallback done, BodyCallback body)
+                                          DoneCallback done, BodyCallback body, HeadCallback head)
 {
     Pool& p = pool_for(std::string(host), port);
     auto call = std::make_unique<Call>();
@@ -121,6 +123,8 @@ HttpClient::RequestId HttpClient::request(std::string_view host, uint16_t port, 
     c->idempotent = idempotent(req.method);
     c->done = std::move(done);
     c->body = std::move(body);
+    if (c->body)
+        c->head = std::move(head);
 
     std::string& w = c->wire;
     w.reserve(64 + req.target.size() + req.body.size());
@@ -161,6 +165,17 @@ bool HttpClient::cancel(RequestId id)
     return true;
 }
 
+bool HttpClient::set_reading(RequestId id, bool on)
+{
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return false;
+    if (Conn* c = it->second->conn) {
+        c->tcp.set_reading(on);
+        c->tcp.set_read_timeout(on ? opts_.read_timeout_ms : 0);
+    }
+    return true;
+}
+
 // Takes the call off its connection (closing it) or out of the queue,
 // and stops its timers.
 void HttpClient::detach(Call* call)
@@ -186,6 +201,7 @@ void HttpClient::pump(Pool& p)
         if (!p.idle.empty()) {
             c = p.idle.back();
             p.idle.pop_back();
+            if (opts_.idle_timeout_ms > 0) c->tcp.set_idle_timeout(0);
         } else if (p.conns.size() < opts_.max_connections) {
             c = open(p, &why);
         } else {
@@ -242,7 +258,9 @@ void HttpClient::start(Pool&, Conn* c, Call* call)
     c->call = call;
     call->conn = c;
     c->got_byte = false;
+    c->head_done = false;
     c->chunk.clear();
+    if (opts_.read_timeout_ms > 0) c->tcp.set_read_timeout(opts_.read_timeout_ms);
     c->parser.reset();
     c->parser.response_to(call->method);
     if (call->body)
@@ -275,6 +293,19 @@ void HttpClient::on_data(Conn* c)
         if (call->header_timer && c->parser.headers_complete()) {
             loop_.cancel(call->header_timer);
             call->header_timer = 0;
+        }
+        if (call->head && !c->head_done && c->parser.headers_complete()) {
+            c->head_done = true;
+            HttpClientResponse head;
+            head.status = c->parser.status();
+            head.reason = c->parser.reason();
+            head.headers = std::move(c->parser.request().headers);
+            RequestId id = call->id;
+            std::weak_ptr<bool> alive = alive_;
+            HeadCallback cb = std::move(call->head);  // runs once; the call may be cancelled in it
+            cb(head);
+            auto a = alive.lock();
+            if (!a || !*a || !calls_.count(id)) return;  // destroyed or cancelled
         }
         if (!c->chunk.empty()) {
             RequestId id = call->id;
@@ -311,6 +342,10 @@ void HttpClient::on_close(Conn* c, int err, const std::string& why)
     Pool& p = *c->pool;
     if (!call) {  // an idle connection the server closed
         drop(c);
+        return;
+    }
+    if (err == ETIMEDOUT && c->connected) {
+        fail(call, HttpClientError::kReadTimeout, why);
         return;
     }
     if (c->got_byte) {
@@ -362,6 +397,8 @@ void HttpClient::release(Conn* c, bool reusable)
     Pool& p = *c->pool;
     if (reusable && p.idle.size() < opts_.max_idle) {
         c->reused = true;
+        if (opts_.read_timeout_ms > 0) c->tcp.set_read_timeout(0);
+        if (opts_.idle_timeout_ms > 0) c->tcp.set_idle_timeout(opts_.idle_timeout_ms);
         p.idle.push_back(c);
     } else {
         drop(c);

@@ -40,6 +40,7 @@ enum class HttpClientError {
     kTotalTimeout,    // no complete response within the total timeout
     kBadResponse,     // the response broke HTTP/1.1 (or a limit)
     kClosed,          // the connection ended before the response was complete
+    kReadTimeout,     // no byte of the response for read_timeout_ms
 };
 
 // What a request is sent as. The client writes the request line, Host
@@ -74,6 +75,8 @@ struct HttpClientOptions {
     long long header_timeout_ms = 0;  // from sending until the header section ends
     long long total_timeout_ms = 0;   // from request() until the response is complete
     size_t max_body = 64u << 20;      // whole bodies only; a streamed body has no limit
+    long long read_timeout_ms = 0;    // longest wait for the next byte once sent (0 = none)
+    long long idle_timeout_ms = 0;    // an idle pooled connection is closed after this (0 = never)
 };
 
 class HttpClient {
@@ -83,6 +86,10 @@ public:
     using DoneCallback = std::function<void(HttpClientResponse& res)>;
     // Streamed body bytes, in order, before the DoneCallback.
     using BodyCallback = std::function<void(std::string_view chunk)>;
+    // The status line and header fields of a streamed response, once its
+    // header section is in and before any body byte; res.headers are
+    // moved here (the DoneCallback then gets none).
+    using HeadCallback = std::function<void(HttpClientResponse& head)>;
 
     explicit HttpClient(EventLoop& loop, const HttpClientOptions& opts = HttpClientOptions());
     ~HttpClient();
@@ -90,13 +97,18 @@ public:
     HttpClient& operator=(const HttpClient&) = delete;
 
     // Queues a request to host:port (a numeric address or an /etc/hosts
-    // name). With a body callback the body is streamed to it. Returns an
-    // id for cancel(), never 0; the outcome comes from the loop.
+    // name). With a body callback the body is streamed to it, after the
+    // head callback (if any). Returns an id for cancel(), never 0; the
+    // outcome comes from the loop.
     RequestId request(std::string_view host, uint16_t port, HttpClientRequest req, DoneCallback done,
-                      BodyCallback body = nullptr);
+                      BodyCallback body = nullptr, HeadCallback head = nullptr);
     // Drops a request that has not completed, without calling its
     // callbacks; the connection it used is closed. False if unknown.
     bool cancel(RequestId id);
+    // Stops or resumes reading the response of a request in flight (flow
+    // control for a streamed body whose consumer is slower). Stopped, the
+    // read timeout does not run. False if unknown.
+    bool set_reading(RequestId id, bool on);
 
     // Requests waiting or in flight, and open connections (busy or idle).
     size_t pending() const { return calls_.size(); }

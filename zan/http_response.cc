@@ -235,7 +235,7 @@ bool HttpResponse::write(std::string_view data)
         return false;
     std::string h;
     if (!headers_sent_)
-        h = std::string(head(-1));  // a copy: the chunk size line is appended below
+        h = std::string(head(content_length_));  // a copy: the chunk size line is appended below
     if (head_only_ || data.empty())
         return h.empty() ? true : send(h, std::string_view(), false);
     if (!chunked_)
@@ -255,7 +255,7 @@ bool HttpResponse::end(std::string_view body)
     if (!srv_ || finished_)
         return false;
     if (!headers_sent_) {
-        std::string_view h = head(static_cast<long long>(body.size()));
+        std::string_view h = head(content_length_ >= 0 ? content_length_ : static_cast<long long>(body.size()));
         return send(h, head_only_ ? std::string_view() : body, true);
     }
     if (head_only_)
@@ -292,6 +292,33 @@ bool HttpResponse::sendfile(const std::string& path, uint64_t offset, uint64_t l
     return ok;
 }
 
+bool HttpResponse::set_content_length(uint64_t length)
+{
+    if (!srv_ || finished_ || headers_sent_)
+        return false;
+    content_length_ = static_cast<long long>(length);
+    return true;
+}
+
+bool HttpResponse::abort()
+{
+    if (!srv_ || finished_)
+        return false;
+    finished_ = true;
+    keep_alive_ = false;
+    if (!headers_sent_)
+        status_ = 502;  // for the access log: nothing was sent
+    srv_->refused(session_);
+    if (srv_->access_)
+        srv_->log_response(*this);
+    return true;
+}
+
+size_t HttpResponse::unsent() const
+{
+    return srv_ ? srv_->unsent(session_) : 0;
+}
+
 void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
 {
     srv_ = srv;
@@ -302,6 +329,7 @@ void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
     nfields_ = 0;  // the entries keep their capacity
     minor_ = 1;
     head_only_ = chunked_ = headers_sent_ = finished_ = false;
+    content_length_ = -1;
     keep_alive_ = true;
     req_ = nullptr;
     line_ = std::string_view();
@@ -325,13 +353,14 @@ HttpResponse& HttpResponse::operator=(HttpResponse&& o) noexcept
     session_ = o.session_;
     seq_ = o.seq_;
     status_ = o.status_;
-    reason_ = std::move(o.reason_);
-    fields_ = std::move(o.fields_);
+    reason_.swap(o.reason_);
+    fields_.swap(o.fields_);  // both keep capacity: o's entries past nfields_ are spares
     nfields_ = o.nfields_;
     minor_ = o.minor_;
     head_only_ = o.head_only_;
     keep_alive_ = o.keep_alive_;
     chunked_ = o.chunked_;
+    content_length_ = o.content_length_;
     headers_sent_ = o.headers_sent_;
     finished_ = o.finished_;
     req_ = nullptr;

@@ -67,6 +67,21 @@ public:
     // Sends length bytes of path from offset as the body (Content-Length
     // is set) and finishes the response. False if the file cannot be read.
     bool sendfile(const std::string& path, uint64_t offset, uint64_t length);
+    // Announces the body length before the headers go out: write() then
+    // sends the body as it is (no chunking, Content-Length: length) and
+    // end() finishes it; the caller sends exactly length bytes (none
+    // after HEAD). False once the headers are sent.
+    bool set_content_length(uint64_t length);
+    // Closes the connection without finishing the response, after what
+    // was already sent: the client sees a body cut short, never one
+    // passed as complete. For a reply that cannot be finished (its
+    // source failed mid-body). False when empty or finished.
+    bool abort();
+    // Reply bytes queued for this response's connection and not yet
+    // written to the socket (0 once the connection is gone): a producer
+    // of a long body waits while this is high, as write() fails once
+    // ServerConfig::buffer_output_size is reached.
+    size_t unsent() const;
 
     bool headers_sent() const { return headers_sent_; }
     bool finished() const { return finished_; }
@@ -104,6 +119,7 @@ private:
     bool head_only_ = false;   // HEAD request: no body bytes
     bool keep_alive_ = true;
     bool chunked_ = false;
+    long long content_length_ = -1;  // set_content_length(), or -1
     bool headers_sent_ = false;
     bool finished_ = false;
     // For the access log: the request (while on_request runs) and its

@@ -340,6 +340,17 @@ void HttpServer::refused(SessionId s)
     rt_.worker->close(s);
 }
 
+// The bytes the NetWorker holds for s and has not written yet, plus what
+// this Worker still holds for that NetWorker (when it falls behind).
+size_t HttpServer::unsent(SessionId s) const
+{
+    SessionSlot* ss = rt_.live_session(s);
+    if (!ss || !rt_.worker)
+        return 0;
+    int64_t n = atomic_load(&ss->out_bytes);
+    return (n > 0 ? static_cast<size_t>(n) : 0) + rt_.worker->queued(s);
+}
+
 // GET or HEAD of metrics_path: the figures of every process, taken now.
 // Anything else there is 405.
 void HttpServer::serve_metrics(HttpRequest& req, HttpResponse& resp)

@@ -73,6 +73,7 @@ private:
     bool reply_file(SessionId s, const std::string& path, uint64_t offset, uint64_t length,
                     int flags);
     void refused(SessionId s);
+    size_t unsent(SessionId s) const;
     void count_status(int status);
     void serve_metrics(HttpRequest& req, HttpResponse& resp);
 

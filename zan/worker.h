@@ -36,6 +36,9 @@ public:
     // Queues a file region; the NetWorker sends it with sendfile(2).
     bool sendfile(SessionId s, const std::string& path, uint64_t offset, uint64_t length, int flags);
     bool close(SessionId s);
+    // Reply bytes this Worker holds for the NetWorker of s, not yet taken
+    // (shared by that NetWorker's sessions).
+    size_t queued(SessionId s) const;
     bool bind(SessionId s, uint64_t uid);
     TaskId task(std::string_view data, int dst);
     bool taskwait(std::string_view data, int timeout_ms, std::string* result, int dst);

@@ -73,6 +73,12 @@ bool Worker::close(SessionId s)
     return true;
 }
 
+size_t Worker::queued(SessionId s) const
+{
+    int k = session_net(s);
+    return k < rt_.N() ? chans_[static_cast<size_t>(k)]->pending() : 0;
+}
+
 bool Worker::bind(SessionId s, uint64_t uid)
 {
     int k = session_net(s);

@@ -9,6 +9,7 @@
 #include "zan/fd.h"
 #include "zan/hosts_resolver.h"
 #include "zan/http_client.h"
+#include "zan/http_proxy.h"
 #include "zan/http_parser.h"
 #include "zan/http_request.h"
 #include "zan/http_response.h"

@@ -1,0 +1,355 @@
+#include "zan/http_proxy.h"
+
+#include <stdlib.h>
+
+#include <utility>
+
+#include "zan/http_server.h"
+
+namespace zan {
+
+// One request in flight: the kept response and what relays into it.
+struct HttpProxy::Exchange {
+    Exchange* prev = nullptr;  // the list of exchanges in flight
+    Exchange* next = nullptr;
+    HttpClient::RequestId id = 0;
+    SessionId session = 0;
+    HttpResponse resp;
+    std::string gather;      // the first body bytes, sent with the head
+    bool head = false;       // the upstream's header section arrived
+    bool ended = false;      // resp is finished (a body-less status, or failed)
+    bool paused = false;     // upstream reading stopped for a slow client
+    EventLoop::TimerId wait = 0;
+};
+
+// Body bytes held back to go out in one frame with the head (a small
+// reply then costs one message to the NetWorker).
+static const size_t kGather = 16u << 10;
+
+static bool iequals(std::string_view a, std::string_view b)
+{
+    if (a.size() != b.size())
+        return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = static_cast<char>(y - 'A' + 'a');
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+// The hop-by-hop fields of RFC 9110 7.6.1 (and the pre-standard
+// Keep-Alive and Proxy-Connection), by length first.
+static bool fixed_hop_by_hop(std::string_view n)
+{
+    switch (n.size()) {
+    case 2: return iequals(n, "te");
+    case 7: return iequals(n, "trailer") || iequals(n, "upgrade");
+    case 10: return iequals(n, "connection") || iequals(n, "keep-alive");
+    case 16: return iequals(n, "proxy-connection");
+    case 17: return iequals(n, "transfer-encoding");
+    case 18: return iequals(n, "proxy-authenticate");
+    case 19: return iequals(n, "proxy-authorization");
+    default: return false;
+    }
+}
+
+HttpProxy::HttpProxy(EventLoop& loop, std::string host, uint16_t port, const HttpProxyOptions& opts)
+    : loop_(loop), host_(std::move(host)), port_(port), opts_(opts), client_(loop, [&opts] {
+          HttpClientOptions c;
+          c.max_connections = opts.max_connections;
+          c.max_idle = opts.max_idle;
+          c.connect_timeout_ms = opts.timeout_ms;
+          c.read_timeout_ms = opts.timeout_ms;
+          c.idle_timeout_ms = opts.idle_timeout_ms;
+          return c;
+      }())
+{
+}
+
+HttpProxy::~HttpProxy()
+{
+    for (Exchange* ex = head_; ex; ex = ex->next) {
+        if (ex->wait)
+            loop_.cancel(ex->wait);
+        if (ex->id)
+            client_.cancel(ex->id);
+        ex->resp.abort();
+    }
+}
+
+// The names the Connection fields of a message list (its own hop-by-hop
+// fields), parsed once per message; they point into headers.
+void HttpProxy::parse_connection(const std::vector<HttpHeader>& headers)
+{
+    conn_tokens_.clear();
+    for (const HttpHeader& h : headers) {
+        if (!iequals(h.name, "connection"))
+            continue;
+        std::string_view v = h.value;
+        while (!v.empty()) {
+            size_t comma = v.find(',');
+            std::string_view t = v.substr(0, comma);
+            while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
+                t.remove_prefix(1);
+            while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
+                t.remove_suffix(1);
+            if (!t.empty())
+                conn_tokens_.push_back(t);
+            if (comma == std::string_view::npos)
+                break;
+            v.remove_prefix(comma + 1);
+        }
+    }
+}
+
+// Every name is checked against the fixed list and then against the
+// Connection tokens, whatever its length.
+bool HttpProxy::hop_by_hop(std::string_view name) const
+{
+    if (fixed_hop_by_hop(name))
+        return true;
+    for (std::string_view t : conn_tokens_)
+        if (iequals(name, t))
+            return true;
+    return false;
+}
+
+void HttpProxy::forward(HttpServer& srv, HttpRequest& req, HttpResponse& resp)
+{
+    Exchange* ex;
+    if (free_.empty()) {
+        all_.push_back(std::make_unique<Exchange>());
+        ex = all_.back().get();
+    } else {
+        ex = free_.back();
+        free_.pop_back();
+    }
+    ex->session = resp.session();
+    ex->resp = std::move(resp);
+    ex->head = ex->ended = ex->paused = false;
+    ex->prev = nullptr;
+    ex->next = head_;
+    if (head_)
+        head_->prev = ex;
+    head_ = ex;
+    ++active_;
+
+    HttpClientRequest out;
+    out.method = req.method;
+    out.target = req.target;
+    out.body = std::move(req.body);
+    out.headers.reserve(req.headers.size() + 4);
+    parse_connection(req.headers);
+    xff_.clear();
+    const std::string* host = nullptr;
+    for (const HttpHeader& h : req.headers) {
+        std::string_view n = h.name;
+        if (hop_by_hop(n))
+            continue;
+        switch (n.size()) {
+        case 4:
+            if (iequals(n, "host"))
+                host = &h.value;
+            break;
+        case 6:
+            if (iequals(n, "expect"))  // the body is all here: 100-continue was answered
+                continue;
+            break;
+        case 15:
+            if (iequals(n, "x-forwarded-for")) {
+                if (!xff_.empty())
+                    xff_.append(", ");
+                xff_.append(h.value);
+                continue;
+            }
+            break;
+        case 16:
+            if (iequals(n, "x-forwarded-host"))
+                continue;
+            break;
+        case 17:
+            if (iequals(n, "x-forwarded-proto"))
+                continue;
+            break;
+        default:
+            break;
+        }
+        out.headers.push_back(h);
+    }
+    ClientInfo ci;
+    if (srv.client_info(ex->session, &ci)) {
+        if (!xff_.empty())
+            xff_.append(", ");
+        xff_.append(ci.peer.ip());
+    }
+    if (!xff_.empty())
+        out.headers.push_back(HttpHeader{"X-Forwarded-For", xff_});
+    out.headers.push_back(HttpHeader{"X-Forwarded-Proto", "http"});
+    if (host)
+        out.headers.push_back(HttpHeader{"X-Forwarded-Host", *host});
+    out.headers.push_back(HttpHeader{"Via", opts_.via});
+
+    ex->id = client_.request(
+        host_, port_, std::move(out), [this, ex](HttpClientResponse& r) { on_done(ex, r); },
+        [this, ex](std::string_view chunk) { on_body(ex, chunk); },
+        [this, ex](HttpClientResponse& h) { on_head(ex, h); });
+}
+
+void HttpProxy::on_head(Exchange* ex, HttpClientResponse& h)
+{
+    ex->head = true;
+    HttpResponse& r = ex->resp;
+    r.set_status(h.status, h.reason);
+    parse_connection(h.headers);
+    long long length = -1;
+    bool chunked = false;
+    for (const HttpHeader& f : h.headers) {
+        std::string_view n = f.name;
+        if (hop_by_hop(n)) {
+            if (n.size() == 17)  // Transfer-Encoding
+                chunked = true;
+            continue;
+        }
+        switch (n.size()) {
+        case 4:
+            if (iequals(n, "date"))  // the server writes its own Date and Server
+                continue;
+            break;
+        case 6:
+            if (iequals(n, "server"))
+                continue;
+            break;
+        case 14:
+            if (iequals(n, "content-length")) {
+                length = strtoll(f.value.c_str(), nullptr, 10);
+                continue;
+            }
+            break;
+        default:
+            break;
+        }
+        r.add_header(n, f.value);
+    }
+    r.add_header("Via", opts_.via);
+    if (h.status == 204 || h.status == 304 || h.status < 200) {
+        ex->ended = true;
+        if (!r.end())
+            fail(ex);
+        return;
+    }
+    if (length >= 0 && !chunked)
+        r.set_content_length(static_cast<uint64_t>(length));
+}
+
+void HttpProxy::on_body(Exchange* ex, std::string_view chunk)
+{
+    if (ex->ended)
+        return;
+    if (!ex->resp.headers_sent() && ex->gather.size() + chunk.size() < kGather) {
+        ex->gather.append(chunk.data(), chunk.size());
+        return;
+    }
+    if (!ex->gather.empty()) {
+        if (!write(ex, ex->gather))
+            return;
+        ex->gather.clear();
+    }
+    write(ex, chunk);
+}
+
+// One piece of the body to the client, pausing the upstream while the
+// client is behind. False after failing the exchange.
+bool HttpProxy::write(Exchange* ex, std::string_view data)
+{
+    if (!ex->resp.write(data)) {
+        fail(ex);
+        return false;
+    }
+    if (!ex->paused && ex->resp.unsent() > opts_.max_unsent) {
+        ex->paused = true;
+        client_.set_reading(ex->id, false);
+        check_unsent(ex);
+    }
+    return true;
+}
+
+// Nothing tells a Worker that a connection's output drained: look again
+// shortly, and resume when half of max_unsent is left.
+void HttpProxy::check_unsent(Exchange* ex)
+{
+    ex->wait = loop_.run_after(2, [this, ex] {
+        ex->wait = 0;
+        if (ex->resp.unsent() > opts_.max_unsent / 2) {
+            check_unsent(ex);
+            return;
+        }
+        ex->paused = false;
+        client_.set_reading(ex->id, true);
+    });
+}
+
+void HttpProxy::on_done(Exchange* ex, HttpClientResponse& res)
+{
+    ex->id = 0;
+    HttpResponse& r = ex->resp;
+    if (ex->ended) {
+    } else if (res.ok()) {
+        r.end(ex->gather);
+    } else if (!ex->head) {
+        bool timeout = res.error == HttpClientError::kConnectTimeout ||
+                       res.error == HttpClientError::kHeaderTimeout ||
+                       res.error == HttpClientError::kTotalTimeout ||
+                       res.error == HttpClientError::kReadTimeout;
+        r.set_status(timeout ? 504 : 502);
+        r.set_header("Content-Type", "text/plain");
+        r.end(timeout ? "504 Gateway Timeout\n" : "502 Bad Gateway\n");
+    } else {
+        r.abort();  // the body was cut short (or broke): the client must see it
+    }
+    release(ex);
+}
+
+// The client is gone (or would get a hole): stop the upstream request.
+void HttpProxy::fail(Exchange* ex)
+{
+    if (ex->id)
+        client_.cancel(ex->id);
+    ex->id = 0;
+    ex->resp.abort();
+    release(ex);
+}
+
+void HttpProxy::release(Exchange* ex)
+{
+    if (ex->wait)
+        loop_.cancel(ex->wait);
+    ex->wait = 0;
+    ex->gather.clear();
+    if (ex->prev)
+        ex->prev->next = ex->next;
+    else
+        head_ = ex->next;
+    if (ex->next)
+        ex->next->prev = ex->prev;
+    ex->prev = ex->next = nullptr;
+    --active_;
+    free_.push_back(ex);
+}
+
+void HttpProxy::closed(SessionId s)
+{
+    Exchange* ex = head_;
+    while (ex) {
+        Exchange* next = ex->next;
+        if (ex->session == s)
+            fail(ex);
+        ex = next;
+    }
+}
+
+}  // namespace zan
