@@ -30,7 +30,7 @@ LIB_OBJS  := $(patsubst %.cc,$(B)/%.o,$(LIB_SRCS))
 TOOL_SRCS := $(sort $(wildcard tools/*.cc))
 TOOLS     := $(patsubst tools/%.cc,$(B)/tools/%,$(TOOL_SRCS))
 # The test binary: every t/*.cc but the programs of their own.
-TEST_SRCS := $(sort $(filter-out t/example_echo.cc t/example_tcp_client.cc t/example_http_client.cc t/static_link.cc,$(wildcard t/*.cc)))
+TEST_SRCS := $(sort $(filter-out t/example_echo.cc t/example_tcp_client.cc t/example_http_client.cc t/example_http_proxy.cc t/static_link.cc,$(wildcard t/*.cc)))
 TEST_OBJS := $(patsubst %.cc,$(B)/%.o,$(TEST_SRCS))
 HEADERS   := $(sort $(wildcard zan/*.h))
 MANPAGES  := $(sort $(wildcard man/*.[137]))
@@ -88,7 +88,7 @@ endif
 VALGRIND_TIME_SCALE ?= 10
 TEST_LIMIT_S = $(shell awk 'BEGIN { printf "%d", 1200 * $(1) }')
 test: prereqs
-	@$(MAKE) --no-print-directory -j$(JOBS) all $(B)/t/zan_test $(B)/t/example_echo $(B)/t/example_tcp_client $(B)/t/example_http_client
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(B)/t/zan_test $(B)/t/example_echo $(B)/t/example_tcp_client $(B)/t/example_http_client $(B)/t/example_http_proxy
 	ZAN_TEST_TIME_SCALE=$(TEST_TIME_SCALE) timeout -k 10 $(call TEST_LIMIT_S,$(TEST_TIME_SCALE)) $(B)/t/zan_test
 
 check: test
@@ -123,11 +123,12 @@ valgrind: $(B)/t/zan_test
 	@sh t/prereqs.sh valgrind
 	ZAN_TEST_TIME_SCALE=$(VALGRIND_TIME_SCALE) timeout -k 10 $(call TEST_LIMIT_S,$(VALGRIND_TIME_SCALE)) \
 	  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
-	  $(B)/t/zan_test --gtest_filter='-Server*:HttpServer*:HttpConformance.Live*:AccessLogTest*:AccessLogStart*:AccessLogLibrary*:EchodHeartbeat*:LoadBalancer*:Drain*'
+	  $(B)/t/zan_test --gtest_filter='-Server*:HttpServer*:HttpProxy*:HttpConformance.Live*:AccessLogTest*:AccessLogStart*:AccessLogLibrary*:EchodHeartbeat*:LoadBalancer*:Drain*'
 
 # The man-page examples (zan_tcp_server(3), zan_tcp_client(3),
-# zan_http_client(3)) must compile and link; the tests run the last two.
-$(B)/t/example_echo $(B)/t/example_tcp_client $(B)/t/example_http_client: $(B)/t/%: t/%.cc $(B)/libzan.a
+# zan_http_client(3), zan_http_proxy(3)) must compile and link; the
+# tests run the last three.
+$(B)/t/example_echo $(B)/t/example_tcp_client $(B)/t/example_http_client $(B)/t/example_http_proxy: $(B)/t/%: t/%.cc $(B)/libzan.a
 	@mkdir -p $(@D)
 	$(CXX) $(ZAN_CXXFLAGS) $< -o $@ $(B)/libzan.a $(ZAN_LDFLAGS)
 

@@ -496,6 +496,95 @@ TEST(HttpClient, TotalTimeoutWithHalfABody)
     EXPECT_TRUE(r.res.body.empty());
 }
 
+TEST(HttpClient, ReadTimeoutBetweenBodyBytes)
+{
+    MiniServer srv(script);
+    zan::EventLoop loop;
+    HttpClientOptions o;
+    o.read_timeout_ms = 200;  // half a body, then silence
+    HttpClient c(loop, o);
+    Result r;
+    std::string streamed;
+    long long t0 = zt::now_ms();
+    c.request("127.0.0.1", srv.port(), req("GET", "/slow"), into(&r),
+              [&](std::string_view d) { streamed.append(d.data(), d.size()); });
+    ASSERT_TRUE(run_until(loop, [&] { return r.done; }));
+    long long took = zt::now_ms() - t0;
+    EXPECT_EQ(HttpClientError::kReadTimeout, r.res.error) << r.res.error_text;
+    EXPECT_EQ("0123456789", streamed);
+    EXPECT_GE(took, 190);
+    EXPECT_LT(took, zt::scaled(2000));
+    EXPECT_EQ(0u, c.connections());
+}
+
+TEST(HttpClient, HeadCallbackBeforeTheBody)
+{
+    MiniServer srv(script);
+    zan::EventLoop loop;
+    HttpClient c(loop);
+    Result r;
+    std::string order;
+    int status = 0;
+    bool has_te = false;
+    c.request("127.0.0.1", srv.port(), req("GET", "/chunked"), into(&r),
+              [&](std::string_view d) { order += "body(" + std::string(d) + ")"; },
+              [&](HttpClientResponse& h) {
+                  order += "head;";
+                  status = h.status;
+                  has_te = h.header("Transfer-Encoding") != nullptr;
+              });
+    ASSERT_TRUE(run_until(loop, [&] { return r.done; }));
+    ASSERT_TRUE(r.res.ok()) << r.res.error_text;
+    EXPECT_EQ(200, status);
+    EXPECT_TRUE(has_te);
+    EXPECT_EQ(0u, order.find("head;body("));
+    EXPECT_NE(std::string::npos, order.find("hello"));
+    EXPECT_TRUE(r.res.headers.empty());  // moved to the head callback
+    EXPECT_EQ(1u, r.res.trailers.size());
+}
+
+TEST(HttpClient, IdleTimeoutClosesPooledConnections)
+{
+    MiniServer srv(script);
+    zan::EventLoop loop;
+    HttpClientOptions o;
+    o.idle_timeout_ms = 100;
+    HttpClient c(loop, o);
+    Result r;
+    c.request("127.0.0.1", srv.port(), req("GET", "/echo"), into(&r));
+    ASSERT_TRUE(run_until(loop, [&] { return r.done; }));
+    ASSERT_TRUE(r.res.ok()) << r.res.error_text;
+    EXPECT_EQ(1u, c.idle_connections());
+    EXPECT_TRUE(run_until(loop, [&] { return c.connections() == 0; }, 2000));
+    EXPECT_TRUE(run_until(loop, [&] { return srv.current() == 0; }, 2000));  // the server saw it close
+}
+
+TEST(HttpClient, SetReadingPausesAStreamedBody)
+{
+    MiniServer srv(script);
+    zan::EventLoop loop;
+    HttpClientOptions o;
+    o.read_timeout_ms = 100;  // does not run while reading is stopped
+    HttpClient c(loop, o);
+    Result r;
+    HttpClient::RequestId id = 0;
+    bool headed = false;
+    // Half a body, then silence: the read timeout runs only while reading.
+    id = c.request("127.0.0.1", srv.port(), req("GET", "/slow"), into(&r), [](std::string_view) {},
+                   [&](HttpClientResponse&) {
+                       headed = true;
+                       c.set_reading(id, false);
+                   });
+    ASSERT_TRUE(run_until(loop, [&] { return headed || r.done; }));
+    long long until = zt::now_ms() + 300;
+    run_until(loop, [&] { return zt::now_ms() >= until; });
+    EXPECT_FALSE(r.done);  // paused: no read timeout
+    EXPECT_TRUE(c.set_reading(id, true));
+    ASSERT_TRUE(run_until(loop, [&] { return r.done; }));
+    EXPECT_EQ(HttpClientError::kReadTimeout, r.res.error) << r.res.error_text;
+    EXPECT_FALSE(c.set_reading(id, true));  // finished: unknown
+}
+
 TEST(HttpClient, TruncatedBodiesAreErrors)
 {
     MiniServer srv(script);

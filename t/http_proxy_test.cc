@@ -213,7 +213,9 @@ TEST_F(HttpProxyTest, HopByHopFieldsStayOnTheirHop)
     ASSERT_TRUE(start());
     zt::Sock c = connect();
     zt::Reply r = get(c.get(), "/head", "GET",
+                      // Listed names as long as fixed hop-by-hop ones (7, 2, 10) and longer.
                       "Connection: X-Trace, keep-alive, X-A-Rather-Long-Custom-Field-Name\r\n"
+                      "Connection: Ab,X-Hop-Tenn\r\nAb: 4\r\nX-Hop-Tenn: 5\r\n"
                       "X-Trace: 1\r\nX-A-Rather-Long-Custom-Field-Name: 2\r\nKeep-Alive: 5\r\n"
                       "TE: trailers\r\nProxy-Authorization: Basic eDp5\r\nProxy-Connection: keep-alive\r\n"
                       "Upgrade: websocket\r\nX-Forwarded-For: 10.1.2.3\r\nX-End-To-End: 3\r\n");
@@ -221,7 +223,7 @@ TEST_F(HttpProxyTest, HopByHopFieldsStayOnTheirHop)
     const std::string& seen = r.body;  // the header section the upstream got
     for (const char* gone : {"\r\nX-Trace:", "\r\nX-A-Rather-Long-Custom-Field-Name:", "\r\nKeep-Alive:",
                              "\r\nTE:", "\r\nProxy-Authorization:", "\r\nProxy-Connection:", "\r\nUpgrade:",
-                             "\r\nConnection: X-Trace"})
+                             "\r\nConnection:", "\r\nAb:", "\r\nX-Hop-Tenn:"})
         EXPECT_EQ(std::string::npos, seen.find(gone)) << gone << " was forwarded:\n" << seen;
     EXPECT_NE(std::string::npos, seen.find("\r\nX-End-To-End: 3\r\n")) << seen;
     EXPECT_NE(std::string::npos, seen.find("\r\nVia: 1.1 zan\r\n")) << seen;
@@ -260,6 +262,8 @@ TEST_F(HttpProxyTest, HeadAnd204And304Relay)
     EXPECT_EQ("\"x\"", r.field("ETag"));
     r = get(c.get(), "/c/100", "HEAD");
     EXPECT_EQ(200, r.status);
+    EXPECT_TRUE(r.chunked);  // as GET would be, not "Content-Length: 0"
+    EXPECT_EQ(-1, r.length);
     // Nothing extra was sent: the connection still frames correctly.
     r = get(c.get(), "/n/100");
     EXPECT_EQ(200, r.status);
@@ -294,6 +298,25 @@ TEST_F(HttpProxyTest, NoDescriptorGrowthOverTenThousandRequests)
     EXPECT_LT(zt::now_ms(), deadline);
     EXPECT_TRUE(eventually([&] { return zt::open_fds(worker) <= fds; })) << zt::open_fds(worker) << " > " << fds;
     EXPECT_EQ("", stop_and_check());
+}
+
+// The program of zan_http_proxy(3)'s EXAMPLES relays as zan-httpd does.
+TEST(HttpProxyExample, Relays)
+{
+    zt::ProxyUpstream up;
+    zt::Proc p;
+    int port = zt::start_server(&p, {zt::build_dir() + "/t/example_http_proxy", "127.0.0.1",
+                                     std::to_string(up.port()), "0"});
+    ASSERT_GT(port, 0) << p.output();
+    zt::Sock c(zt::connect_local(port));
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(zt::send_str(c.get(), "GET /c/100000 HTTP/1.1\r\nHost: a\r\n\r\n"));
+    zt::Reply r = zt::read_reply(c.get());
+    EXPECT_EQ(200, r.status);
+    EXPECT_EQ(zt::pattern(100000), r.body);
+    EXPECT_EQ("1.1 zan", r.field("Via"));
+    c.reset();
+    EXPECT_EQ("", zt::stop_and_check(&p));
 }
 
 }  // namespace

@@ -97,24 +97,27 @@ size_t HttpClient::idle_connections() const
     return n;
 }
 
-HttpClient::Pool& HttpClient::pool_for(const std::string& host, uint16_t port)
+HttpClient::Pool& HttpClient::pool_for(std::string_view host, uint16_t port)
 {
-    std::string key = host + ":" + std::to_string(port);
+    if (last_pool_ && last_pool_->port == port && last_pool_->host == host)
+        return *last_pool_;  // no key to build, no map to search
+    std::string key = std::string(host) + ":" + std::to_string(port);
     std::unique_ptr<Pool>& p = pools_[key];
     if (!p) {
         p = std::make_unique<Pool>();
-        p->host = host;
+        p->host = std::string(host);
         p->port = port;
-        p->host_field = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+        p->host_field = host.find(':') != std::string_view::npos ? "[" + p->host + "]" : p->host;
         if (port != 80) p->host_field += ":" + std::to_string(port);
     }
+    last_pool_ = p.get();
     return *p;
 }
 
 HttpClient::RequestId HttpClient::request(std::string_view host, uint16_t port, HttpClientRequest req,
                                           DoneCallback done, BodyCallback body, HeadCallback head)
 {
-    Pool& p = pool_for(std::string(host), port);
+    Pool& p = pool_for(host, port);
     auto call = std::make_unique<Call>();
     Call* c = call.get();
     c->id = next_id_++;
@@ -127,7 +130,9 @@ HttpClient::RequestId HttpClient::request(std::string_view host, uint16_t port, 
         c->head = std::move(head);
 
     std::string& w = c->wire;
-    w.reserve(64 + req.target.size() + req.body.size());
+    size_t size = 96 + req.method.size() + req.target.size() + p.host_field.size() + req.body.size();
+    for (const HttpHeader& h : req.headers) size += h.name.size() + h.value.size() + 4;
+    w.reserve(size);  // one allocation for the whole request
     w.append(req.method).append(" ").append(req.target).append(" HTTP/1.1\r\n");
     bool has_host = false;
     for (const HttpHeader& h : req.headers) {
@@ -299,13 +304,15 @@ void HttpClient::on_data(Conn* c)
             HttpClientResponse head;
             head.status = c->parser.status();
             head.reason = c->parser.reason();
-            head.headers = std::move(c->parser.request().headers);
+            std::vector<HttpHeader>& fields = c->parser.request().headers;
+            head.headers.swap(fields);
             RequestId id = call->id;
             std::weak_ptr<bool> alive = alive_;
             HeadCallback cb = std::move(call->head);  // runs once; the call may be cancelled in it
             cb(head);
             auto a = alive.lock();
             if (!a || !*a || !calls_.count(id)) return;  // destroyed or cancelled
+            fields.swap(head.headers);  // back: the parser keeps its capacity (done gets none)
         }
         if (!c->chunk.empty()) {
             RequestId id = call->id;
@@ -382,7 +389,7 @@ void HttpClient::complete(Conn* c)
     HttpClientResponse res;
     res.status = c->parser.status();
     res.reason = c->parser.reason();
-    res.headers = std::move(m.headers);
+    if (!c->head_done) res.headers = std::move(m.headers);  // else the head callback had them
     res.trailers = std::move(m.trailers);
     res.body = std::move(m.body);
     bool reusable = !c->parser.ends_connection() && c->tcp.connected() && c->tcp.input().readable() == 0;

@@ -121,7 +121,7 @@ private:
     struct Conn;
     struct Pool;
 
-    Pool& pool_for(const std::string& host, uint16_t port);
+    Pool& pool_for(std::string_view host, uint16_t port);
     void pump(Pool& p);
     void start(Pool& p, Conn* c, Call* call);
     Conn* open(Pool& p, std::string* why);
@@ -138,6 +138,7 @@ private:
     EventLoop& loop_;
     HttpClientOptions opts_;
     std::map<std::string, std::unique_ptr<Pool>> pools_;  // by "host:port"
+    Pool* last_pool_ = nullptr;  // the last one used: most clients talk to one server
     std::map<RequestId, std::unique_ptr<Call>> calls_;
     RequestId next_id_ = 1;
     std::shared_ptr<bool> alive_;  // false once destroyed: deferred calls check it

@@ -19,6 +19,8 @@ struct HttpProxy::Exchange {
     bool head = false;       // the upstream's header section arrived
     bool ended = false;      // resp is finished (a body-less status, or failed)
     bool paused = false;     // upstream reading stopped for a slow client
+    bool is_head = false;    // a HEAD request
+    bool sized = false;      // the upstream gave the body's length
     EventLoop::TimerId wait = 0;
 };
 
@@ -131,7 +133,8 @@ void HttpProxy::forward(HttpServer& srv, HttpRequest& req, HttpResponse& resp)
     }
     ex->session = resp.session();
     ex->resp = std::move(resp);
-    ex->head = ex->ended = ex->paused = false;
+    ex->head = ex->ended = ex->paused = ex->sized = false;
+    ex->is_head = req.method == "HEAD";
     ex->prev = nullptr;
     ex->next = head_;
     if (head_)
@@ -242,8 +245,10 @@ void HttpProxy::on_head(Exchange* ex, HttpClientResponse& h)
             fail(ex);
         return;
     }
-    if (length >= 0 && !chunked)
+    if (length >= 0 && !chunked) {
+        ex->sized = true;
         r.set_content_length(static_cast<uint64_t>(length));
+    }
 }
 
 void HttpProxy::on_body(Exchange* ex, std::string_view chunk)
@@ -299,6 +304,10 @@ void HttpProxy::on_done(Exchange* ex, HttpClientResponse& res)
     HttpResponse& r = ex->resp;
     if (ex->ended) {
     } else if (res.ok()) {
+        // A whole body in hand goes with its length; but the head of a
+        // HEAD answer without one must not claim an empty body.
+        if (ex->is_head && !ex->sized && !r.headers_sent())
+            r.write(std::string_view());
         r.end(ex->gather);
     } else if (!ex->head) {
         bool timeout = res.error == HttpClientError::kConnectTimeout ||
