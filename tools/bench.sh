@@ -615,7 +615,7 @@ fi
   echo "zan $COMMIT, $DATE_START, $(uname -sr), $NCPU CPUs, load average $LOAD_START at the start" \
     "($(cut -d' ' -f1-3 /proc/loadavg) at the end); \`BENCH_REPS=$REPS BENCH_DUR=$DUR\`, medians;" \
     "$([ $HAVE_NGINX = 1 ] && "$NGINX" -v 2>&1 | sed 's/.*: //'), $([ $HAVE_WRK = 1 ] && wrk -v 2>&1 | head -n1 | awk '{print $1, $2}');" \
-    "zan HTTP server: ${ZHTTPD_DESC#"$ROOT"/};$(want i && echo " zan proxy: ${ZPROXY_DESC:-none};")" \
+    "zan HTTP server: ${ZHTTPD_DESC#"$ROOT"/};$(want i && echo " zan proxy: ${ZPROXY_DESC#"$ROOT"/};")" \
     "$(( $(date +%s) - T_START )) s."
   echo
   echo "| scenario | server | req/s | p50 µs | p99 µs | CPU µs/req | req/s ÷ nginx | CPU ÷ nginx | CPU ÷ baseline | CPU ÷ hop | client CPU % | errors | notes |"
