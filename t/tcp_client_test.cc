@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -431,6 +432,82 @@ TEST(TcpClient, ReadTimeoutReArmedByEachByte)
     EXPECT_GE(pieces, 8);
     EXPECT_EQ(closed.err, ETIMEDOUT);
     EXPECT_GE(closed.at_ms - last_byte, 150);
+}
+
+// A client that arms a read timeout as each request goes out and clears it
+// when the answer is in (as an HTTP client does per request) keeps one
+// timer for all of them; the kept timer lapses without closing anything,
+// and a timeout armed again still fires.
+TEST(TcpClient, ReadTimeoutSetAndClearedPerRequest)
+{
+    EventLoop loop;
+    Peer peer(loop, Peer::kEcho);
+    peer.serve();
+    TcpClient c(loop);
+    Closed closed;
+    int answers = 0;
+    size_t most_timers = 0, fewest_timers = 99;
+    auto ask = [&](TcpClient& cl) {
+        cl.send("q\n");
+        cl.set_read_timeout(200);
+        most_timers = std::max(most_timers, loop.timer_count());
+    };
+    c.on_connect(ask);
+    c.on_data([&](TcpClient& cl, Buffer& in) {
+        in.consume(in.readable());
+        cl.set_read_timeout(0);
+        most_timers = std::max(most_timers, loop.timer_count());
+        fewest_timers = std::min(fewest_timers, loop.timer_count());  // kept, not cancelled
+        if (++answers < 300)
+            ask(cl);
+    });
+    c.on_close(closed.cb());
+    ASSERT_TRUE(c.connect(peer.addr()));
+    ASSERT_TRUE(run_until(loop, [&] { return answers == 300 || closed.calls > 0; }));
+    EXPECT_EQ(closed.calls, 0) << closed.why;
+    EXPECT_EQ(most_timers, 1u);
+    EXPECT_EQ(fewest_timers, 1u);
+    // Idle, nothing due: past the kept timer's expiry the connection stays.
+    long long quiet_end = zt::now_ms() + 400;
+    run_until(loop, [&] { return zt::now_ms() >= quiet_end || closed.calls > 0; }, 1000);
+    EXPECT_EQ(closed.calls, 0) << closed.why;
+    EXPECT_TRUE(c.connected());
+    EXPECT_EQ(loop.timer_count(), 0u);  // it lapsed
+    long long armed = loop.now_ms();  // what the deadline counts from
+    c.set_read_timeout(100);
+    ASSERT_TRUE(run_until(loop, [&] { return closed.calls > 0; }));
+    EXPECT_EQ(closed.err, ETIMEDOUT);
+    EXPECT_GE(closed.at_ms - armed, 100);
+}
+
+// Over IPv6 too (the Connector compares the two ends of each connection
+// it makes, by family); skipped where ::1 is not configured.
+TEST(TcpClient, EchoRoundTripOverIpv6)
+{
+    zan::InetAddr a;
+    ASSERT_TRUE(zan::InetAddr::parse("::1", 0, &a));
+    std::string err;
+    zan::Fd lfd = zan::listen_tcp(a, 16, false, &err);
+    if (!lfd.valid())
+        GTEST_SKIP() << "no IPv6 loopback: " << err;
+    EventLoop loop;
+    zan::InetAddr bound = zan::local_addr(lfd.get());
+    zan::Fd served;
+    loop.watch(lfd.get(), zan::kReadable, [&](uint32_t) {
+        int fd = zan::accept_conn(lfd.get(), nullptr);
+        if (fd >= 0)
+            served.reset(fd);
+    });
+    TcpClient c(loop);
+    Closed closed;
+    bool up = false;
+    c.on_connect([&](TcpClient&) { up = true; });
+    c.on_close(closed.cb());
+    ASSERT_TRUE(c.connect(bound));
+    ASSERT_TRUE(run_until(loop, [&] { return (up && served.valid()) || closed.calls > 0; }));
+    EXPECT_EQ(closed.calls, 0) << closed.why;
+    EXPECT_EQ(c.peer().to_string(), "[::1]:" + std::to_string(bound.port()));
+    loop.unwatch(lfd.get());
 }
 
 TEST(TcpClient, HalfCloseSendsEverythingThenReadsToTheEnd)

@@ -2,19 +2,22 @@
 # tools/bench.sh - the `make bench` driver: zan against nginx, against a
 # minimal single-process epoll server (zan-baseline) and, for HTTP, against
 # the bare hop of zan's process model (zan-hopfloor) and that hop with the
-# HTTP work a conforming server cannot skip (zan-hopfloor --strict), on
+# HTTP work a conforming server cannot skip (zan-hopfloor --strict), and
+# zan-httpd --proxy against nginx proxy_pass in front of one upstream, on
 # 127.0.0.1 only.
 #
 # Usage: sh tools/bench.sh [BUILD_DIR]        (make bench passes $(B))
 # Environment:
 #   BENCH_REPS=3        interleaved repetitions per scenario (median reported)
 #   BENCH_DUR=5         seconds per run
-#   BENCH_ONLY=abcdefgh scenario letters to run (see tools/BENCH.md); l
+#   BENCH_ONLY=abcdefghi scenario letters to run (see tools/BENCH.md); l
 #                       (a with and without access logs) runs only when named
 #   BENCH_PORT=18180    first port tried; busy ports are skipped
 #   BENCH_IDLE=10000    idle connections in the memory scenario
 #   BENCH_ZAN_HTTPD     command used in place of zan-httpd, with {PORT},
 #                       {W} (Workers) and {N} (NetWorkers) substituted
+#   BENCH_ZAN_PROXY     command used in place of zan-httpd --proxy in i,
+#                       with {PORT}, {UP_HOST} and {UP_PORT} substituted
 #   BENCH_KEEP=DIR      keep configs, logs and raw outputs in DIR
 #
 # Each run is interleaved zan, nginx, baseline, hop, strict, zan, nginx, ...
@@ -25,6 +28,9 @@
 # by PID; the system nginx service is never touched. A server that dies
 # during a run is restarted: that run does not count, its row says (died).
 # Needs bash (re-executes itself under it), wrk, nginx, python3 (for g).
+# Scenario i (reverse proxy) runs an upstream server on the client's core
+# and measures the proxies' own process trees; the upstream's CPU per
+# request goes in the notes.
 # The results are one markdown table, stamped with the commit, date,
 # kernel, CPU count and load average, on stdout and in BUILD_DIR/bench-results.md.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -35,7 +41,7 @@ B=${1:-build}
 case $B in /*) ;; *) B=$ROOT/$B;; esac
 REPS=${BENCH_REPS:-3}
 DUR=${BENCH_DUR:-5}
-ONLY=${BENCH_ONLY:-abcdefgh}
+ONLY=${BENCH_ONLY:-abcdefghi}
 NEXT_PORT=${BENCH_PORT:-18180}
 IDLE_N=${BENCH_IDLE:-10000}
 WARM=1
@@ -86,6 +92,13 @@ elif [ -x "$ZHTTPD" ]; then
   ZHTTPD_DESC="$ZHTTPD"
 else
   ZHTTPD_DESC=""; log "bench: $ZHTTPD not built: zan HTTP rows are n/a"
+fi
+if [ -n "${BENCH_ZAN_PROXY:-}" ]; then
+  ZPROXY_DESC="BENCH_ZAN_PROXY=$BENCH_ZAN_PROXY"
+elif [ -x "$ZHTTPD" ] && "$ZHTTPD" --help 2>&1 | grep -q -e '--proxy'; then
+  ZPROXY_DESC="$ZHTTPD --proxy"
+else
+  ZPROXY_DESC=""; want i && log "bench: $ZHTTPD has no --proxy: the zan rows of i are n/a"
 fi
 
 # ---- settings ------------------------------------------------------------
@@ -157,11 +170,13 @@ zan_httpd_cmd() {
   fi
 }
 
-# start NAME PORT PIN(yes|no) CMD...: sets PID_<NAME> and PORT_<NAME>;
-# ready when the output has "listening on" (nginx: when the port accepts).
+# start NAME PORT PIN CMD...: sets PID_<NAME> and PORT_<NAME>; PIN is yes
+# (the servers' cpu), cli (the client's cpu: i's upstream) or no.
+# Ready when the output has "listening on" (nginx: when the port accepts).
 start() {
   local name=$1 port=$2 pin=$3 pid; shift 3
   if [ "$pin" = yes ]; then "${PIN_SRV[@]}" "$@" >"$DIR/$name.out" 2>&1 &
+  elif [ "$pin" = cli ]; then "${PIN_CLI[@]}" "$@" >"$DIR/$name.out" 2>&1 &
   else "$@" >"$DIR/$name.out" 2>&1 & fi
   pid=$!; STARTED+=("$pid")
   for _ in $(seq 150); do
@@ -189,10 +204,36 @@ stop() { local p; eval "p=\${PID_$1:-}"; [ -n "$p" ] && stop_tree "$p"; eval "PI
 # buffered as zan buffers it (64 KiB, flushed at least once a second).
 NGINX_ACCESS_FORMAT="log_format zan '\$remote_addr - \$remote_user [\$time_local] \"\$request\" '
                    '\$status \$body_bytes_sent \"\$http_referer\" \"\$http_user_agent\" \$request_time';"
-nginx_conf() {  # nginx_conf WORKERS PORT [NAME [ACCESS_LOG]]: writes DIR/NAME.conf
+# The reverse proxy of scenario i: HTTP/1.1 to the upstream over kept-alive
+# connections (at least as many idle ones kept as the client has
+# connections, none closed after a count of requests or a pause), and the
+# header fields zan-httpd --proxy writes, so both send the same bytes: the
+# client's Host, X-Forwarded-For/-Proto/-Host and Via upstream, Via back.
+nginx_proxy() {  # nginx_proxy HOST:PORT: the upstream block and location of i
+  NGINX_UPSTREAM="upstream up {
+        server $1;
+        keepalive 64;
+        keepalive_requests 1000000;
+        keepalive_timeout 300s;
+    }"
+  NGINX_LOCATION="location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$http_host;
+            proxy_set_header Via \"1.1 nginx\";
+            add_header Via \"1.1 nginx\";
+        }"
+}
+nginx_conf() {  # nginx_conf WORKERS PORT [NAME [ACCESS_LOG [UPSTREAM]]]: writes DIR/NAME.conf
   local name=${3:-nginx} access="access_log off;"
+  local NGINX_UPSTREAM="" NGINX_LOCATION="location = / { return 200 \"hello\\n\"; }"
   [ -n "${4:-}" ] && access="$NGINX_ACCESS_FORMAT
     access_log $4 zan buffer=64k flush=1s;"
+  [ -n "${5:-}" ] && nginx_proxy "$5"
   cat >"$DIR/$name.conf" <<CONF
 worker_processes $1;
 worker_rlimit_nofile $(ulimit -n);
@@ -211,17 +252,18 @@ http {
     fastcgi_temp_path $DIR/tmp/fastcgi;
     uwsgi_temp_path $DIR/tmp/uwsgi;
     scgi_temp_path $DIR/tmp/scgi;
+    $NGINX_UPSTREAM
     server {
         listen 127.0.0.1:$2;
-        location = / { return 200 "hello\n"; }
+        $NGINX_LOCATION
     }
 }
 CONF
 }
-start_nginx() {  # start_nginx WORKERS PIN [NAME [ACCESS_LOG]]
+start_nginx() {  # start_nginx WORKERS PIN [NAME [ACCESS_LOG [UPSTREAM]]]
   local name=${3:-nginx}
   [ $HAVE_NGINX = 1 ] || { eval "PID_$name=''"; return 0; }
-  alloc_port; nginx_conf "$1" "$PORT" "$name" "${4:-}"
+  alloc_port; nginx_conf "$1" "$PORT" "$name" "${4:-}" "${5:-}"
   start "$name" "$PORT" "$2" "$NGINX" -p "$DIR/" -e "$DIR/${name}_error.log" -c "$DIR/$name.conf"
 }
 start_httpd() {  # start_httpd WORKERS NETWORKERS PIN [NAME [ARG...]]: ARGs added to its command
@@ -229,6 +271,20 @@ start_httpd() {  # start_httpd WORKERS NETWORKERS PIN [NAME [ARG...]]: ARGs adde
   [ -n "$ZHTTPD_DESC" ] || { eval "PID_$name=''"; return 0; }
   alloc_port; zan_httpd_cmd "$PORT" "$1" "$2"
   start "$name" "$PORT" "$3" "${CMD[@]}" "${@:5}"
+}
+start_proxy() {  # start_proxy HOST:PORT: zan-httpd --proxy, 1 + 1 pinned, as PID_zan
+  local a
+  [ -n "$ZPROXY_DESC" ] || { PID_zan=''; return 0; }
+  alloc_port
+  if [ -n "${BENCH_ZAN_PROXY:-}" ]; then
+    CMD=()
+    for a in $BENCH_ZAN_PROXY; do
+      a=${a//\{PORT\}/$PORT}; a=${a//\{UP_HOST\}/${1%:*}}; CMD+=("${a//\{UP_PORT\}/${1##*:}}")
+    done
+  else
+    CMD=("$ZHTTPD" --host 127.0.0.1 --port "$PORT" --worker-num 1 --net-worker-num 1 --proxy "$1")
+  fi
+  start zan "$PORT" yes "${CMD[@]}"
 }
 start_echod() {  # start_echod PIN: 1 NetWorker, 1 Worker, 1 TaskWorker
   alloc_port
@@ -323,9 +379,13 @@ client_run() {
 # SERVERS (e.g. "zan nginx baseline"); appends one row per server to ROWS.
 # With zan-bench's --rate, the notes say the rate asked for and in how many
 # runs the generator fell behind its schedule (such a run is invalid).
+# With UPSTREAM set to a server's name (scenario i), its CPU per request
+# in the same runs goes in the notes too.
 scenario() {
   local id=$1 kind=$2 servers=$3 s pid port r res t0 t1 cpu rps p50 p99 n e cl bh rate="" a prev="" note
-  local -A R P5 P9 C E D L BH
+  local upid="" u0=0 u1=0
+  local -A R P5 P9 C E D L BH U
+  [ -n "${UPSTREAM:-}" ] && eval "upid=\${PID_$UPSTREAM:-}"
   shift 3
   for a in "$@"; do [ "$prev" = --rate ] && rate=$a; prev=$a; done
   log "== $id ($kind $*)"
@@ -336,9 +396,11 @@ scenario() {
   for r in $(seq "$REPS"); do
     for s in $servers; do
       eval "pid=\${PID_$s:-}; port=\${PORT_$s:-}"; [ -n "$pid" ] || continue
+      [ -n "$upid" ] && u0=$(tree_ticks "$upid")
       t0=$(tree_ticks "$pid")
       res=$(client_run "$kind" "$s" "$port" "$DIR/run_${id}_${s}_$r" "$@")
       t1=$(tree_ticks "$pid")
+      [ -n "$upid" ] && u1=$(tree_ticks "$upid")
       read -r rps p50 p99 n e cl bh <<<"$res"
       E[$s]=$(( ${E[$s]:-0} + e )); BH[$s]=$(( ${BH[$s]:-0} + bh ))
       if ! alive "$s"; then  # this run does not count
@@ -349,11 +411,13 @@ scenario() {
       printf '  %-3s rep %d %-8s %10.0f req/s  p50 %8.1f us  p99 %9.1f us  cpu %7.2f us/req  client %3s%%  (%s req, %s err)%s\n' \
         "$id" "$r" "$s" "$rps" "$p50" "$p99" "$cpu" "$cl" "$n" "$e" "$([ "$bh" = 1 ] && echo ' BEHIND: invalid')" >&2
       R[$s]+=" $rps"; P5[$s]+=" $p50"; P9[$s]+=" $p99"; C[$s]+=" $cpu"; L[$s]+=" $cl"
+      [ -n "$upid" ] && U[$s]+=" $(awk -v d=$((u1 - u0)) -v hz="$HZ" -v n="$n" 'BEGIN{printf "%.2f", (n > 0 ? d/hz*1e6/n : 0)}')"
     done
   done
   for s in $servers; do
     note=""
     [ -n "$rate" ] && note="open loop at $rate req/s; generator behind in ${BH[$s]:-0} of $REPS runs"
+    [ -n "${U[$s]:-}" ] && note="${note:+$note; }upstream $(echo "${U[$s]}" | median) µs/req"
     # NAMElog (scenario l): the median over the reps of its CPU minus that
     # of NAME in the same rep, which saw the same drift of the machine.
     if [ "${s%log}" != "$s" ] && [ -n "${C[${s%log}]:-}" ] && [ -n "${C[$s]:-}" ]; then
@@ -506,6 +570,23 @@ if want h; then  # open loop: latency and CPU at fixed rates, not at saturation
   scenario h-http-30k-1+1-pinned zb "zan nginx" --http --rate 30000 --connections 50
   stop zan; stop nginx
 fi
+if want i; then  # reverse proxy: 1 + 1 pinned, in front of one upstream on the client's cpu
+  if [ $HAVE_NGINX = 1 ]; then start_nginx 1 cli nginxup
+  else start_baseline --http cli; PID_nginxup=${PID_baseline:-}; PORT_nginxup=${PORT_baseline:-}; fi
+  if [ -n "${PID_nginxup:-}" ] && http_ok "$PORT_nginxup"; then
+    start_proxy "127.0.0.1:$PORT_nginxup"; start_nginx 1 yes nginx "" "127.0.0.1:$PORT_nginxup"
+    for s in zan nginx; do eval "p=\${PID_$s:-}; q=\${PORT_$s:-}"; [ -n "$p" ] && { http_ok "$q" || stop "$s"; }; done
+    UPSTREAM=nginxup
+    [ $HAVE_WRK = 1 ] && scenario i-proxy-1+1-pinned-c50 wrk "zan nginx" -c50
+    scenario i-proxy-2k-1+1-pinned zb "zan nginx" --http --rate 2000 --connections 50
+    scenario i-proxy-6k-1+1-pinned zb "zan nginx" --http --rate 6000 --connections 50
+    UPSTREAM=""
+    stop zan; stop nginx
+  else
+    log "bench: the upstream of i did not start: i is skipped"
+  fi
+  stop nginxup; stop baseline
+fi
 if want f; then
   log "== f-memory ($IDLE_N idle keep-alive connections, one GET / each)"
   start_httpd 1 1 no; memory_one zan; stop zan
@@ -534,7 +615,8 @@ fi
   echo "zan $COMMIT, $DATE_START, $(uname -sr), $NCPU CPUs, load average $LOAD_START at the start" \
     "($(cut -d' ' -f1-3 /proc/loadavg) at the end); \`BENCH_REPS=$REPS BENCH_DUR=$DUR\`, medians;" \
     "$([ $HAVE_NGINX = 1 ] && "$NGINX" -v 2>&1 | sed 's/.*: //'), $([ $HAVE_WRK = 1 ] && wrk -v 2>&1 | head -n1 | awk '{print $1, $2}');" \
-    "zan HTTP server: ${ZHTTPD_DESC#"$ROOT"/}; $(( $(date +%s) - T_START )) s."
+    "zan HTTP server: ${ZHTTPD_DESC#"$ROOT"/};$(want i && echo " zan proxy: ${ZPROXY_DESC#"$ROOT"/};")" \
+    "$(( $(date +%s) - T_START )) s."
   echo
   echo "| scenario | server | req/s | p50 µs | p99 µs | CPU µs/req | req/s ÷ nginx | CPU ÷ nginx | CPU ÷ baseline | CPU ÷ hop | client CPU % | errors | notes |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
@@ -567,7 +649,8 @@ fi
         num(cl[i], "%.0f"), err[i], nt[i] } }' "$ROWS"
   echo
   echo "CPU µs/req: utime+stime of the server's process tree over the run ÷ requests. Pinned: servers on cpu 1,"
-  echo "client on cpu 0. h: zan-bench --rate, latency from each request's due time. – : not measured or not applicable."
+  echo "client on cpu 0 (i: the upstream too). h, i at fixed rates: zan-bench --rate, latency from each request's"
+  echo "due time. – : not measured or not applicable."
 } >"$RESULTS"
 echo
 cat "$RESULTS"

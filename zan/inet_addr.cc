@@ -60,23 +60,72 @@ void InetAddr::set_port(uint16_t port)
         reinterpret_cast<struct sockaddr_in*>(&ss_)->sin_port = htons(port);
 }
 
-std::string InetAddr::ip() const
+// Writes an IPv4 address as four decimal numbers; returns the end. By
+// hand: inet_ntop(3) goes through a generic formatter, and a client may
+// print the address of every connection it makes.
+static char* put_ipv4(char* p, const struct in_addr& a)
 {
-    char buf[INET6_ADDRSTRLEN] = "";
-    if (family() == AF_INET6)
-        ::inet_ntop(AF_INET6, &reinterpret_cast<const struct sockaddr_in6*>(&ss_)->sin6_addr, buf,
-                    sizeof(buf));
-    else
-        ::inet_ntop(AF_INET, &reinterpret_cast<const struct sockaddr_in*>(&ss_)->sin_addr, buf,
-                    sizeof(buf));
-    return buf;
+    const auto* b = reinterpret_cast<const unsigned char*>(&a.s_addr);
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (i)
+            *p++ = '.';
+        if (v >= 100) {
+            *p++ = static_cast<char>('0' + v / 100);
+            v %= 100;
+            *p++ = static_cast<char>('0' + v / 10);
+            v %= 10;
+        } else if (v >= 10) {
+            *p++ = static_cast<char>('0' + v / 10);
+            v %= 10;
+        }
+        *p++ = static_cast<char>('0' + v);
+    }
+    return p;
 }
 
+// The address without the port into buf (INET6_ADDRSTRLEN bytes); returns
+// its length.
+static size_t put_ip(const struct sockaddr_storage& ss, char* buf)
+{
+    if (ss.ss_family == AF_INET6) {
+        if (!::inet_ntop(AF_INET6, &reinterpret_cast<const struct sockaddr_in6*>(&ss)->sin6_addr, buf,
+                         INET6_ADDRSTRLEN))
+            return 0;
+        return strlen(buf);
+    }
+    return static_cast<size_t>(put_ipv4(buf, reinterpret_cast<const struct sockaddr_in*>(&ss)->sin_addr) - buf);
+}
+
+std::string InetAddr::ip() const
+{
+    char buf[INET6_ADDRSTRLEN];
+    return std::string(buf, put_ip(ss_, buf));
+}
+
+// Built in one buffer: "1.2.3.4:80" fits std::string's inline storage
+// when short, so printing a peer allocates nothing.
 std::string InetAddr::to_string() const
 {
-    if (family() == AF_INET6)
-        return "[" + ip() + "]:" + std::to_string(port());
-    return ip() + ":" + std::to_string(port());
+    char buf[INET6_ADDRSTRLEN + 8];  // "[" ip "]:" and five digits
+    char* p = buf;
+    bool v6 = family() == AF_INET6;
+    if (v6)
+        *p++ = '[';
+    p += put_ip(ss_, p);
+    if (v6)
+        *p++ = ']';
+    *p++ = ':';
+    char digits[5];
+    int n = 0;
+    unsigned v = port();
+    do {
+        digits[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = digits[--n];
+    return std::string(buf, static_cast<size_t>(p - buf));
 }
 
 uint32_t InetAddr::ip_hash() const

@@ -274,8 +274,10 @@ void TcpClient::fail(int err, std::string why)
 }
 
 // The earliest idle or read deadline gets a timer. A timer due earlier
-// than needed is kept: it re-arms itself when it fires, so bytes moving
-// cost no timer operations.
+// than needed is kept, and so is one when nothing is due any more: it
+// re-arms itself when it fires, or lets itself lapse. So bytes moving
+// cost no timer operations, nor does a read timeout set as each request
+// goes out and cleared when its answer is in.
 void TcpClient::arm_timer()
 {
     long long due = 0;
@@ -285,7 +287,7 @@ void TcpClient::arm_timer()
         long long idle_due = std::max(last_in_ms_, last_out_ms_) + idle_ms_;
         due = due ? std::min(due, idle_due) : idle_due;
     }
-    if (timer_ && (due == 0 || timer_due_ > due)) {
+    if (timer_ && due != 0 && timer_due_ > due) {
         loop_.cancel(timer_);
         timer_ = 0;
     }
