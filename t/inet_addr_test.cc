@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 using zan::InetAddr;
@@ -52,20 +53,23 @@ TEST(InetAddr, ToStringPrintsThePort)
     EXPECT_EQ(v4(0x7f000001, 80).to_string(), "127.0.0.1:80");
     EXPECT_EQ(v4(0xffffffff, 65535).to_string(), "255.255.255.255:65535");
     EXPECT_EQ(v4(0, 10000).to_string(), "0.0.0.0:10000");
-    InetAddr a;
-    ASSERT_TRUE(InetAddr::parse("10.200.3.45", 18180, &a));
+    std::optional<InetAddr> p = InetAddr::parse("10.200.3.45", 18180);
+    ASSERT_TRUE(p);
+    InetAddr a = *p;
     EXPECT_EQ(a.ip(), "10.200.3.45");
     EXPECT_EQ(a.to_string(), "10.200.3.45:18180");
 }
 
 TEST(InetAddr, Ipv6TextIsBracketed)
 {
-    InetAddr a;
-    ASSERT_TRUE(InetAddr::parse("[::1]", 443, &a));
-    EXPECT_EQ(a.ip(), "::1");
-    EXPECT_EQ(a.to_string(), "[::1]:443");
-    ASSERT_TRUE(InetAddr::parse("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 65535, &a));
-    EXPECT_EQ(a.to_string(), "[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
-    ASSERT_TRUE(InetAddr::parse("::ffff:1.2.3.4", 1, &a));
-    EXPECT_EQ(a.to_string(), "[::ffff:1.2.3.4]:1");
+    std::optional<InetAddr> a = InetAddr::parse("[::1]", 443);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->ip(), "::1");
+    EXPECT_EQ(a->to_string(), "[::1]:443");
+    a = InetAddr::parse("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 65535);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->to_string(), "[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+    a = InetAddr::parse("::ffff:1.2.3.4", 1);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->to_string(), "[::ffff:1.2.3.4]:1");
 }
