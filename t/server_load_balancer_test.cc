@@ -25,6 +25,7 @@
 
 #include "t/http_client.h"
 #include "t/net_helpers.h"
+#include "t/nginx_proc.h"
 #include "t/proc_helpers.h"
 #include "t/server_fixture.h"
 #include "t/test_env.h"
@@ -32,41 +33,19 @@
 
 namespace {
 
-const char* kNginx = "/usr/sbin/nginx";
 const char* kWrk = "/usr/bin/wrk";
 
-// A port that was free a moment ago (nginx cannot report one it picked).
-int free_port()
-{
-    zt::Sock s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    struct sockaddr_in a = zt::loopback_addr(0);
-    if (!s.ok() || ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0)
-        return 0;
-    socklen_t len = sizeof(a);
-    if (::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0)
-        return 0;
-    return ntohs(a.sin_port);
-}
-
-std::string nginx_conf(const std::string& dir, int port, int a, int b)
+// Two instances on ports a and b behind nginx: /new/ opens a connection
+// per request, /ka/ keeps them.
+std::string nginx_http(int a, int b)
 {
     std::string servers = "        server 127.0.0.1:" + std::to_string(a) +
                           " max_fails=1 fail_timeout=1s;\n        server 127.0.0.1:" +
                           std::to_string(b) + " max_fails=1 fail_timeout=1s;\n";
-    std::string temp;
-    for (const char* t : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"})
-        temp += std::string("    ") + t + "_temp_path " + dir + "/" + t + ";\n";
-    return "worker_processes 1;\n"
-           "daemon off;\n"
-           "pid " + dir + "/nginx.pid;\n"
-           "error_log " + dir + "/error.log warn;\n"
-           "events { worker_connections 1024; }\n"
-           "http {\n"
-           "    access_log off;\n" + temp +
-           "    upstream zan { \n" + servers + "    }\n"
+    return "    upstream zan { \n" + servers + "    }\n"
            "    upstream zan_ka {\n" + servers + "        keepalive 16;\n    }\n"
            "    server {\n"
-           "        listen 127.0.0.1:" + std::to_string(port) + ";\n"
+           "        listen 127.0.0.1:{PORT};\n"
            "        add_header X-Upstream $upstream_addr always;\n"
            "        location /new/ { proxy_pass http://zan/; }\n"
            "        location /ka/ {\n"
@@ -74,32 +53,7 @@ std::string nginx_conf(const std::string& dir, int port, int a, int b)
            "            proxy_http_version 1.1;\n"
            "            proxy_set_header Connection \"\";\n"
            "        }\n"
-           "    }\n"
-           "}\n";
-}
-
-// nginx as a foreground process with its own prefix; "" when it answers.
-std::string start_nginx(zt::Proc* p, const std::string& dir, int* port, int a, int b)
-{
-    for (int attempt = 0; attempt < 3; attempt++) {  // the free port may be taken meanwhile
-        *port = free_port();
-        if (!zt::write_file(dir + "/nginx.conf", nginx_conf(dir, *port, a, b)))
-            return "cannot write nginx.conf";
-        if (!p->spawn({kNginx, "-p", dir, "-e", dir + "/error.log", "-c", dir + "/nginx.conf"}))
-            return std::string("cannot start ") + kNginx;
-        long long deadline = zt::now_ms() + zt::scaled(5000);
-        while (zt::now_ms() < deadline && p->running()) {
-            zt::HttpClient c(*port);
-            zt::HttpReply r;
-            if (c.ok() && c.request("GET /new/ HTTP/1.1\r\nHost: lb\r\n\r\n", &r) && r.status == 200)
-                return "";
-            zt::wait_fd(-1, 0, 20);  // polled: nginx says nothing when ready
-        }
-        p->wait_exit(zt::scaled(3000));
-        if (p->output().find("Address already in use") == std::string::npos)
-            break;
-    }
-    return "nginx did not come up:\n" + p->output() + zt::read_file(dir + "/error.log");
+           "    }\n";
 }
 
 // wrk's report: "" when every request got a 2xx answer, else the report.
@@ -134,7 +88,7 @@ std::string unexpected_errors(const std::string& log)
 
 TEST(LoadBalancer, GracefulStopBehindNginxFailsNoRequest)
 {
-    ASSERT_EQ(::access(kNginx, X_OK), 0) << kNginx << " is missing: run t/prereqs.sh";
+    ASSERT_EQ(::access(zt::kNginx, X_OK), 0) << zt::kNginx << " is missing: run t/prereqs.sh";
     ASSERT_EQ(::access(kWrk, X_OK), 0) << kWrk << " is missing: run t/prereqs.sh";
     zt::TempDir dir;
     std::vector<std::string> opts = {"--worker-num", "1", "--net-worker-num", "1"};
@@ -144,7 +98,7 @@ TEST(LoadBalancer, GracefulStopBehindNginxFailsNoRequest)
     int pb = zt::start_httpd(&b, opts);
     ASSERT_GT(pb, 0) << b.output();
     int port = 0;
-    std::string err = start_nginx(&nginx, dir.path, &port, pa, pb);
+    std::string err = zt::start_nginx(&nginx, dir.path, nginx_http(pa, pb), "/new/", &port);
     ASSERT_EQ(err, "");
 
     // wrk's timeout is past a SYN's retransmission (1 s): a connection
