@@ -585,6 +585,29 @@ TEST(HttpClient, SetReadingPausesAStreamedBody)
     EXPECT_FALSE(c.set_reading(id, true));  // finished: unknown
 }
 
+// A body sink that pauses reading on the last piece of a response (the
+// whole answer came in one read): the connection goes back to the pool
+// reading again, so the next request on it is answered.
+TEST(HttpClient, AConnectionPausedAtItsLastByteIsReusable)
+{
+    MiniServer srv(script);
+    zan::EventLoop loop;
+    HttpClientOptions o;
+    o.max_connections = 1;
+    HttpClient c(loop, o);
+    Result a, b;
+    HttpClient::RequestId id = 0;
+    id = c.request("127.0.0.1", srv.port(), req("GET", "/chunked"), into(&a),
+                   [&](std::string_view) { c.set_reading(id, false); });
+    ASSERT_TRUE(run_until(loop, [&] { return a.done; }));
+    ASSERT_TRUE(a.res.ok()) << a.res.error_text;
+    EXPECT_EQ(1u, c.idle_connections());
+    c.request("127.0.0.1", srv.port(), req("GET", "/echo"), into(&b));
+    ASSERT_TRUE(run_until(loop, [&] { return b.done; }, 3000));
+    EXPECT_TRUE(b.res.ok()) << b.res.error_text;
+    EXPECT_EQ(1, srv.accepted());
+}
+
 TEST(HttpClient, TruncatedBodiesAreErrors)
 {
     MiniServer srv(script);

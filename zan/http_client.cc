@@ -404,6 +404,9 @@ void HttpClient::release(Conn* c, bool reusable)
     Pool& p = *c->pool;
     if (reusable && p.idle.size() < opts_.max_idle) {
         c->reused = true;
+        // A response can end in the read that made its caller pause: an
+        // idle connection reads again, to see the next answer or a close.
+        c->tcp.set_reading(true);
         if (opts_.read_timeout_ms > 0) c->tcp.set_read_timeout(0);
         if (opts_.idle_timeout_ms > 0) c->tcp.set_idle_timeout(opts_.idle_timeout_ms);
         p.idle.push_back(c);

@@ -169,6 +169,8 @@ void TcpClient::close() { reset(); }
 
 void TcpClient::set_reading(bool on)
 {
+    if (on == reading_)
+        return;
     reading_ = on;
     if (state_ == kConnected)
         update_interest();
