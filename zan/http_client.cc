@@ -1,9 +1,11 @@
 #include "zan/http_client.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 #include <algorithm>
 #include <deque>
+#include <utility>
 
 #include "zan/detail/http_chars.h"
 #include "zan/http_parser.h"
@@ -18,7 +20,7 @@ struct HttpClient::Call {
     RequestId id = 0;
     Pool* pool = nullptr;
     std::string method;
-    std::string wire;  // the request as sent
+    std::string wire;  // the request as sent (streamed: what waits for a connection)
     bool idempotent = false;
     bool retried = false;
     DoneCallback done;
@@ -27,6 +29,24 @@ struct HttpClient::Call {
     Conn* conn = nullptr;  // the connection carrying it, if any
     EventLoop::TimerId header_timer = 0;
     EventLoop::TimerId total_timer = 0;
+
+    // A streamed body. Offsets count the bytes of the request as written
+    // (head, chunk framing and body): `produced` of them exist, the first
+    // `handed` went to the connection, which has put all but its
+    // buffered() ones on the socket.
+    bool stream = false;
+    long long content_length = -1;  // -1: chunked
+    unsigned long long body_written = 0;
+    bool body_ended = false;        // end_body() was called
+    bool body_sent = false;         // ... and every byte is on the socket
+    bool drain_due = false;         // body_buffered() reached the high-water mark
+    uint64_t produced = 0;
+    uint64_t handed = 0;
+    // [begin, end) of the body bytes not known to be on the socket, so
+    // that body_buffered() leaves the framing out; pruned as they go.
+    std::deque<std::pair<uint64_t, uint64_t>> pieces;
+    uint64_t piece_bytes = 0;  // their total length
+    std::function<void()> drain_cb;
 };
 
 // One connection of a pool: busy with one call, or idle.
@@ -128,8 +148,11 @@ HttpClient::RequestId HttpClient::request(std::string_view host, uint16_t port, 
     c->body = std::move(body);
     if (c->body)
         c->head = std::move(head);
+    c->stream = req.stream_body;
+    c->content_length = req.content_length < 0 ? -1 : req.content_length;
 
     std::string& w = c->wire;
+    if (c->stream) req.body.clear();
     size_t size = 96 + req.method.size() + req.target.size() + p.host_field.size() + req.body.size();
     for (const HttpHeader& h : req.headers) size += h.name.size() + h.value.size() + 4;
     w.reserve(size);  // one allocation for the whole request
@@ -143,9 +166,14 @@ HttpClient::RequestId HttpClient::request(std::string_view host, uint16_t port, 
     if (!has_host) w.append("Host: ").append(p.host_field).append("\r\n");
     bool bodyless = req.method == "GET" || req.method == "HEAD" || req.method == "DELETE" ||
                     req.method == "OPTIONS" || req.method == "TRACE";
-    if (!req.body.empty() || !bodyless)
+    if (c->stream && c->content_length < 0)
+        w.append("Transfer-Encoding: chunked\r\n");
+    else if (c->stream)
+        w.append("Content-Length: ").append(std::to_string(c->content_length)).append("\r\n");
+    else if (!req.body.empty() || !bodyless)
         w.append("Content-Length: ").append(std::to_string(req.body.size())).append("\r\n");
     w.append("\r\n").append(req.body);
+    c->produced = w.size();
 
     RequestId id = c->id;
     calls_.emplace(id, std::move(call));
@@ -174,11 +202,177 @@ bool HttpClient::set_reading(RequestId id, bool on)
 {
     auto it = calls_.find(id);
     if (it == calls_.end()) return false;
-    if (Conn* c = it->second->conn) {
+    Call* call = it->second.get();
+    if (Conn* c = call->conn) {
         c->tcp.set_reading(on);
-        c->tcp.set_read_timeout(on ? opts_.read_timeout_ms : 0);
+        // A streamed body still going out: the read timeout is not due yet.
+        bool sent = !call->stream || call->body_sent;
+        c->tcp.set_read_timeout(on && sent ? opts_.read_timeout_ms : 0);
     }
     return true;
+}
+
+// The call of id while its body may still be written, or nullptr.
+HttpClient::Call* HttpClient::streaming(RequestId id)
+{
+    auto it = calls_.find(id);
+    if (it == calls_.end() || !it->second->stream || it->second->body_ended) return nullptr;
+    return it->second.get();
+}
+
+bool HttpClient::write_body(RequestId id, std::string_view data)
+{
+    Call* call = streaming(id);
+    if (!call) return false;
+    if (call->content_length >= 0 &&
+        data.size() > static_cast<unsigned long long>(call->content_length) - call->body_written)
+        return false;
+    if (data.empty()) return true;  // a chunk of size 0 would end the body
+    call->body_written += data.size();
+    char size[24] = "";
+    int n = 0;
+    if (call->content_length < 0) n = snprintf(size, sizeof size, "%zx\r\n", data.size());
+    uint64_t begin = call->produced + static_cast<uint64_t>(n);
+    if (!call->pieces.empty() && call->pieces.back().second == begin)
+        call->pieces.back().second += data.size();  // Content-Length pieces join up
+    else
+        call->pieces.emplace_back(begin, begin + data.size());
+    call->piece_bytes += data.size();
+    put(call, std::string_view(size, static_cast<size_t>(n)), data, n > 0 ? "\r\n" : "");
+    if (unsent_body(call) >= opts_.body_high_water) call->drain_due = true;
+    return true;
+}
+
+bool HttpClient::end_body(RequestId id)
+{
+    Call* call = streaming(id);
+    if (!call) return false;
+    call->body_ended = true;
+    long long missing = call->content_length - static_cast<long long>(call->body_written);
+    if (call->content_length >= 0 && missing > 0) {
+        // The server would wait for the rest, or take the next request's
+        // bytes for it: the connection goes now, the failure comes from
+        // the loop as any other.
+        std::string why = "request body to " + call->pool->host_field + " ended " +
+                          std::to_string(missing) + " bytes short of its Content-Length";
+        Pool& p = *call->pool;
+        detach(call);
+        call->pieces.clear();  // gone with the connection
+        call->piece_bytes = 0;
+        pump(p);
+        std::weak_ptr<bool> alive = alive_;
+        loop_.defer([this, alive, id, why] {
+            auto a = alive.lock();
+            if (!a || !*a) return;
+            auto it = calls_.find(id);
+            if (it != calls_.end()) fail(it->second.get(), HttpClientError::kClosed, why);
+        });
+        return false;
+    }
+    if (call->content_length < 0) put(call, "0\r\n\r\n", "", "");
+    if (call->conn) body_sent(call->conn);
+    return true;
+}
+
+size_t HttpClient::body_buffered(RequestId id) const
+{
+    auto it = calls_.find(id);
+    return it == calls_.end() ? 0 : unsent_body(it->second.get());
+}
+
+bool HttpClient::on_body_drain(RequestId id, std::function<void()> cb)
+{
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return false;
+    it->second->drain_cb = std::move(cb);
+    return true;
+}
+
+// Appends head, data and tail to the request: to its connection, or to
+// the bytes it keeps until it has one.
+void HttpClient::put(Call* call, std::string_view head, std::string_view data,
+                     std::string_view tail)
+{
+    size_t n = head.size() + data.size() + tail.size();
+    call->produced += n;
+    if (!call->conn) {
+        call->wire.append(head).append(data).append(tail);
+        return;
+    }
+    call->handed += n;
+    if (head.empty() && tail.empty()) {
+        call->conn->tcp.send(data);
+        return;
+    }
+    // One send: a chunk's framing in a segment of its own would cost a
+    // packet each (TCP_NODELAY).
+    frame_.clear();
+    frame_.append(head).append(data).append(tail);
+    call->conn->tcp.send(frame_);
+    if (frame_.capacity() > (256u << 10)) std::string().swap(frame_);
+}
+
+// Body bytes of a streamed call not yet on the socket (const for
+// body_buffered(): dropping the pieces that are out changes no answer).
+// The connection's output buffer holds the last buffered() bytes handed
+// to it (or more, left by an earlier request: then this counts high,
+// never low).
+size_t HttpClient::unsent_body(Call* call) const
+{
+    if (!call->stream) return 0;
+    uint64_t sent = 0;
+    if (call->conn)
+        sent = call->handed - std::min<uint64_t>(call->handed, call->conn->tcp.buffered());
+    auto& pieces = call->pieces;
+    while (!pieces.empty() && pieces.front().second <= sent) {
+        call->piece_bytes -= pieces.front().second - pieces.front().first;
+        pieces.pop_front();
+    }
+    if (pieces.empty()) return 0;
+    uint64_t gone = sent > pieces.front().first ? sent - pieces.front().first : 0;
+    return static_cast<size_t>(call->piece_bytes - gone);
+}
+
+// The connection's output buffer emptied. A streamed call sets its
+// high-water mark to 1 byte, so this follows every send() that left
+// bytes behind: the body may now be all out, or drained.
+void HttpClient::on_written(Conn* c)
+{
+    Call* call = c->call;
+    if (!call || !call->stream) return;
+    body_sent(c);
+    if (call->drain_due && unsent_body(call) == 0) drained(call);
+}
+
+// Once a streamed body is ended and on the socket, the request counts as
+// sent: the header and read timeouts start.
+void HttpClient::body_sent(Conn* c)
+{
+    Call* call = c->call;
+    if (!call || !call->stream || call->body_sent || !call->body_ended || !c->connected ||
+        c->tcp.buffered() != 0)
+        return;
+    call->body_sent = true;
+    arm_header_timer(call);
+    if (opts_.read_timeout_ms > 0) c->tcp.set_read_timeout(opts_.read_timeout_ms);
+}
+
+void HttpClient::arm_header_timer(Call* call)
+{
+    if (opts_.header_timeout_ms <= 0 || call->header_timer) return;
+    RequestId id = call->id;
+    call->header_timer = loop_.run_after(opts_.header_timeout_ms, [this, id] {
+        timeout(id, HttpClientError::kHeaderTimeout);
+    });
+}
+
+// Runs the drain callback; it may write, cancel or destroy the client.
+void HttpClient::drained(Call* call)
+{
+    call->drain_due = false;
+    if (!call->drain_cb) return;
+    std::function<void()> cb = call->drain_cb;  // it may replace itself
+    cb();
 }
 
 // Takes the call off its connection (closing it) or out of the queue,
@@ -241,14 +435,10 @@ HttpClient::Conn* HttpClient::open(Pool& p, std::string* why)
     c->tcp.on_connect([this, c](TcpClient&) {
         c->connected = true;
         Call* call = c->call;
-        if (call && opts_.header_timeout_ms > 0 && !call->header_timer) {
-            RequestId id = call->id;
-            call->header_timer = loop_.run_after(opts_.header_timeout_ms, [this, id] {
-                timeout(id, HttpClientError::kHeaderTimeout);
-            });
-        }
+        if (call && !call->stream) arm_header_timer(call);  // a streamed one: once its body is out
     });
     c->tcp.on_data([this, c](TcpClient&, Buffer&) { on_data(c); });
+    c->tcp.on_drain([this, c](TcpClient&) { on_written(c); });
     c->tcp.on_close([this, c](TcpClient&, int err, const std::string& why) { on_close(c, err, why); });
     if (!c->tcp.connect(p.host, p.port)) {
         *why = c->tcp.error();
@@ -265,20 +455,41 @@ void HttpClient::start(Pool&, Conn* c, Call* call)
     c->got_byte = false;
     c->head_done = false;
     c->chunk.clear();
-    if (opts_.read_timeout_ms > 0) c->tcp.set_read_timeout(opts_.read_timeout_ms);
+    if (opts_.read_timeout_ms > 0)
+        c->tcp.set_read_timeout(call->stream ? 0 : opts_.read_timeout_ms);  // streamed: body_sent()
     c->parser.reset();
     c->parser.response_to(call->method);
     if (call->body)
         c->parser.set_body_sink([c](std::string_view d) { c->chunk.append(d.data(), d.size()); });
     else
         c->parser.set_body_sink(nullptr);
-    if (c->connected && opts_.header_timeout_ms > 0) {
+    if (!call->stream) {
+        if (c->connected) arm_header_timer(call);
+        c->tcp.set_high_water(TcpClient::kDefaultHighWater);
+        c->tcp.send(call->wire);
+        return;
+    }
+    // The head and the body bytes kept so far go out now; the rest as
+    // written. A mark of 1 byte makes every send() that leaves bytes
+    // behind end in on_written(), when they are out.
+    c->tcp.set_high_water(1);
+    call->handed = call->wire.size();
+    c->tcp.send(call->wire);
+    std::string().swap(call->wire);  // never sent again: a streamed request is not retried
+    body_sent(c);
+    if (call->drain_due && unsent_body(call) == 0) {
+        // All went out at once: no on_written() comes, and the writer
+        // waits for its callback, which runs from the loop.
         RequestId id = call->id;
-        call->header_timer = loop_.run_after(opts_.header_timeout_ms, [this, id] {
-            timeout(id, HttpClientError::kHeaderTimeout);
+        std::weak_ptr<bool> alive = alive_;
+        loop_.defer([this, alive, id] {
+            auto a = alive.lock();
+            if (!a || !*a) return;
+            auto it = calls_.find(id);
+            if (it != calls_.end() && it->second->drain_due && unsent_body(it->second.get()) == 0)
+                drained(it->second.get());
         });
     }
-    c->tcp.send(call->wire);
 }
 
 void HttpClient::on_data(Conn* c)
@@ -363,9 +574,10 @@ void HttpClient::on_close(Conn* c, int err, const std::string& why)
         fail(call, HttpClientError::kClosed, "response from " + p.host_field + " cut short: " + why);
         return;
     }
-    if (c->reused && call->idempotent && !call->retried) {
+    if (c->reused && call->idempotent && !call->retried && !call->stream) {
         // The server closed a kept-alive connection as the request went
-        // out (RFC 9110 9.2.2): send it once more on another one.
+        // out (RFC 9110 9.2.2): send it once more on another one. A
+        // streamed body is not kept, so cannot be sent again.
         call->retried = true;
         c->call = nullptr;
         call->conn = nullptr;
@@ -393,6 +605,9 @@ void HttpClient::complete(Conn* c)
     res.trailers = std::move(m.trailers);
     res.body = std::move(m.body);
     bool reusable = !c->parser.ends_connection() && c->tcp.connected() && c->tcp.input().readable() == 0;
+    // An answer before the end of a streamed body (413, say): the rest
+    // would be taken for the next request.
+    if (call->stream && (!call->body_ended || c->tcp.buffered() != 0)) reusable = false;
     c->call = nullptr;
     call->conn = nullptr;
     release(c, reusable);

@@ -2,14 +2,15 @@
 // keep-alive pool of TcpClient connections per (host, port). Responses
 // are parsed by HttpParser in response mode (Content-Length, chunked or
 // close-delimited bodies) and delivered whole to a completion callback,
-// or streamed to a body callback as they arrive.
+// or streamed to a body callback as they arrive. A request body is given
+// whole or streamed (write_body(), end_body(), with back-pressure).
 //
 // Owns its connections (each a TcpClient, which owns the socket), the
 // requests waiting or in flight and their timers. cancel() and the
 // destructor close the connection a request used at once; nothing is
 // leaked on any path and no callback runs after the destructor. Callbacks
-// run from the loop, never from request() or cancel(), and may issue
-// requests, cancel them or destroy the client.
+// run from the loop, never from request(), cancel(), write_body() or
+// end_body(), and may issue requests, cancel them or destroy the client.
 //
 // Used in a process that runs a loop (a Worker or UserWorker reaches its
 // own with TcpServer::loop()); never shared across fork. Not thread-safe.
@@ -46,13 +47,21 @@ enum class HttpClientError {
 // What a request is sent as. The client writes the request line, Host
 // (unless a Host field is given) and Content-Length (for a non-empty body,
 // and for an empty one unless the method is GET, HEAD, DELETE, OPTIONS or
-// TRACE); Content-Length and Transfer-Encoding fields given here are
-// dropped.
+// TRACE), or for a streamed body Content-Length: content_length or
+// Transfer-Encoding: chunked; Content-Length and Transfer-Encoding fields
+// given here are dropped.
 struct HttpClientRequest {
     std::string method = "GET";
     std::string target = "/";
     std::vector<HttpHeader> headers;
     std::string body;
+    // The body is not in `body` (which is ignored) but written later with
+    // write_body() and ended with end_body(). content_length >= 0: sent
+    // with that Content-Length (exactly that many bytes must be written);
+    // -1: sent chunked (Transfer-Encoding: chunked), each write_body() one
+    // chunk.
+    bool stream_body = false;
+    long long content_length = -1;
 };
 
 struct HttpClientResponse {
@@ -77,6 +86,7 @@ struct HttpClientOptions {
     size_t max_body = 64u << 20;      // whole bodies only; a streamed body has no limit
     long long read_timeout_ms = 0;    // longest wait for the next byte once sent (0 = none)
     long long idle_timeout_ms = 0;    // an idle pooled connection is closed after this (0 = never)
+    size_t body_high_water = 256u << 10;  // a streamed request body: see on_body_drain()
 };
 
 class HttpClient {
@@ -110,6 +120,30 @@ public:
     // read timeout does not run. False if unknown.
     bool set_reading(RequestId id, bool on);
 
+    // Streamed request bodies (HttpClientRequest::stream_body). The head
+    // goes out as soon as the request has a connection; the body follows.
+    // Header and read timeouts start once the body is ended and written.
+    //
+    // Queues body bytes of request id (kept in the request until it has a
+    // connection, then written to it); an empty write sends nothing. False
+    // when id is unknown (completed, failed, cancelled), not streamed, or
+    // its body was ended; writing more than a declared content_length is
+    // false too (nothing queued).
+    bool write_body(RequestId id, std::string_view data);
+    // The body is complete (the last chunk for a chunked one). False as
+    // above; false too for a Content-Length body ended short of its length:
+    // its connection is closed at once and the request fails from the loop
+    // with kClosed.
+    bool end_body(RequestId id);
+    // Body bytes of id written with write_body() and not yet handed to the
+    // socket (held in the request plus in its connection's output buffer;
+    // framing not counted). 0 if unknown.
+    size_t body_buffered(RequestId id) const;
+    // cb runs (from the loop) each time body_buffered(id) falls to 0 after
+    // having reached HttpClientOptions::body_high_water: the writer's
+    // signal to resume. Replaces a previous one. False if unknown.
+    bool on_body_drain(RequestId id, std::function<void()> cb);
+
     // Requests waiting or in flight, and open connections (busy or idle).
     size_t pending() const { return calls_.size(); }
     size_t connections() const;
@@ -134,6 +168,13 @@ private:
     void finish(Call* call, HttpClientResponse& res);
     void timeout(RequestId id, HttpClientError e);
     void detach(Call* call);
+    Call* streaming(RequestId id);
+    void put(Call* call, std::string_view head, std::string_view data, std::string_view tail);
+    size_t unsent_body(Call* call) const;
+    void on_written(Conn* c);
+    void body_sent(Conn* c);
+    void arm_header_timer(Call* call);
+    void drained(Call* call);
 
     EventLoop& loop_;
     HttpClientOptions opts_;
@@ -142,6 +183,7 @@ private:
     std::map<RequestId, std::unique_ptr<Call>> calls_;
     RequestId next_id_ = 1;
     std::shared_ptr<bool> alive_;  // false once destroyed: deferred calls check it
+    std::string frame_;            // a chunk being framed (its capacity is kept, up to 256 KiB)
 };
 
 }  // namespace zan
