@@ -261,7 +261,20 @@ MessageInfo TcpServer::message_info() const
     MessageInfo m;
     m.seq = (static_cast<uint32_t>(rt_->data_flags) >> kSeqShift) & kSeqMask;
     m.last = (rt_->data_flags & kDataLast) != 0;
+    int f = rt_->data_flags;
+    if (f & kDataPart)
+        m.part = (f & kDataCut)     ? MessagePart::cut
+                 : (f & kDataFirst) ? MessagePart::first
+                 : (f & kDataEnd)   ? MessagePart::last
+                                    : MessagePart::more;
     return m;
+}
+
+bool TcpServer::acknowledge(SessionId s, size_t bytes)
+{
+    if (!rt_->worker)
+        return wrong_role("acknowledge", "a Worker");
+    return rt_->worker->acknowledge(s, bytes);
 }
 
 bool TcpServer::reply(SessionId s, const MessageInfo& m, std::string_view data, ReplyMark mark)

@@ -98,6 +98,9 @@ public:
     // counted_replies the NetWorker writes replies in message order.
     bool reply(SessionId s, const MessageInfo& m, std::string_view data,
                ReplyMark mark = ReplyMark::end);
+    // Worker: bytes of session s's streamed message parts are processed,
+    // so its NetWorker may read that many more (ProtocolSpec::stream_window).
+    bool acknowledge(SessionId s, size_t bytes);
     TaskId task(std::string_view data, int dst = -1);  // Worker; 0 on failure
     // Worker: runs a task and waits for its result at most timeout_ms;
     // nullopt on failure or timeout.

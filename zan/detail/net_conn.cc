@@ -23,6 +23,10 @@ void NetConn::open(int sock, uint32_t generation, int home_worker, long long now
     last_worker = -1;
     uid = 0;
     reject_after = last_seen = lingering = false;
+    streaming = stream_full = false;
+    stream_worker = -1;
+    stream_flags = 0;
+    stream_unacked = 0;
     linger_until = 0;
     inflight = messages = 0;
     reply_seq = 0;
@@ -38,7 +42,7 @@ uint32_t NetConn::interest(bool stopping) const
     if (lingering)
         return kReadable;  // its output is written: only the client's end is awaited
     uint32_t m = 0;
-    if (!read_closed && !paused && !last_seen && !stopping)
+    if (!read_closed && !paused && !stream_full && !last_seen && !stopping)
         m |= kReadable;
     if (want_write)
         m |= kWritable;

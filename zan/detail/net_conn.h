@@ -62,6 +62,15 @@ public:
     bool reject_after = false;       // `deferred` is a final reply: close after it
     bool last_seen = false;          // max_messages reached: read no more
     bool lingering = false;          // our side is shut down: reading until the client's EOF
+    // A message streamed to its Worker in parts (ConnProtocol::kPart) is
+    // under way: its parts all go to stream_worker with stream_flags
+    // (sequence number, kDataLast); stream_unacked bytes of them are not
+    // acknowledged, and at the window (stream_full) reading stops.
+    bool streaming = false;
+    bool stream_full = false;
+    int stream_worker = -1;
+    int stream_flags = 0;
+    size_t stream_unacked = 0;
     int home = 0;         // Worker for connect/close (and data in mode 2/4)
     int last_worker = -1;
     int inflight = 0;     // messages without their end-marked reply (counted protocols)

@@ -90,6 +90,12 @@ void NetConnTable::close(uint32_t slot, const char* why)
     atomic_add(&rt_.stats->connection_num, static_cast<int64_t>(-1));
     atomic_add(&rt_.stats->close_count, static_cast<int64_t>(1));
     counter_add(&rt_.counters().closed, static_cast<int64_t>(1));
+    if (c.streaming) {
+        // The Worker of a message streamed in parts learns that it ends
+        // here, whichever Worker is the connection's home.
+        chans_.push_control(c.stream_worker, kFrameData, s, c.stream_flags | kDataPart | kDataEnd | kDataCut);
+        c.streaming = c.stream_full = false;
+    }
     if (!c.ack_wait)
         chans_.push_control(c.home, kFrameClose, s, 0);
     c.gen++;
@@ -244,6 +250,13 @@ void NetConnTable::sweep()
         }
         if (c.close_after_flush)
             continue;
+        if (c.streaming && !c.stream_full && rt_.protocol.idle_timeout_ms > 0 &&
+            now - c.last_active > rt_.protocol.idle_timeout_ms) {
+            // The rest of a message its Worker is handling stopped coming
+            // (no reply can go out before its end: just close).
+            close(slot, "streamed message stopped coming");
+            continue;
+        }
         if (c.awaiting || c.inflight > 0 || !c.no_output())
             continue;  // waiting for us, not for the client
         if (!timed_out(slot, now))
@@ -394,7 +407,7 @@ void NetConnTable::trim_idle()
     long long now = loop_.now_ms();
     size_t freed = 0;
     for (NetConn& c : conns_) {
-        if (!c.used || c.awaiting || c.inflight > 0 || c.partial_since || c.dirty ||
+        if (!c.used || c.awaiting || c.inflight > 0 || c.partial_since || c.dirty || c.streaming ||
             now - c.last_active < kTrimIdleMs)
             continue;
         freed += static_cast<size_t>(c.trim());

@@ -60,6 +60,10 @@ void NetReplies::on_frame(const FrameHeader& h, std::string_view data)
             table_.mark_dirty(slot);
         }
         break;
+    case kFramePartAck:
+        if (h.arg > 0)
+            requests_.acknowledged(slot, static_cast<size_t>(h.arg));
+        break;
     case kFrameBind:
         if (data.size() == sizeof(uint64_t))
             memcpy(&c->uid, data.data(), sizeof(uint64_t));
@@ -159,6 +163,8 @@ void NetReplies::fail_waiting_on(int w)
         if (!c.used || !((c.awaiting && c.last_worker == w) || (c.ack_wait && c.home == w)))
             continue;
         n++;
+        if (c.streaming && c.stream_worker == w)
+            c.streaming = c.stream_full = false;  // its parts died with it
         if (!fail(slot)) {
             c.ack_wait = false;
             table_.close(slot, "worker died");

@@ -79,8 +79,14 @@ void NetRequests::process_input(uint32_t slot)
         NetConn& c = table_.at(slot);
         if (!c.used || c.no_input() || c.paused || c.last_seen || c.reject_after)
             return;
-        long len = c.proto(rt_.protocol, table_.session_of(slot)) ? next_request(slot) : next_frame(slot);
-        if (len <= 0 || !dispatch(slot, static_cast<size_t>(len)))
+        if (c.stream_full)
+            return;  // the Worker holds a window of parts: wait for its ack
+        bool part = false;
+        long len = c.proto(rt_.protocol, table_.session_of(slot)) ? next_request(slot, &part)
+                                                                  : next_frame(slot);
+        if (len <= 0)
+            return;
+        if (part ? !dispatch_part(slot, static_cast<size_t>(len)) : !dispatch(slot, static_cast<size_t>(len)))
             return;
     }
 }
@@ -88,7 +94,7 @@ void NetRequests::process_input(uint32_t slot)
 // The length of the next complete request (protocol layer, e.g. HTTP), or
 // 0 when there is none yet or the input was refused: a refusal is answered
 // here, after the replies still due, and the Worker never sees it.
-long NetRequests::next_request(uint32_t slot)
+long NetRequests::next_request(uint32_t slot, bool* part)
 {
     NetConn& c = table_.at(slot);
     ConnIo& io = *c.io;
@@ -99,11 +105,24 @@ long NetRequests::next_request(uint32_t slot)
     if (!interim.empty())
         queue_early_reply(slot, interim);
     if (v == ConnProtocol::kReject) {
+        if (c.streaming) {
+            // Its Worker has the message's first parts and may be
+            // answering it: no other reply can go out. The close cuts the
+            // message short there.
+            log(Level::info, "session %llu: bad input in a streamed message: closing",
+                static_cast<unsigned long long>(table_.session_of(slot)));
+            table_.close(slot, "bad streamed message");
+            return 0;
+        }
         reject(slot, reply);
         return 0;
     }
     if (v == ConnProtocol::kMessage && mlen > 0)
         return static_cast<long>(mlen);
+    if (v == ConnProtocol::kPart && mlen > 0 && rt_.protocol.stream_window > 0) {
+        *part = true;
+        return static_cast<long>(mlen);
+    }
     // The header timeout covers the header section; a body is timed by
     // the idle timeout between reads instead.
     if (pr->in_body())
@@ -215,16 +234,48 @@ bool NetRequests::dispatch(uint32_t slot, size_t len)
 {
     NetConn& c = table_.at(slot);
     ConnIo& io = *c.io;
+    if (c.streaming) {
+        // The last part of a streamed message: counted at its first.
+        if (!chans_.push_data(c.stream_worker, table_.session_of(slot), c.stream_flags | kDataPart | kDataEnd,
+                              std::string_view(io.in.peek(), len), slot)) {
+            c.paused = true;
+            table_.set_interest(slot);
+            return false;
+        }
+        c.streaming = c.stream_full = false;
+        c.stream_unacked = 0;
+        c.partial_since = 0;
+        io.in.consume(len);
+        table_.set_interest(slot);
+        return finish_message(slot, c.stream_flags);
+    }
     int w = policy_.choose(c);
-    int flags = static_cast<int>((static_cast<uint32_t>(c.messages) & kSeqMask) << kSeqShift);
-    int max = rt_.protocol.max_messages;
-    if (max > 0 && c.messages + 1 >= max)
-        flags |= kDataLast;
+    int flags = next_flags(c);
     if (!chans_.push_data(w, table_.session_of(slot), flags, std::string_view(io.in.peek(), len), slot)) {
         c.paused = true;
         table_.set_interest(slot);
         return false;
     }
+    started(slot, w);
+    io.in.consume(len);
+    return finish_message(slot, flags);
+}
+
+// The sequence number of the connection's next message, and kDataLast
+// when it is the last one it may send.
+int NetRequests::next_flags(const NetConn& c) const
+{
+    int flags = static_cast<int>((static_cast<uint32_t>(c.messages) & kSeqMask) << kSeqShift);
+    int max = rt_.protocol.max_messages;
+    if (max > 0 && c.messages + 1 >= max)
+        flags |= kDataLast;
+    return flags;
+}
+
+// A message (or its first part) went to Worker w.
+void NetRequests::started(uint32_t slot, int w)
+{
+    NetConn& c = table_.at(slot);
     if (!c.awaiting && c.inflight == 0 && c.replies_done == 0)
         c.recv_us = rt_.wake_us;
     counter_add(&rt_.counters().requests, static_cast<int64_t>(1));
@@ -234,7 +285,64 @@ bool NetRequests::dispatch(uint32_t slot, size_t len)
     c.partial_since = 0;
     if (rt_.protocol.counted_replies)
         c.inflight++;
+}
+
+// Queues the first len input bytes, a part of a streamed message, for
+// its Worker (the first part picks it). False when reading must stop: the
+// channel is full, or the Worker holds a window of parts unacknowledged.
+bool NetRequests::dispatch_part(uint32_t slot, size_t len)
+{
+    NetConn& c = table_.at(slot);
+    ConnIo& io = *c.io;
+    bool first = !c.streaming;
+    int w = first ? policy_.choose(c) : c.stream_worker;
+    int flags = first ? next_flags(c) : c.stream_flags;
+    if (!chans_.push_data(w, table_.session_of(slot), flags | kDataPart | (first ? kDataFirst : 0),
+                          std::string_view(io.in.peek(), len), slot)) {
+        c.paused = true;
+        table_.set_interest(slot);
+        return false;
+    }
+    if (first) {
+        started(slot, w);
+        c.streaming = true;
+        c.stream_worker = w;
+        c.stream_flags = flags;
+        c.stream_unacked = 0;
+    }
+    c.stream_unacked += len;
     io.in.consume(len);
+    c.protocol->consumed();
+    if (c.stream_unacked >= rt_.protocol.stream_window) {
+        c.stream_full = true;
+        table_.set_interest(slot);
+        return false;
+    }
+    return true;
+}
+
+// The Worker processed n bytes of the streamed message's parts.
+void NetRequests::acknowledged(uint32_t slot, size_t n)
+{
+    NetConn& c = table_.at(slot);
+    if (!c.used || !c.streaming)
+        return;
+    c.stream_unacked = n < c.stream_unacked ? c.stream_unacked - n : 0;
+    if (c.stream_full && c.stream_unacked < rt_.protocol.stream_window) {
+        c.stream_full = false;
+        c.last_active = loop_.now_ms();  // the client's idle time starts now
+        table_.set_interest(slot);
+        process_input(slot);
+        half_close(slot);
+    }
+}
+
+// After a whole message (or a streamed one's last part) left the input:
+// false when reading must stop as it was the connection's last.
+bool NetRequests::finish_message(uint32_t slot, int flags)
+{
+    NetConn& c = table_.at(slot);
+    ConnIo& io = *c.io;
     bool ends = false;
     if (c.protocol) {
         ends = c.protocol->ends_connection();

@@ -38,17 +38,24 @@ public:
     void process_input(uint32_t slot);
     // The Worker channel the paused connection waited on has room.
     void resume(uint32_t slot);
+    // The Worker of the connection's streamed message processed n bytes
+    // of its parts.
+    void acknowledged(uint32_t slot, size_t n);
 
 private:
     void end_of_input(uint32_t slot);
     void half_close(uint32_t slot);
-    long next_request(uint32_t slot);
+    long next_request(uint32_t slot, bool* part);
     void queue_early_reply(uint32_t slot, const std::string& interim);
     void reject(uint32_t slot, const std::string& reply);
     long next_frame(uint32_t slot);
     long frame_len(const char* p, size_t n) const;
     long length_field(const char* p, size_t n) const;
     bool dispatch(uint32_t slot, size_t len);
+    bool dispatch_part(uint32_t slot, size_t len);
+    int next_flags(const NetConn& c) const;
+    void started(uint32_t slot, int w);
+    bool finish_message(uint32_t slot, int flags);
 
     Runtime& rt_;
     EventLoop& loop_;

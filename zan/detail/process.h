@@ -47,6 +47,7 @@ enum FrameKind : uint8_t {
     kFrameCloseAck,     // id = session: the Worker ran on_close
     kFrameBind,         // id = session, payload = uid (8 bytes)
     kFrameSendfile,     // id = session, payload = SendfileHeader + path; arg = reply flags
+    kFramePartAck,      // id = session, arg = bytes of streamed parts processed
     // Inbox of a Worker
     kFrameTaskResult,   // id = task id, payload = result
     kFramePipeMessage,  // arg = source worker id
@@ -65,6 +66,10 @@ enum : int {
     kReplyEnd = 1,    // last frame of the reply to one message
     kReplyClose = 2,  // close the connection once this is written
     kDataLast = 1,    // data frame: the last message this connection may send
+    kDataPart = 2,    // data frame: a part of a streamed message (ConnProtocol::kPart)
+    kDataFirst = 4,   // with kDataPart: its first part
+    kDataEnd = 8,     // with kDataPart: its last part
+    kDataCut = 16,    // with kDataPart | kDataEnd, no payload: it ends unfinished
     kFlagMask = 0xff,
     kSeqShift = 8,
 };

@@ -184,8 +184,12 @@ void Worker::handle(int k, const FrameHeader& h, std::string_view data)
         if (rt_.cb.on_connect)
             rt_.cb.on_connect(*rt_.server, s);
         break;
-    case kFrameData:
-        if (rt_.cfg.discard_timeout_request && !rt_.live_session(s)) {
+    case kFrameData: {
+        // A message counts once: whole, or at its first part. The later
+        // parts of one the application has seen are never discarded (it
+        // learns of the end, or of the cut, from them).
+        bool starts = !(h.arg & kDataPart) || (h.arg & kDataFirst);
+        if (starts && rt_.cfg.discard_timeout_request && !rt_.live_session(s)) {
             log(Level::debug, "session %llu closed: its message is discarded",
                 static_cast<unsigned long long>(s));
             break;
@@ -194,8 +198,10 @@ void Worker::handle(int k, const FrameHeader& h, std::string_view data)
         if (rt_.cb.on_receive)
             rt_.cb.on_receive(*rt_.server, s, data);
         rt_.data_flags = 0;  // TcpServer::message_info() outside on_receive
-        count_request();
+        if (starts)
+            count_request();
         break;
+    }
     case kFrameClose: {
         bool known = sessions_[static_cast<size_t>(k)].erase(s) > 0;
         if (known && rt_.cb.on_close)

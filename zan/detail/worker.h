@@ -37,6 +37,8 @@ public:
     // Queues a file region; the NetWorker sends it with sendfile(2).
     bool sendfile(SessionId s, const std::string& path, uint64_t offset, uint64_t length, int flags);
     bool close(SessionId s);
+    // Streamed parts of s processed: the NetWorker may read more.
+    bool acknowledge(SessionId s, size_t bytes);
     // Reply bytes this Worker holds for the NetWorker of s, not yet taken
     // (shared by that NetWorker's sessions).
     size_t queued(SessionId s) const;

@@ -58,6 +58,26 @@ bool Worker::sendfile(SessionId s, const std::string& path, uint64_t offset, uin
                       std::string_view(reinterpret_cast<const char*>(&sh), sizeof(sh)), path);
 }
 
+bool Worker::acknowledge(SessionId s, size_t bytes)
+{
+    int k = session_net(s);
+    if (k >= rt_.N() || !rt_.live_session(s))
+        return false;
+    Channel* ch = chans_[static_cast<size_t>(k)];
+    if (!ch->valid())
+        return false;
+    // A control frame: it must pass even when replies fill the channel,
+    // or a connection waiting for it and the Worker waiting for its data
+    // would wait on each other.
+    while (bytes > 0) {
+        size_t n = bytes < (1u << 30) ? bytes : (1u << 30);
+        ch->push_control(kFramePartAck, s, static_cast<int>(n));
+        bytes -= n;
+    }
+    mark_dirty(k);
+    return true;
+}
+
 bool Worker::close(SessionId s)
 {
     int k = session_net(s);
