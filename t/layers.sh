@@ -24,7 +24,7 @@ LAYERS='
 4 tcp_server
 5 http_chars http_message http_parser http_parser_body http_parser_load
 5 http_parser_response http_request
-5 http_response http_server http_server_access access_log
+5 http_response http_server http_server_access access_log body_streams
 5 http_client http_proxy
 9 zan
 '

@@ -81,6 +81,12 @@ public:
     // Bytes of the current message consumed so far (leading CRLFs
     // included); at kError the offset of the bad byte.
     size_t message_bytes() const { return consumed_; }
+    // The Content-Length of the current message once its header section
+    // is parsed, or -1 when it has none (chunked, or no body).
+    long long content_length() const
+    {
+        return headers_complete() && s_.cl_seen && !s_.te_seen ? static_cast<long long>(s_.cl) : -1;
+    }
     HttpRequest& request() { return req_; }
     const HttpRequest& request() const { return req_; }
     bool store() const { return store_; }

@@ -80,6 +80,7 @@ void HttpRequest::clear() {
     query.clear();
     clear_message();
     expect_continue = false;
+    streamed = false;
 }
 
 }  // namespace zan

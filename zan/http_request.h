@@ -26,6 +26,9 @@ public:
 
     // Scalars below are set by the parser in both store modes.
     bool expect_continue = false;  // Expect: 100-continue on HTTP/1.1
+    // The body is not in `body`: it is streamed to the handler through
+    // HttpResponse::read_body() (HttpConfig::stream_body_from).
+    bool streamed = false;
     // upgrade (HttpMessage) marks CONNECT and the HTTP/2 preface line
     // "PRI * HTTP/1.1". zan does not tunnel, and refusal_status() says
     // 501. An Upgrade header field does not set it: zan switches to no

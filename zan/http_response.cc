@@ -180,6 +180,10 @@ std::string_view HttpResponse::head(long long content_length)
     } else {
         keep_alive_ = false;  // HTTP/1.0: the body ends when we close
     }
+    // A request body still coming cannot be read past once the response
+    // is done: the connection ends with it.
+    if (streamed_ && srv_->body_open(session_))
+        keep_alive_ = false;
     std::string_view start = srv_->head_start(status_ < 0 ? 0 : status_, reason_);
     size_t cl_len = static_cast<size_t>(num + sizeof(num) - cl);
     size_t size = start.size() + 80;  // + Content-Length or Transfer-Encoding, Connection, CRLF
@@ -222,6 +226,7 @@ bool HttpResponse::send(std::string_view head_bytes, std::string_view body, bool
     if (last) {
         finished_ = true;
         flags = kReplyEnd | (keep_alive_ ? 0 : kReplyClose);
+        done();
     }
     sent_bytes_ += head_bytes.size() + body.size();
     bool ok = srv_->reply(session_, head_bytes, body, flags | static_cast<int>(seq_ << kSeqShift));
@@ -283,6 +288,7 @@ bool HttpResponse::sendfile(const std::string& path, uint64_t offset, uint64_t l
     if (head_only_ || length == 0)
         return send(h, std::string_view(), true);
     finished_ = true;
+    done();
     int seq = static_cast<int>(seq_ << kSeqShift);
     sent_bytes_ += h.size() + length;
     bool ok = srv_->reply(session_, h, std::string_view(), seq) &&
@@ -309,6 +315,7 @@ bool HttpResponse::abort()
     keep_alive_ = false;
     if (!headers_sent_)
         status_ = 502;  // for the access log: nothing was sent
+    done();
     srv_->refused(session_);
     if (srv_->access_)
         srv_->log_response(*this);
@@ -320,6 +327,26 @@ size_t HttpResponse::unsent() const
     return srv_ ? srv_->unsent(session_) : 0;
 }
 
+bool HttpResponse::read_body(BodyReader reader)
+{
+    if (!srv_ || finished_ || !streamed_)
+        return false;
+    return srv_->read_body(session_, std::move(reader));
+}
+
+bool HttpResponse::set_body_reading(bool on)
+{
+    if (!srv_ || finished_ || !streamed_)
+        return false;
+    return srv_->body_reading(session_, on);
+}
+
+void HttpResponse::done()
+{
+    if (streamed_)
+        srv_->response_done(session_);
+}
+
 void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
 {
     srv_ = srv;
@@ -329,7 +356,7 @@ void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)
     reason_.clear();
     nfields_ = 0;  // the entries keep their capacity
     minor_ = 1;
-    head_only_ = chunked_ = headers_sent_ = finished_ = false;
+    head_only_ = chunked_ = headers_sent_ = finished_ = streamed_ = false;
     content_length_ = -1;
     keep_alive_ = true;
     req_ = nullptr;
@@ -359,6 +386,7 @@ HttpResponse& HttpResponse::operator=(HttpResponse&& o) noexcept
     nfields_ = o.nfields_;
     minor_ = o.minor_;
     head_only_ = o.head_only_;
+    streamed_ = o.streamed_;
     keep_alive_ = o.keep_alive_;
     chunked_ = o.chunked_;
     content_length_ = o.content_length_;

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -83,6 +84,20 @@ public:
     // ServerConfig::buffer_output_size is reached.
     size_t unsent() const;
 
+    // A streamed request body (HttpRequest::streamed): reader gets its
+    // decoded bytes in order, from the loop, then one call with end true
+    // and no data; ok is false there when the body was cut short (the
+    // client went away or sent a bad chunk). Once the response is
+    // finished or aborted the reader is dropped and the rest of the body
+    // is discarded (the connection then closes after the reply). False
+    // when the request's body is not streamed or is already over.
+    using BodyReader = std::function<void(std::string_view data, bool end, bool ok)>;
+    bool read_body(BodyReader reader);
+    // Stops (false) or resumes (true) the reader's calls: flow control
+    // for a consumer that falls behind. Stopped, at most
+    // HttpConfig::stream_window bytes wait and the client is not read.
+    bool set_body_reading(bool on);
+
     bool headers_sent() const { return headers_sent_; }
     bool finished() const { return finished_; }
     bool keep_alive() const { return keep_alive_; }
@@ -99,6 +114,7 @@ private:
     void reset(HttpServer* srv, SessionId s, uint32_t seq);
     bool send(std::string_view head, std::string_view body, bool last);
     void abandon();  // finishes an unfinished response nobody will finish
+    void done();     // finished: a streamed request body is dropped
 
     HttpServer* srv_ = nullptr;
     SessionId session_ = 0;
@@ -117,6 +133,7 @@ private:
     void new_field(std::string_view name, std::string_view value);
     int minor_ = 1;
     bool head_only_ = false;   // HEAD request: no body bytes
+    bool streamed_ = false;    // the request's body is streamed (HttpRequest::streamed)
     bool keep_alive_ = true;
     bool chunked_ = false;
     long long content_length_ = -1;  // set_content_length(), or -1

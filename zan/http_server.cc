@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "zan/detail/access_log.h"
+#include "zan/detail/body_streams.h"
 #include "zan/log.h"
 #include "zan/protocol.h"
 #include "zan/detail/worker.h"
@@ -36,6 +37,9 @@ public:
             *len = fed_;
             return kMessage;
         case HttpParser::kError:
+            if (streaming_)
+                log(Level::info, "session %llu: bad request body (%s)",
+                    static_cast<unsigned long long>(session_), parser_.error_reason());
             *reply = refuse(parser_.error_status(), data, n);
             return kReject;
         default:
@@ -47,10 +51,20 @@ public:
                     *reply = refuse(status, data, n);
                     return kReject;
                 }
+                size_t from = srv_->http_config().stream_body_from;
+                long long cl = parser_.content_length();
+                streaming_ = from > 0 && (parser_.request().chunked ||
+                                          (cl >= 0 && static_cast<unsigned long long>(cl) >= from));
             }
             if (parser_.headers_complete() && parser_.expects_continue() && !continue_sent_) {
                 continue_sent_ = true;
                 *interim = "HTTP/1.1 100 Continue\r\n\r\n";
+            }
+            if (streaming_ && fed_ > 0) {
+                // The header section (then each run of body bytes) goes
+                // to the Worker now; the Worker decodes the body.
+                *len = fed_;
+                return kPart;
             }
             return kNeedMore;
         }
@@ -58,9 +72,11 @@ public:
 
     void consumed() override
     {
-        parser_.reset();
         fed_ = 0;
-        continue_sent_ = checked_ = false;
+        if (streaming_ && parser_.state() != HttpParser::kComplete)
+            return;  // a part: the message goes on
+        parser_.reset();
+        continue_sent_ = checked_ = streaming_ = false;
     }
 
     bool ends_connection() const override { return parser_.ends_connection(); }
@@ -138,6 +154,7 @@ private:
     size_t fed_ = 0;
     bool continue_sent_ = false;
     bool checked_ = false;  // refusal() ran for this message
+    bool streaming_ = false;  // this message goes to the Worker in parts
 };
 
 HttpServer::HttpServer(const ServerConfig& cfg, const HttpConfig& hc) : TcpServer(cfg), hc_(hc)
@@ -170,6 +187,7 @@ void HttpServer::before_start()
     rt().protocol.header_timeout_ms = hc_.header_timeout_ms;
     rt().protocol.idle_timeout_ms = hc_.keepalive_timeout_ms;
     rt().protocol.max_messages = hc_.max_keepalive_requests;
+    rt().protocol.stream_window = hc_.stream_body_from ? hc_.stream_window : 0;
     parser_ = HttpParser(hc_.limits, true);
     if (!hc_.access_log.empty())
         install_access_log();
@@ -238,24 +256,55 @@ std::string HttpServer::error_response(int status, bool close) const
 
 void HttpServer::handle(SessionId s, std::string_view raw)
 {
-    bool last = (rt().data_flags & kDataLast) != 0;
-    uint32_t seq = static_cast<uint32_t>(rt().data_flags) >> kSeqShift;
+    int flags = rt().data_flags;
+    bool last = (flags & kDataLast) != 0;
+    uint32_t seq = static_cast<uint32_t>(flags) >> kSeqShift;
+    if (flags & kDataPart) {
+        if (!(flags & kDataFirst)) {
+            if (streams_)
+                streams_->part(s, raw, (flags & kDataEnd) != 0, (flags & kDataCut) != 0);
+            return;
+        }
+        if (!streams_)
+            streams_.reset(new BodyStreams(*loop(), [this](SessionId id, size_t n) {
+                rt().worker->acknowledge(id, n);
+            }));
+        HttpParser* p = streams_->start(s, raw, hc_.limits);
+        if (!p) {
+            bad_message(s, seq, raw);
+            return;
+        }
+        p->request().streamed = true;
+        serve(s, seq, last, p->request(), raw);
+        return;
+    }
     // Each message stands alone here, and the NetWorker has validated it:
     // load() only cuts it up. feed() takes what load() leaves (chunked).
     size_t used = raw.size();
     if (!parser_.load(raw.data(), raw.size()))
         used = parser_.feed(raw.data(), raw.size());
     if (parser_.state() != HttpParser::kComplete || used != raw.size()) {
-        // The NetWorker validated this message: reaching here is a bug.
-        log(Level::error, "request failed to parse in the Worker (%s)", parser_.error_reason());
-        count_status(400);
-        std::string r = error_response(400, true);
-        reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
-        if (access_)
-            log_refusal(s, 400, AccessLog::request_line(raw.data(), raw.size()), r, access_->loop()->now_ms());
+        bad_message(s, seq, raw);
         return;
     }
-    HttpRequest& req = parser_.request();
+    serve(s, seq, last, parser_.request(), raw);
+}
+
+// The NetWorker validated this message: reaching here is a bug.
+void HttpServer::bad_message(SessionId s, uint32_t seq, std::string_view raw)
+{
+    log(Level::error, "request failed to parse in the Worker (%s)", parser_.error_reason());
+    count_status(400);
+    std::string r = error_response(400, true);
+    reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
+    if (access_)
+        log_refusal(s, 400, AccessLog::request_line(raw.data(), raw.size()), r, access_->loop()->now_ms());
+}
+
+// Runs the application on a request whose header section (and, unless
+// streamed, body) is in req; raw holds its bytes.
+void HttpServer::serve(SessionId s, uint32_t seq, bool last, HttpRequest& req, std::string_view raw)
+{
     const char* why = nullptr;
     if (int status = req.refusal_status(&why)) {
         // Well-formed but refused (no Host on HTTP/1.1, CONNECT or PRI,
@@ -266,6 +315,8 @@ void HttpServer::handle(SessionId s, std::string_view raw)
         reply(s, r, std::string_view(), static_cast<int>(seq << kSeqShift) | kReplyEnd | kReplyClose);
         if (access_)
             log_refusal(s, status, AccessLog::request_line(raw.data(), raw.size()), r, access_->loop()->now_ms());
+        if (req.streamed)
+            streams_->response_done(s);
         return;
     }
     HttpResponse& resp = resp_;
@@ -277,6 +328,7 @@ void HttpServer::handle(SessionId s, std::string_view raw)
     }
     resp.minor_ = req.version_minor;
     resp.head_only_ = std::string_view(req.method) == "HEAD";
+    resp.streamed_ = req.streamed;
     // During a graceful stop every reply ends its connection (the
     // Master sets the flag before it tells anyone to stop).
     bool stopping = rt().stopping || atomic_load(&rt().stats->shutting_down) != 0;
@@ -307,6 +359,22 @@ void HttpServer::handle(SessionId s, std::string_view raw)
     }
     resp.req_ = nullptr;  // the request and raw are ours again
     resp.line_ = std::string_view();
+}
+
+// A streamed request body: what HttpResponse asks of it.
+bool HttpServer::body_open(SessionId s) const { return streams_ && streams_->open(s); }
+
+bool HttpServer::read_body(SessionId s, HttpResponse::BodyReader reader)
+{
+    return streams_ && streams_->set_reader(s, std::move(reader));
+}
+
+bool HttpServer::body_reading(SessionId s, bool on) { return streams_ && streams_->set_reading(s, on); }
+
+void HttpServer::response_done(SessionId s)
+{
+    if (streams_)
+        streams_->response_done(s);
 }
 
 bool HttpServer::reply(SessionId s, std::string_view head, std::string_view body, int flags)

@@ -35,12 +35,21 @@ struct HttpConfig {
     // The access log file (empty: none): one line per response in nginx's
     // combined format plus the request time, see zan_http_server(3).
     std::string access_log;
+    // Request bodies of at least this many bytes (by Content-Length), and
+    // every chunked one, are streamed: on_request runs once the header
+    // section is in, with req.body empty and req.streamed set, and the
+    // body comes to HttpResponse::read_body() as it arrives, a window of
+    // stream_window bytes at a time. 0: never; every body comes whole in
+    // req.body (limits.max_body applies either way).
+    size_t stream_body_from = 0;
+    size_t stream_window = 256u << 10;
 };
 
 class HttpServer;
 class AccessLog;
 struct AccessRecord;
 class HttpConnProtocol;
+class BodyStreams;
 using RequestCallback = std::function<void(HttpServer&, HttpRequest&, HttpResponse&)>;
 
 // A TcpServer privately: it re-exports the members an HTTP application
@@ -115,6 +124,12 @@ private:
     const Runtime& rt() const { return server_runtime(*this); }
     void install();
     void handle(SessionId s, std::string_view raw);
+    void serve(SessionId s, uint32_t seq, bool last, HttpRequest& req, std::string_view raw);
+    void bad_message(SessionId s, uint32_t seq, std::string_view raw);
+    bool body_open(SessionId s) const;
+    bool read_body(SessionId s, HttpResponse::BodyReader reader);
+    bool body_reading(SessionId s, bool on);
+    void response_done(SessionId s);
     bool reply(SessionId s, std::string_view head, std::string_view body, int flags);
     bool reply_file(SessionId s, const std::string& path, uint64_t offset, uint64_t length,
                     int flags);
@@ -126,6 +141,7 @@ private:
     HttpConfig hc_;
     RequestCallback on_request_;
     HttpParser parser_;
+    std::unique_ptr<BodyStreams> streams_;  // streamed request bodies (made when first needed)
     HttpResponse resp_;      // reused for every request (keeps its capacity)
     std::string head_buf_;   // status line and headers being built
     // The status line and the Server and Date lines that begin every
