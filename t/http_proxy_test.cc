@@ -103,6 +103,11 @@ TEST_F(HttpProxyTest, StreamsLargeDownloadsByteExact)
 TEST_F(HttpProxyTest, UploadsByteExactWithLengthAndChunked)
 {
     ASSERT_TRUE(start());
+    pid_t worker = find_by_name("zan-worker-0");
+    pid_t net = find_by_name("zan-net-0");
+    ASSERT_GT(worker, 0);
+    ASSERT_GT(net, 0);
+    long worker_before = peak_kib(worker), net_before = peak_kib(net);
     zt::Sock c = connect();
     ASSERT_TRUE(c.ok());
     std::string body = zt::pattern(k20MiB);
@@ -128,6 +133,13 @@ TEST_F(HttpProxyTest, UploadsByteExactWithLengthAndChunked)
     EXPECT_EQ(200, r.status);
     EXPECT_TRUE(r.complete);
     EXPECT_TRUE(r.body == body) << "echo of " << r.body.size() << " bytes differs";
+    // The uploads streamed through: held whole, each would have cost
+    // 20 MiB in the NetWorker and in the Worker. (The echoes come back
+    // through a window of max_unsent.)
+    if (!zt::kSanitizedHeap && worker_before > 0 && net_before > 0) {
+        EXPECT_LT(peak_kib(worker) - worker_before, 16 * 1024);
+        EXPECT_LT(peak_kib(net) - net_before, 16 * 1024);
+    }
     c.reset();
     EXPECT_EQ("", stop_and_check());
 }
@@ -204,6 +216,31 @@ TEST_F(HttpProxyTest, ClientLeavingReleasesTheUpstreamConnection)
     zt::Reply r = get(d.get(), "/n/10");
     EXPECT_EQ(200, r.status);
     EXPECT_EQ(zt::pattern(10), r.body);
+    d.reset();
+    EXPECT_EQ("", stop_and_check());
+}
+
+// An upload streams: the upstream connection is made before the body is
+// in, and a client that leaves mid-body takes the upstream request with it.
+TEST_F(HttpProxyTest, ClientLeavingMidUploadReleasesTheUpstreamConnection)
+{
+    ASSERT_TRUE(start());
+    for (const char* framing : {"Content-Length: 10000000\r\n", "Transfer-Encoding: chunked\r\n"}) {
+        int closed = up_.closed();
+        zt::Sock c = connect();
+        std::string head = std::string("POST /echo HTTP/1.1\r\nHost: front.example\r\n") + framing + "\r\n";
+        std::string part = std::string(framing).find("chunked") != std::string::npos
+                               ? "30000\r\n" + std::string(0x30000, 'u')
+                               : std::string(0x30000, 'u');
+        ASSERT_TRUE(zt::send_str(c.get(), head + part));
+        ASSERT_TRUE(eventually([&] { return up_.accepted() > closed; })) << framing;
+        c.reset();
+        EXPECT_TRUE(eventually([&] { return up_.closed() == closed + 1; })) << framing;
+    }
+    EXPECT_EQ(0, up_.requests()) << "a cut upload reached the upstream as a request";
+    zt::Sock d = connect();
+    zt::Reply r = get(d.get(), "/n/10");
+    EXPECT_EQ(200, r.status);
     d.reset();
     EXPECT_EQ("", stop_and_check());
 }

@@ -148,18 +148,43 @@ void ProxyUpstream::serve(int fd)
         }
         std::string head = buf.substr(0, end + 4);
         buf.erase(0, end + 4);
-        size_t len = static_cast<size_t>(atoll(field_of(head, "Content-Length", nullptr).c_str()));
-        while (buf.size() < len) {
+        // More input, or the connection is over (counted as closed).
+        auto more = [&]() {
             ssize_t n = recv_some(fd, tmp.data(), tmp.size(), stop_);
             if (n <= 0) {
                 if (n == 0 || !stop_)
                     ++closed_;
-                return;
+                return false;
             }
             buf.append(tmp.data(), static_cast<size_t>(n));
+            return true;
+        };
+        std::string body;
+        if (field_of(head, "Transfer-Encoding", nullptr).find("chunked") != std::string::npos) {
+            // size CRLF data CRLF ... 0 CRLF (no trailers) CRLF
+            for (;;) {
+                size_t eol;
+                while ((eol = buf.find("\r\n")) == std::string::npos)
+                    if (!more())
+                        return;
+                size_t size = strtoul(buf.c_str(), nullptr, 16);
+                buf.erase(0, eol + 2);
+                while (buf.size() < size + 2)
+                    if (!more())
+                        return;
+                body.append(buf, 0, size);
+                buf.erase(0, size + 2);
+                if (size == 0)
+                    break;
+            }
+        } else {
+            size_t len = static_cast<size_t>(atoll(field_of(head, "Content-Length", nullptr).c_str()));
+            while (buf.size() < len)
+                if (!more())
+                    return;
+            body = buf.substr(0, len);
+            buf.erase(0, len);
         }
-        std::string body = buf.substr(0, len);
-        buf.erase(0, len);
         ++requests_;
         {
             std::lock_guard<std::mutex> g(mu_);

@@ -26,8 +26,9 @@ std::string pattern(size_t n);
 // Answers by target:
 //   /n/N         N pattern bytes with Content-Length (HEAD: the head only)
 //   /c/N         N pattern bytes, chunked in pieces of up to 64 KiB
-//   /echo        the request body back, with Content-Length; the request
-//                head is in the X-Body-Bytes header as its length
+//   /echo        the request body (sent with a length or chunked) back,
+//                with Content-Length; the request head is in the
+//                X-Body-Bytes header as its length
 //   /head        the request's header section as the body
 //   /hop         a response with hop-by-hop fields, one named in Connection
 //   /204, /304   those statuses

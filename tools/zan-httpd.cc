@@ -283,6 +283,10 @@ static Args parse_args(int argc, char** argv)
     // small one would wait for the client's delayed ACK, 40 ms.
     if (!r.proxy_host.empty())
         r.cfg.open_tcp_nodelay = true;
+    // Uploads of 64 KiB and more go upstream as they arrive, never held
+    // whole; smaller ones come whole, which costs one hop less.
+    if (!r.proxy_host.empty())
+        r.hc.stream_body_from = 64u << 10;
     r.static_files = !r.root.empty();
     if (r.static_files) {
         char real[PATH_MAX];

@@ -21,6 +21,7 @@ struct HttpProxy::Exchange {
     bool paused = false;     // upstream reading stopped for a slow client
     bool is_head = false;    // a HEAD request
     bool sized = false;      // the upstream gave the body's length
+    bool uploading = false;  // the client's streamed body is still going up
     EventLoop::TimerId wait = 0;
 };
 
@@ -68,6 +69,7 @@ HttpProxy::HttpProxy(EventLoop& loop, std::string host, uint16_t port, const Htt
           c.connect_timeout_ms = opts.timeout_ms;
           c.read_timeout_ms = opts.timeout_ms;
           c.idle_timeout_ms = opts.idle_timeout_ms;
+          c.body_high_water = opts.upload_buffer;
           return c;
       }())
 {
@@ -133,7 +135,7 @@ void HttpProxy::forward(HttpServer& srv, HttpRequest& req, HttpResponse& resp)
     }
     ex->session = resp.session();
     ex->resp = std::move(resp);
-    ex->head = ex->ended = ex->paused = ex->sized = false;
+    ex->head = ex->ended = ex->paused = ex->sized = ex->uploading = false;
     ex->is_head = req.method == "HEAD";
     ex->prev = nullptr;
     ex->next = head_;
@@ -145,7 +147,15 @@ void HttpProxy::forward(HttpServer& srv, HttpRequest& req, HttpResponse& resp)
     HttpClientRequest out;
     out.method = req.method;
     out.target = req.target;
-    out.body = std::move(req.body);
+    if (req.streamed) {
+        // The body goes up as it comes, with the client's length or
+        // chunked; the client is read no faster than upstream takes it.
+        out.stream_body = true;
+        const std::string* cl = req.chunked ? nullptr : req.header("Content-Length");
+        out.content_length = cl ? strtoll(cl->c_str(), nullptr, 10) : -1;
+    } else {
+        out.body = std::move(req.body);
+    }
     out.headers.reserve(req.headers.size() + 4);
     parse_connection(req.headers);
     xff_.clear();
@@ -200,6 +210,30 @@ void HttpProxy::forward(HttpServer& srv, HttpRequest& req, HttpResponse& resp)
         host_, port_, std::move(out), [this, ex](HttpClientResponse& r) { on_done(ex, r); },
         [this, ex](std::string_view chunk) { on_body(ex, chunk); },
         [this, ex](HttpClientResponse& h) { on_head(ex, h); });
+    if (req.streamed) {
+        ex->uploading = true;
+        client_.on_body_drain(ex->id, [ex] { ex->resp.set_body_reading(true); });
+        ex->resp.read_body([this, ex](std::string_view data, bool end, bool ok) { on_upload(ex, data, end, ok); });
+    }
+}
+
+// A piece of the client's streamed body, or its end. The reader is
+// dropped once the response is finished, so ex is in flight here.
+void HttpProxy::on_upload(Exchange* ex, std::string_view data, bool end, bool ok)
+{
+    if (!ex->id)
+        return;
+    if (end) {
+        ex->uploading = false;
+        if (!ok)
+            fail(ex);  // the client left or sent a bad chunk: so does the upstream request
+        else
+            client_.end_body(ex->id);
+        return;
+    }
+    // False when the request already failed: its done callback says so.
+    if (client_.write_body(ex->id, data) && client_.body_buffered(ex->id) >= opts_.upload_buffer)
+        ex->resp.set_body_reading(false);  // until on_body_drain
 }
 
 void HttpProxy::on_head(Exchange* ex, HttpClientResponse& h)

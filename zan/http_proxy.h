@@ -5,7 +5,8 @@
 // end-to-end header fields (hop-by-hop ones and every field the
 // Connection header names are removed, RFC 9110 7.6.1; Via is added both
 // ways, X-Forwarded-For/-Proto/-Host upstream) and the body, streamed as
-// it comes with its length or chunked, never held whole. 502 when the
+// it comes with its length or chunked, never held whole; so is a request
+// body the server streams (HttpConfig::stream_body_from). 502 when the
 // upstream cannot be reached or answers badly, 504 when it is silent for
 // the timeout; a response that fails mid-body closes the client's
 // connection, so a cut body is never passed as complete.
@@ -47,6 +48,10 @@ struct HttpProxyOptions {
     // Upstream reading pauses while more than this many reply bytes wait
     // for a slow client (it must stay below buffer_output_size).
     size_t max_unsent = 1u << 20;
+    // A streamed request body (HttpRequest::streamed) goes up as it
+    // comes; reading the client pauses while this many of its bytes wait
+    // for the upstream connection.
+    size_t upload_buffer = 256u << 10;
     std::string via = "1.1 zan";       // the Via field value added both ways
 };
 
@@ -75,6 +80,7 @@ private:
 
     void on_head(Exchange* ex, HttpClientResponse& head);
     void on_body(Exchange* ex, std::string_view chunk);
+    void on_upload(Exchange* ex, std::string_view data, bool end, bool ok);
     void on_done(Exchange* ex, HttpClientResponse& res);
     bool write(Exchange* ex, std::string_view data);
     void check_unsent(Exchange* ex);
