@@ -3,6 +3,7 @@
 //   on_start, on_shutdown, on_worker_error ........ Master
 //   on_worker_start, on_worker_stop ............... Worker and TaskWorker
 //   on_connect, on_receive, on_close, on_finish ... Worker
+//   on_drained .................................... Worker
 //   on_pipe_message ............................... Worker
 //   on_task ....................................... TaskWorker
 #ifndef ZAN_CALLBACKS_H
@@ -55,6 +56,7 @@ struct Callbacks {
     SessionCallback on_connect;
     ReceiveCallback on_receive;
     SessionCallback on_close;
+    SessionCallback on_drained;
     TaskCallback on_task;
     FinishCallback on_finish;
     PipeMessageCallback on_pipe_message;

@@ -43,6 +43,7 @@ void TcpServer::on_worker_error(WorkerErrorCallback cb) { rt_->cb.on_worker_erro
 void TcpServer::on_connect(SessionCallback cb) { rt_->cb.on_connect = std::move(cb); }
 void TcpServer::on_receive(ReceiveCallback cb) { rt_->cb.on_receive = std::move(cb); }
 void TcpServer::on_close(SessionCallback cb) { rt_->cb.on_close = std::move(cb); }
+void TcpServer::on_drained(SessionCallback cb) { rt_->cb.on_drained = std::move(cb); }
 void TcpServer::on_task(TaskCallback cb) { rt_->cb.on_task = std::move(cb); }
 void TcpServer::on_finish(FinishCallback cb) { rt_->cb.on_finish = std::move(cb); }
 void TcpServer::on_pipe_message(PipeMessageCallback cb) { rt_->cb.on_pipe_message = std::move(cb); }
@@ -268,6 +269,13 @@ MessageInfo TcpServer::message_info() const
                  : (f & kDataEnd)   ? MessagePart::last
                                     : MessagePart::more;
     return m;
+}
+
+bool TcpServer::watch_output(SessionId s, size_t below)
+{
+    if (!rt_->worker)
+        return wrong_role("watch_output", "a Worker");
+    return rt_->worker->watch_output(s, below);
 }
 
 bool TcpServer::acknowledge(SessionId s, size_t bytes)

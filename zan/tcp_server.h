@@ -70,6 +70,9 @@ public:
     void on_connect(SessionCallback cb);
     void on_receive(ReceiveCallback cb);
     void on_close(SessionCallback cb);
+    // Worker: the output of a session watched with watch_output() fell to
+    // the size asked for, or the connection closed.
+    void on_drained(SessionCallback cb);
     void on_task(TaskCallback cb);
     void on_finish(FinishCallback cb);
     void on_pipe_message(PipeMessageCallback cb);
@@ -101,6 +104,11 @@ public:
     // Worker: bytes of session s's streamed message parts are processed,
     // so its NetWorker may read that many more (ProtocolSpec::stream_window).
     bool acknowledge(SessionId s, size_t bytes);
+    // Worker: on_drained(s) runs in this Worker once the bytes s's
+    // NetWorker holds for it (its replies sent before this call
+    // included) are at most `below`, at once if they are, or when the
+    // connection closes; once per call. False when s is gone.
+    bool watch_output(SessionId s, size_t below);
     TaskId task(std::string_view data, int dst = -1);  // Worker; 0 on failure
     // Worker: runs a task and waits for its result at most timeout_ms;
     // nullopt on failure or timeout.

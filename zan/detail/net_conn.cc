@@ -27,6 +27,8 @@ void NetConn::open(int sock, uint32_t generation, int home_worker, long long now
     stream_worker = -1;
     stream_flags = 0;
     stream_unacked = 0;
+    drain_worker = -1;
+    drain_below = 0;
     linger_until = 0;
     inflight = messages = 0;
     reply_seq = 0;

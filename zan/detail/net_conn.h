@@ -71,6 +71,11 @@ public:
     int stream_worker = -1;
     int stream_flags = 0;
     size_t stream_unacked = 0;
+    // A Worker waits for the output to fall to drain_below bytes
+    // (TcpServer::watch_output()): it gets a drained frame then, or when
+    // the connection closes.
+    int drain_worker = -1;
+    size_t drain_below = 0;
     int home = 0;         // Worker for connect/close (and data in mode 2/4)
     int last_worker = -1;
     int inflight = 0;     // messages without their end-marked reply (counted protocols)

@@ -96,6 +96,11 @@ void NetConnTable::close(uint32_t slot, const char* why)
         chans_.push_control(c.stream_worker, kFrameData, s, c.stream_flags | kDataPart | kDataEnd | kDataCut);
         c.streaming = c.stream_full = false;
     }
+    if (c.drain_worker >= 0) {
+        // Its Worker waits for the output to drain: it never will.
+        chans_.push_control(c.drain_worker, kFrameDrained, s, 0);
+        c.drain_worker = -1;
+    }
     if (!c.ack_wait)
         chans_.push_control(c.home, kFrameClose, s, 0);
     c.gen++;
@@ -107,6 +112,15 @@ void NetConnTable::close(uint32_t slot, const char* why)
     live_--;
     log(Level::debug, "session %llu closed: %s", static_cast<unsigned long long>(s), why);
     acceptor_.resume();
+}
+
+void NetConnTable::check_drain(uint32_t slot)
+{
+    NetConn& c = conns_[slot];
+    if (!c.used || c.drain_worker < 0 || c.queued() > c.drain_below)
+        return;
+    chans_.push_control(c.drain_worker, kFrameDrained, session_of(slot), 0);
+    c.drain_worker = -1;
 }
 
 void NetConnTable::touch(uint32_t slot, int64_t wall_sec)
@@ -173,6 +187,8 @@ void NetConnTable::after_write(uint32_t slot, size_t wrote)
     int64_t* ob = &rt_.slot_at(rt_.index, slot)->out_bytes;
     if (atomic_load(ob) != static_cast<int64_t>(queued))
         atomic_store(ob, static_cast<int64_t>(queued));
+    if (c.drain_worker >= 0 && queued <= c.drain_below)
+        check_drain(slot);
     bool more = queued > 0;
     if (!more && c.replies_done > 0)
         count_replies_written(c);

@@ -79,6 +79,9 @@ public:
     void write_dirty();
     // Writes what the connection has queued, then closes it if it is done.
     void write(uint32_t slot);
+    // Tells the Worker watching the connection's output that it fell to
+    // the size it waits for, if it has.
+    void check_drain(uint32_t slot);
 
     // The server stops. With keep_reading (a protocol whose every message
     // gets one reply, and whose replies end the connection while the

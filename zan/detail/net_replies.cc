@@ -15,7 +15,7 @@ void NetReplies::on_channel(int w, uint32_t ev)
         chans_.mark(w);  // flushed before the next poll
     if (ev & kReadable) {
         int r = chans_.chan(w).receive(
-            [this](const FrameHeader& h, std::string_view d) { on_frame(h, d); });
+            [this, w](const FrameHeader& h, std::string_view d) { on_frame(w, h, d); });
         if (r < 0 && errno != EAGAIN)
             log_errno(Level::error, errno, "reading channel from worker#%d", w);
     }
@@ -29,12 +29,17 @@ void NetReplies::read_all()
         on_channel(w, kReadable);
 }
 
-void NetReplies::on_frame(const FrameHeader& h, std::string_view data)
+void NetReplies::on_frame(int w, const FrameHeader& h, std::string_view data)
 {
     uint32_t slot;
     NetConn* c = table_.find(h.id, &slot);
-    if (!c)
-        return;  // a late reply to a closed (maybe reused) slot
+    if (!c) {
+        // A late reply to a closed (maybe reused) slot. A Worker waiting
+        // for the output to drain learns it never will.
+        if (h.kind == kFrameWatchOutput)
+            chans_.push_control(w, kFrameDrained, h.id, 0);
+        return;
+    }
     switch (h.kind) {
     case kFrameReply:
     case kFrameSendfile:
@@ -59,6 +64,11 @@ void NetReplies::on_frame(const FrameHeader& h, std::string_view data)
             c->close_after_flush = true;
             table_.mark_dirty(slot);
         }
+        break;
+    case kFrameWatchOutput:
+        c->drain_worker = w;
+        c->drain_below = h.arg > 0 ? static_cast<size_t>(h.arg) : 0;
+        table_.check_drain(slot);
         break;
     case kFramePartAck:
         if (h.arg > 0)

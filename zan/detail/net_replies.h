@@ -41,7 +41,7 @@ public:
     void fail_waiting_on(int w);
 
 private:
-    void on_frame(const FrameHeader& h, std::string_view data);
+    void on_frame(int w, const FrameHeader& h, std::string_view data);
     void deliver(uint32_t slot, uint8_t kind, int flags, std::string_view data);
     void queue_file(uint32_t slot, std::string_view payload, int flags);
     void reply_done(uint32_t slot, int flags);

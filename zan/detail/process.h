@@ -41,6 +41,7 @@ enum FrameKind : uint8_t {
     kFrameConnect = 1,  // id = session
     kFrameData,         // id = session, payload = one message
     kFrameClose,        // id = session; arg 1: peer half-closed, ack wanted
+    kFrameDrained,      // id = session: its output fell to the watched size
     // Worker -> NetWorker
     kFrameReply,        // id = session, payload = bytes for the client
     kFrameCloseReq,     // id = session: close after the output is flushed
@@ -48,6 +49,7 @@ enum FrameKind : uint8_t {
     kFrameBind,         // id = session, payload = uid (8 bytes)
     kFrameSendfile,     // id = session, payload = SendfileHeader + path; arg = reply flags
     kFramePartAck,      // id = session, arg = bytes of streamed parts processed
+    kFrameWatchOutput,  // id = session, arg = size: send kFrameDrained at or below it
     // Inbox of a Worker
     kFrameTaskResult,   // id = task id, payload = result
     kFramePipeMessage,  // arg = source worker id

@@ -202,6 +202,10 @@ void Worker::handle(int k, const FrameHeader& h, std::string_view data)
             count_request();
         break;
     }
+    case kFrameDrained:
+        if (rt_.cb.on_drained)
+            rt_.cb.on_drained(*rt_.server, s);
+        break;
     case kFrameClose: {
         bool known = sessions_[static_cast<size_t>(k)].erase(s) > 0;
         if (known && rt_.cb.on_close)

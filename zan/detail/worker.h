@@ -39,6 +39,9 @@ public:
     bool close(SessionId s);
     // Streamed parts of s processed: the NetWorker may read more.
     bool acknowledge(SessionId s, size_t bytes);
+    // Asks s's NetWorker for a drained frame once its output is at most
+    // below bytes.
+    bool watch_output(SessionId s, size_t below);
     // Reply bytes this Worker holds for the NetWorker of s, not yet taken
     // (shared by that NetWorker's sessions).
     size_t queued(SessionId s) const;

@@ -78,6 +78,20 @@ bool Worker::acknowledge(SessionId s, size_t bytes)
     return true;
 }
 
+bool Worker::watch_output(SessionId s, size_t below)
+{
+    int k = session_net(s);
+    if (k >= rt_.N() || !rt_.live_session(s))
+        return false;
+    Channel* ch = chans_[static_cast<size_t>(k)];
+    if (!ch->valid())
+        return false;
+    // Behind the replies queued before it: the NetWorker counts them.
+    ch->push_control(kFrameWatchOutput, s, below < (1u << 30) ? static_cast<int>(below) : (1 << 30));
+    mark_dirty(k);
+    return true;
+}
+
 bool Worker::close(SessionId s)
 {
     int k = session_net(s);
