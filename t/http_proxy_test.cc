@@ -3,6 +3,7 @@
 // chunked), 502 and 504, a body cut short, a client that leaves, the
 // hop-by-hop fields, Via and X-Forwarded-For, HEAD, 204 and 304, and no
 // descriptor kept after many requests.
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -96,6 +97,52 @@ TEST_F(HttpProxyTest, StreamsLargeDownloadsByteExact)
     if (!zt::kSanitizedHeap && before > 0) {
         EXPECT_LT(peak_kib(worker) - before, 16 * 1024);
     }
+    c.reset();
+    EXPECT_EQ("", stop_and_check());
+}
+
+// A client that reads slowly: the proxy stops reading the upstream while
+// more than max_unsent waits for it, and resumes when the NetWorker says
+// half is written (HttpResponse::on_unsent_below), so the body arrives
+// whole without piling up in the Worker or the NetWorker.
+TEST_F(HttpProxyTest, ASlowClientGetsALargeDownloadByteExact)
+{
+    ASSERT_TRUE(start());
+    pid_t worker = find_by_name("zan-worker-0");
+    pid_t net = find_by_name("zan-net-0");
+    ASSERT_GT(worker, 0);
+    ASSERT_GT(net, 0);
+    long worker_before = peak_kib(worker), net_before = peak_kib(net);
+    zt::Sock c = connect();
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(zt::send_str(c.get(), "GET /n/" + std::to_string(k20MiB) + " HTTP/1.1\r\nHost: front.example\r\n\r\n"));
+    std::string got;
+    std::string buf(64u << 10, '\0');
+    size_t head = std::string::npos;
+    long long deadline = zt::now_ms() + zt::scaled(30000);
+    while ((head == std::string::npos || got.size() < head + k20MiB) && zt::now_ms() < deadline) {
+        struct pollfd p = {c.get(), POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = ::read(c.get(), &buf[0], buf.size());
+        if (n <= 0)
+            break;
+        got.append(buf, 0, static_cast<size_t>(n));
+        if (head == std::string::npos && (head = got.find("\r\n\r\n")) != std::string::npos)
+            head += 4;
+        usleep(500);  // a client at about 100 MB/s at most: the proxy outpaces it
+    }
+    ASSERT_NE(std::string::npos, head);
+    EXPECT_EQ(0u, got.find("HTTP/1.1 200"));
+    EXPECT_EQ(head + k20MiB, got.size());
+    EXPECT_TRUE(got.compare(head, std::string::npos, zt::pattern(k20MiB)) == 0) << "body differs";
+    if (!zt::kSanitizedHeap && worker_before > 0 && net_before > 0) {
+        EXPECT_LT(peak_kib(worker) - worker_before, 16 * 1024);
+        EXPECT_LT(peak_kib(net) - net_before, 16 * 1024);
+    }
+    // The connection still serves.
+    zt::Reply r = get(c.get(), "/n/10");
+    EXPECT_EQ(zt::pattern(10), r.body);
     c.reset();
     EXPECT_EQ("", stop_and_check());
 }

@@ -26,6 +26,12 @@ using Send = decltype(std::declval<T&>().send(zan::SessionId(), std::string_view
 template <class T>
 using Close = decltype(std::declval<T&>().close(zan::SessionId()));
 template <class T>
+using OnDrained = decltype(std::declval<T&>().on_drained(zan::SessionCallback()));
+template <class T>
+using WatchOutput = decltype(std::declval<T&>().watch_output(zan::SessionId(), size_t()));
+template <class T>
+using Acknowledge = decltype(std::declval<T&>().acknowledge(zan::SessionId(), size_t()));
+template <class T>
 using OnClose = decltype(std::declval<T&>().on_close(zan::SessionCallback()));
 template <class T>
 using Taskwait = decltype(std::declval<T&>().taskwait(std::string_view()));
@@ -47,6 +53,10 @@ TEST(HttpServerApi, ProtocolBypassesAreNotAccessible)
     static_assert(!Callable<SetProtocol, zan::HttpServer>::value, "set_protocol");
     static_assert(!Callable<Send, zan::HttpServer>::value, "send");
     static_assert(!Callable<Close, zan::HttpServer>::value, "close");
+    static_assert(Callable<OnDrained, zan::TcpServer>::value, "detector works");
+    static_assert(!Callable<OnDrained, zan::HttpServer>::value, "on_drained");
+    static_assert(!Callable<WatchOutput, zan::HttpServer>::value, "watch_output");
+    static_assert(!Callable<Acknowledge, zan::HttpServer>::value, "acknowledge");
     static_assert(!std::is_convertible<zan::HttpServer&, zan::TcpServer&>::value, "no upcast");
     SUCCEED();
 }

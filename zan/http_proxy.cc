@@ -22,7 +22,6 @@ struct HttpProxy::Exchange {
     bool is_head = false;    // a HEAD request
     bool sized = false;      // the upstream gave the body's length
     bool uploading = false;  // the client's streamed body is still going up
-    EventLoop::TimerId wait = 0;
 };
 
 // Body bytes held back to go out in one frame with the head (a small
@@ -78,8 +77,6 @@ HttpProxy::HttpProxy(EventLoop& loop, std::string host, uint16_t port, const Htt
 HttpProxy::~HttpProxy()
 {
     for (Exchange* ex = head_; ex; ex = ex->next) {
-        if (ex->wait)
-            loop_.cancel(ex->wait);
         if (ex->id)
             client_.cancel(ex->id);
         ex->resp.abort();
@@ -309,26 +306,17 @@ bool HttpProxy::write(Exchange* ex, std::string_view data)
         return false;
     }
     if (!ex->paused && ex->resp.unsent() > opts_.max_unsent) {
+        // Resumed when half of max_unsent is left (or the client is gone:
+        // the next write fails). The callback is dropped with the
+        // response, so ex is still in flight when it runs.
         ex->paused = true;
         client_.set_reading(ex->id, false);
-        check_unsent(ex);
+        ex->resp.on_unsent_below(opts_.max_unsent / 2, [this, ex] {
+            ex->paused = false;
+            client_.set_reading(ex->id, true);
+        });
     }
     return true;
-}
-
-// Nothing tells a Worker that a connection's output drained: look again
-// shortly, and resume when half of max_unsent is left.
-void HttpProxy::check_unsent(Exchange* ex)
-{
-    ex->wait = loop_.run_after(2, [this, ex] {
-        ex->wait = 0;
-        if (ex->resp.unsent() > opts_.max_unsent / 2) {
-            check_unsent(ex);
-            return;
-        }
-        ex->paused = false;
-        client_.set_reading(ex->id, true);
-    });
 }
 
 void HttpProxy::on_done(Exchange* ex, HttpClientResponse& res)
@@ -368,9 +356,6 @@ void HttpProxy::fail(Exchange* ex)
 
 void HttpProxy::release(Exchange* ex)
 {
-    if (ex->wait)
-        loop_.cancel(ex->wait);
-    ex->wait = 0;
     ex->gather.clear();
     if (ex->prev)
         ex->prev->next = ex->next;

@@ -83,7 +83,6 @@ private:
     void on_upload(Exchange* ex, std::string_view data, bool end, bool ok);
     void on_done(Exchange* ex, HttpClientResponse& res);
     bool write(Exchange* ex, std::string_view data);
-    void check_unsent(Exchange* ex);
     void fail(Exchange* ex);
     void release(Exchange* ex);
     void parse_connection(const std::vector<HttpHeader>& headers);

@@ -327,6 +327,14 @@ size_t HttpResponse::unsent() const
     return srv_ ? srv_->unsent(session_) : 0;
 }
 
+bool HttpResponse::on_unsent_below(size_t bytes, std::function<void()> cb)
+{
+    if (!srv_ || finished_)
+        return false;
+    srv_->watch_unsent(session_, bytes, std::move(cb));
+    return true;
+}
+
 bool HttpResponse::read_body(BodyReader reader)
 {
     if (!srv_ || finished_ || !streamed_)
@@ -343,8 +351,7 @@ bool HttpResponse::set_body_reading(bool on)
 
 void HttpResponse::done()
 {
-    if (streamed_)
-        srv_->response_done(session_);
+    srv_->response_done(session_, streamed_);
 }
 
 void HttpResponse::reset(HttpServer* srv, SessionId s, uint32_t seq)

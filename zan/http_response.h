@@ -83,6 +83,12 @@ public:
     // of a long body waits while this is high, as write() fails once
     // ServerConfig::buffer_output_size is reached.
     size_t unsent() const;
+    // cb runs once, from the loop, when unsent() is at most `bytes` (at
+    // once if it is) or the connection is gone: a producer that paused
+    // for a slow client resumes there. It is dropped, uncalled, once the
+    // response is finished; a second call replaces it. False when the
+    // response is empty or finished.
+    bool on_unsent_below(size_t bytes, std::function<void()> cb);
 
     // A streamed request body (HttpRequest::streamed): reader gets its
     // decoded bytes in order, from the loop, then one call with end true

@@ -180,6 +180,7 @@ void HttpServer::install()
     };
     rt().protocol.counted_replies = true;
     on_receive([this](TcpServer&, SessionId s, std::string_view raw) { handle(s, raw); });
+    on_drained([this](TcpServer&, SessionId s) { drained(s); });
 }
 
 void HttpServer::before_start()
@@ -371,10 +372,31 @@ bool HttpServer::read_body(SessionId s, HttpResponse::BodyReader reader)
 
 bool HttpServer::body_reading(SessionId s, bool on) { return streams_ && streams_->set_reading(s, on); }
 
-void HttpServer::response_done(SessionId s)
+void HttpServer::response_done(SessionId s, bool streamed)
 {
-    if (streams_)
+    if (streamed && streams_)
         streams_->response_done(s);
+    if (!drain_waits_.empty())
+        drain_waits_.erase(s);
+}
+
+// The NetWorker tells when the output is down to `below`; a session
+// already gone is told from the loop.
+void HttpServer::watch_unsent(SessionId s, size_t below, std::function<void()> cb)
+{
+    drain_waits_[s] = std::move(cb);
+    if (!watch_output(s, below))
+        loop()->defer([this, s] { drained(s); });
+}
+
+void HttpServer::drained(SessionId s)
+{
+    auto it = drain_waits_.find(s);
+    if (it == drain_waits_.end())
+        return;
+    std::function<void()> cb = std::move(it->second);
+    drain_waits_.erase(it);
+    cb();
 }
 
 bool HttpServer::reply(SessionId s, std::string_view head, std::string_view body, int flags)

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "zan/http_parser.h"
 #include "zan/http_request.h"
@@ -54,7 +55,8 @@ using RequestCallback = std::function<void(HttpServer&, HttpRequest&, HttpRespon
 
 // A TcpServer privately: it re-exports the members an HTTP application
 // uses, and keeps to itself those that would bypass the protocol layer
-// (on_receive, set_frame_hook, set_protocol, send, close, reply, bind).
+// (on_receive, on_drained, set_frame_hook, set_protocol, send, close, reply,
+// bind, acknowledge, watch_output).
 class HttpServer : private TcpServer {
 public:
     explicit HttpServer(const ServerConfig& cfg = ServerConfig(), const HttpConfig& hc = HttpConfig());
@@ -129,7 +131,9 @@ private:
     bool body_open(SessionId s) const;
     bool read_body(SessionId s, HttpResponse::BodyReader reader);
     bool body_reading(SessionId s, bool on);
-    void response_done(SessionId s);
+    void response_done(SessionId s, bool streamed);
+    void watch_unsent(SessionId s, size_t below, std::function<void()> cb);
+    void drained(SessionId s);
     bool reply(SessionId s, std::string_view head, std::string_view body, int flags);
     bool reply_file(SessionId s, const std::string& path, uint64_t offset, uint64_t length,
                     int flags);
@@ -142,6 +146,9 @@ private:
     RequestCallback on_request_;
     HttpParser parser_;
     std::unique_ptr<BodyStreams> streams_;  // streamed request bodies (made when first needed)
+    // Responses waiting for their connection's output to drain
+    // (HttpResponse::on_unsent_below), by session.
+    std::unordered_map<SessionId, std::function<void()>> drain_waits_;
     HttpResponse resp_;      // reused for every request (keeps its capacity)
     std::string head_buf_;   // status line and headers being built
     // The status line and the Server and Date lines that begin every
