@@ -28,7 +28,7 @@ public:
                  std::string* interim) override
     {
         if (n > fed_) {
-            if (fed_ == 0 && srv_->access_)
+            if (fed_ == 0 && !streaming_ && srv_->access_)
                 start_ms_ = srv_->access_->loop()->now_ms();
             fed_ += parser_.feed(data + fed_, n - fed_);
         }
