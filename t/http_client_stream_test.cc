@@ -21,6 +21,8 @@
 
 #include <gtest/gtest.h>
 
+#include "t/loop_helpers.h"
+#include "t/proc_helpers.h"
 #include "t/test_env.h"
 #include "zan/event_loop.h"
 #include "zan/http_client.h"
@@ -35,38 +37,13 @@ using Id = zan::HttpClient::RequestId;
 
 namespace {
 
-int count_fds()
-{
-    int n = 0;
-    DIR* d = opendir("/proc/self/fd");
-    if (!d) return -1;
-    while (struct dirent* e = readdir(d))
-        if (e->d_name[0] != '.') ++n;
-    closedir(d);
-    return n - 1;  // the directory's own descriptor
-}
+using zt::fnv;
+using zt::kFnvBasis;
+using zt::run_for;
+using zt::run_until;
 
-// Runs the loop until pred() holds or ms (scaled) pass; returns pred().
-bool run_until(zan::EventLoop& loop, const std::function<bool()>& pred, int ms = 5000)
-{
-    long long deadline = zt::now_ms() + zt::scaled(ms);
-    while (!pred() && zt::now_ms() < deadline) loop.run_once(10);
-    return pred();
-}
+int count_fds() { return zt::open_fds(getpid()); }
 
-// Runs the loop for ms: a quiet period in which something must NOT happen.
-void run_for(zan::EventLoop& loop, int ms)
-{
-    long long until = zt::now_ms() + ms;
-    while (zt::now_ms() < until) loop.run_once(10);
-}
-
-uint64_t fnv(uint64_t h, std::string_view d)
-{
-    for (unsigned char ch : d) h = (h ^ ch) * 1099511628211ull;
-    return h;
-}
-constexpr uint64_t kFnvBasis = 14695981039346656037ull;
 
 std::string digest(size_t size, uint64_t hash)
 {

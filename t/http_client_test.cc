@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "t/loop_helpers.h"
 #include "t/proc_helpers.h"
 #include "t/server_fixture.h"
 #include "t/test_env.h"
@@ -33,24 +34,10 @@ using zan::HttpClientResponse;
 
 namespace {
 
-int count_fds()
-{
-    int n = 0;
-    DIR* d = opendir("/proc/self/fd");
-    if (!d) return -1;
-    while (struct dirent* e = readdir(d))
-        if (e->d_name[0] != '.') ++n;
-    closedir(d);
-    return n - 1;  // the directory's own descriptor
-}
+using zt::run_until;
 
-// Runs the loop until pred() holds or ms (scaled) pass; returns pred().
-bool run_until(zan::EventLoop& loop, const std::function<bool()>& pred, int ms = 5000)
-{
-    long long deadline = zt::now_ms() + zt::scaled(ms);
-    while (!pred() && zt::now_ms() < deadline) loop.run_once(10);
-    return pred();
-}
+int count_fds() { return zt::open_fds(getpid()); }
+
 
 // One request read off a blocking socket: its method and body; method
 // empty at end of input.

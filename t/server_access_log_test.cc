@@ -31,6 +31,7 @@
 
 #include <gtest/gtest.h>
 
+#include "t/forked_main.h"
 #include "t/http_client.h"
 #include "t/server_fixture.h"
 #include "t/test_env.h"
@@ -249,50 +250,12 @@ TEST(AccessLogStart, AFileThatCannotBeOpenedFailsTheStart)
 class LibServer {
 public:
     explicit LibServer(const std::string& access_log)
+        : main_([access_log](int ready_fd) { return run(ready_fd, access_log); })
     {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) < 0)
-            return;
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::close(fds[0]);
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            _exit(run(fds[1], access_log));
-        }
-        ::close(fds[1]);
-        std::string line;
-        long long deadline = zt::now_ms() + zt::scaled(10000);
-        while (line.find('\n') == std::string::npos && zt::now_ms() < deadline) {
-            if (!zt::wait_fd(fds[0], POLLIN, 100))
-                continue;
-            char buf[64];
-            ssize_t n = ::read(fds[0], buf, sizeof(buf));
-            if (n <= 0)
-                break;
-            line.append(buf, static_cast<size_t>(n));
-        }
-        port_ = atoi(line.c_str());
-        ::close(fds[0]);
     }
-    ~LibServer() { stop(); }
-    int port() const { return port_; }
+    int port() const { return main_.port(); }
     // SIGTERM, and the exit status (-1 when it had to be killed).
-    int stop()
-    {
-        if (pid_ <= 0)
-            return -1;
-        ::kill(pid_, SIGTERM);
-        int st = -1;
-        if (!zt::reap_by(pid_, &st, zt::now_ms() + zt::scaled(5000))) {
-            for (pid_t d : zt::descendants_of(pid_))
-                ::kill(d, SIGKILL);
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, &st, 0);
-            st = -1;
-        }
-        pid_ = -1;
-        return st;
-    }
+    int stop() { return main_.stop(); }
 
 private:
     static int run(int ready_fd, const std::string& access_log)
@@ -306,11 +269,7 @@ private:
         zan::HttpServer srv(cfg, hc);
         if (!srv.listen("127.0.0.1", 0))
             return 1;
-        srv.on_start([ready_fd](zan::TcpServer& s) {
-            std::string l = std::to_string(s.port()) + "\n";
-            ssize_t n = ::write(ready_fd, l.data(), l.size());
-            (void)n;
-        });
+        srv.on_start([ready_fd](zan::TcpServer& s) { zt::ForkedMain::report_port(ready_fd, s.port()); });
         srv.on_request([](zan::HttpServer& s, zan::HttpRequest& req, zan::HttpResponse& resp) {
             if (req.path == "/slow") {  // finished 150 ms later, from a timer
                 auto late = std::make_shared<zan::HttpResponse>(resp.detach());
@@ -329,8 +288,7 @@ private:
         return srv.start();
     }
 
-    pid_t pid_ = -1;
-    int port_ = 0;
+    zt::ForkedMain main_;
 };
 
 // A detached response is logged when it is finished, with what its

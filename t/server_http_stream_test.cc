@@ -6,12 +6,7 @@
 // whole; an early answer closes the connection; a client that leaves, or
 // sends a bad chunk, cuts the body short (the reader is told); pipelined
 // requests behind a streamed one are answered in order.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <memory>
@@ -19,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "t/forked_main.h"
 #include "t/forked_server.h"
 #include "t/net_helpers.h"
 #include "t/proc_helpers.h"
@@ -65,50 +61,9 @@ long peak_kib(pid_t pid)
 
 class StreamServer {
 public:
-    StreamServer()
-    {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) < 0)
-            return;
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::close(fds[0]);
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            _exit(run(fds[1]));
-        }
-        ::close(fds[1]);
-        std::string line;
-        long long deadline = zt::now_ms() + zt::scaled(10000);
-        while (pid_ > 0 && line.find('\n') == std::string::npos && zt::now_ms() < deadline) {
-            struct pollfd pf = {fds[0], POLLIN, 0};
-            if (::poll(&pf, 1, 100) <= 0)
-                continue;
-            char buf[64];
-            ssize_t n = ::read(fds[0], buf, sizeof(buf));
-            if (n <= 0)
-                break;
-            line.append(buf, static_cast<size_t>(n));
-        }
-        port_ = atoi(line.c_str());
-        ::close(fds[0]);
-    }
-    ~StreamServer()
-    {
-        if (pid_ <= 0)
-            return;
-        ::kill(pid_, SIGTERM);
-        int st;
-        if (!zt::reap_by(pid_, &st, zt::now_ms() + zt::scaled(5000)) && errno == ETIMEDOUT) {
-            for (pid_t d : zt::descendants_of(pid_))
-                ::kill(d, SIGKILL);
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, &st, 0);
-        }
-    }
-    StreamServer(const StreamServer&) = delete;
-    StreamServer& operator=(const StreamServer&) = delete;
-    int port() const { return port_; }
-    pid_t pid() const { return pid_; }
+    StreamServer() : main_(run) {}
+    int port() const { return main_.port(); }
+    pid_t pid() const { return main_.pid(); }
 
 private:
     // Reads the body into a digest and answers it; /slow pauses the
@@ -148,11 +103,7 @@ private:
         zan::HttpServer srv(cfg, hc);
         if (!srv.listen("127.0.0.1", 0))
             return 1;
-        srv.on_start([ready_fd](zan::TcpServer& s) {
-            std::string l = std::to_string(s.port()) + "\n";
-            ssize_t n = ::write(ready_fd, l.data(), l.size());
-            (void)n;
-        });
+        srv.on_start([ready_fd](zan::TcpServer& s) { zt::ForkedMain::report_port(ready_fd, s.port()); });
         srv.on_request([](zan::HttpServer& s, zan::HttpRequest& req, zan::HttpResponse& resp) {
             if (req.path == "/sum") {
                 sum(s, resp, false);
@@ -172,8 +123,7 @@ private:
         return srv.start();
     }
 
-    pid_t pid_ = -1;
-    int port_ = 0;
+    zt::ForkedMain main_;
 };
 
 std::string post_head(const std::string& path, const std::string& framing)

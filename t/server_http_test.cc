@@ -38,6 +38,7 @@
 
 #include <gtest/gtest.h>
 
+#include "t/forked_main.h"
 #include "t/forked_server.h"
 #include "t/http_client.h"
 #include "t/net_helpers.h"
@@ -1105,48 +1106,11 @@ public:
     // log_file: the server logs there at level warn (default: errors only,
     // to standard error).
     explicit LibServer(int worker_num = 1, int dispatch_mode = 2, const std::string& log_file = "")
+        : main_([=](int ready_fd) { return run(ready_fd, worker_num, dispatch_mode, log_file); })
     {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) < 0)
-            return;
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::close(fds[0]);
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            _exit(run(fds[1], worker_num, dispatch_mode, log_file));
-        }
-        ::close(fds[1]);
-        // The port, as one line; the pipe closes if the child fails.
-        std::string line;
-        long long deadline = zt::now_ms() + zt::scaled(10000);
-        while (pid_ > 0 && line.find('\n') == std::string::npos && zt::now_ms() < deadline) {
-            struct pollfd pf = {fds[0], POLLIN, 0};
-            if (::poll(&pf, 1, 100) <= 0)
-                continue;
-            char buf[64];
-            ssize_t n = ::read(fds[0], buf, sizeof(buf));
-            if (n <= 0)
-                break;
-            line.append(buf, static_cast<size_t>(n));
-        }
-        port_ = atoi(line.c_str());
-        ::close(fds[0]);
     }
-    ~LibServer()
-    {
-        if (pid_ <= 0)
-            return;
-        ::kill(pid_, SIGTERM);
-        int st;
-        if (!zt::reap_by(pid_, &st, zt::now_ms() + zt::scaled(5000)) && errno == ETIMEDOUT) {
-            for (pid_t d : zt::descendants_of(pid_))
-                ::kill(d, SIGKILL);
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, &st, 0);
-        }
-    }
-    int port() const { return port_; }
-    pid_t pid() const { return pid_; }
+    int port() const { return main_.port(); }
+    pid_t pid() const { return main_.pid(); }
 
 private:
     static int run(int ready_fd, int worker_num, int dispatch_mode, const std::string& log_file)
@@ -1160,11 +1124,7 @@ private:
         zan::HttpServer srv(cfg);
         if (!srv.listen("127.0.0.1", 0))
             return 1;
-        srv.on_start([ready_fd](zan::TcpServer& s) {
-            std::string l = std::to_string(s.port()) + "\n";
-            ssize_t n = ::write(ready_fd, l.data(), l.size());
-            (void)n;
-        });
+        srv.on_start([ready_fd](zan::TcpServer& s) { zt::ForkedMain::report_port(ready_fd, s.port()); });
         srv.on_request([](zan::HttpServer& s, zan::HttpRequest& req, zan::HttpResponse& resp) {
             const std::string& path = req.path;
             if (path == "/slow") {  // answered 150 ms later, from a timer
@@ -1260,8 +1220,7 @@ private:
         return rc;
     }
 
-    pid_t pid_ = -1;
-    int port_ = 0;
+    zt::ForkedMain main_;
 };
 
 // Header names, values and reason phrases that would end a line early are

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "t/loop_helpers.h"
 #include "t/proc_helpers.h"
 #include "t/test_env.h"
 #include "zan/buffer.h"
@@ -153,17 +154,7 @@ uint64_t fnv(const std::string& s, uint64_t h = 14695981039346656037ULL)
     return h;
 }
 
-// Runs the loop until done() or the (scaled) deadline; false on timeout.
-bool run_until(EventLoop& loop, const std::function<bool()>& done, int ms = 5000)
-{
-    long long end = zt::now_ms() + zt::scaled(ms);
-    while (!done()) {
-        if (zt::now_ms() > end)
-            return false;
-        loop.run_once(20);
-    }
-    return true;
-}
+using zt::run_until;
 
 // What on_close reported.
 struct Closed {

@@ -78,6 +78,7 @@ private:
     TaskId next_task_id();
     void bounce(const FrameHeader& h, std::string_view data);
     bool push_reply(SessionId s, uint8_t kind, int flags, std::string_view a, std::string_view b);
+    int live_net(SessionId s) const;
 
     Runtime& rt_;
     EventLoop loop_;

@@ -58,14 +58,21 @@ bool Worker::sendfile(SessionId s, const std::string& path, uint64_t offset, uin
                       std::string_view(reinterpret_cast<const char*>(&sh), sizeof(sh)), path);
 }
 
-bool Worker::acknowledge(SessionId s, size_t bytes)
+// The channel to the NetWorker of s, a live session, or -1.
+int Worker::live_net(SessionId s) const
 {
     int k = session_net(s);
-    if (k >= rt_.N() || !rt_.live_session(s))
+    if (k >= rt_.N() || !rt_.live_session(s) || !chans_[static_cast<size_t>(k)]->valid())
+        return -1;
+    return k;
+}
+
+bool Worker::acknowledge(SessionId s, size_t bytes)
+{
+    int k = live_net(s);
+    if (k < 0)
         return false;
     Channel* ch = chans_[static_cast<size_t>(k)];
-    if (!ch->valid())
-        return false;
     // A control frame: it must pass even when replies fill the channel,
     // or a connection waiting for it and the Worker waiting for its data
     // would wait on each other.
@@ -80,12 +87,10 @@ bool Worker::acknowledge(SessionId s, size_t bytes)
 
 bool Worker::watch_output(SessionId s, size_t below)
 {
-    int k = session_net(s);
-    if (k >= rt_.N() || !rt_.live_session(s))
+    int k = live_net(s);
+    if (k < 0)
         return false;
     Channel* ch = chans_[static_cast<size_t>(k)];
-    if (!ch->valid())
-        return false;
     // Behind the replies queued before it: the NetWorker counts them.
     ch->push_control(kFrameWatchOutput, s, below < (1u << 30) ? static_cast<int>(below) : (1 << 30));
     mark_dirty(k);
